@@ -1,0 +1,71 @@
+"""Agent request/response models, split by direction."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, Field, model_validator
+
+from aipod_api.core.types import Body, PageQuery, StrictStr, capabilities_type
+
+
+def _http_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or " " in value:
+        raise ValueError("必须是 http(s) URL|must be an http(s) URL")
+    return value
+
+
+class AgentPath(BaseModel):
+    agent_id: str = Field(max_length=64, description="节点 ID / agent id (= username, lower-cased)")
+
+
+class AgentListQuery(PageQuery):
+    capability: list[str] = Field(
+        default_factory=list,
+        description="按能力筛选,可重复 / filter by capability (repeatable: agents having all)",
+    )
+    min_trust: float | None = Field(default=None, ge=0, le=1, description="最低信任分 / min trust")
+
+    @model_validator(mode="after")
+    def _normalise(self) -> AgentListQuery:
+        self.capability = list(dict.fromkeys(c.strip().lower() for c in self.capability))
+        return self
+
+
+class AgentUpdate(Body):
+    nickname: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
+    capabilities: capabilities_type(32) | None = None  # type: ignore[valid-type]
+    description: Annotated[StrictStr, Field(max_length=2000)] | None = None
+    endpoint: Annotated[StrictStr, Field(max_length=512), AfterValidator(_http_url)] | None = None
+
+    @model_validator(mode="after")
+    def _no_null_required(self) -> AgentUpdate:
+        for name in ("nickname", "capabilities"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} 不能为 null|{name} must not be null")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+class AgentPublic(BaseModel):
+    agent_id: str
+    nickname: str
+    capabilities: list[str]
+    description: str
+    endpoint: str | None
+    trust_score: float
+    ratings_count: int
+    tasks_completed: int
+    created_at: str
+    updated_at: str
+
+
+class AgentOwner(AgentPublic):
+    email: str

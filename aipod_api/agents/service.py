@@ -1,0 +1,182 @@
+"""Agents (nodes): create, read, list, update. Framework-free."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, and_, delete, exists, func, insert, select, update
+
+from aipod_api.core.errors import Forbidden, NotFound
+from aipod_api.core.tables import agent_capabilities, agents
+from aipod_api.core.types import iso
+
+PUBLIC_COLUMNS = (
+    agents.c.agent_id,
+    agents.c.nickname,
+    agents.c.capabilities,
+    agents.c.description,
+    agents.c.endpoint,
+    agents.c.trust_score,
+    agents.c.ratings_count,
+    agents.c.tasks_completed,
+    agents.c.created_at,
+    agents.c.updated_at,
+)
+
+
+class AgentNotFound(NotFound):
+    key = "agent_not_found"
+
+
+class NotOwner(Forbidden):
+    key = "not_owner"
+
+
+def serialize(row: Any, *, owner: bool = False, email: str | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "agent_id": row.agent_id,
+        "nickname": row.nickname,
+        "capabilities": orjson.loads(row.capabilities),
+        "description": row.description,
+        "endpoint": row.endpoint,
+        "trust_score": round(float(row.trust_score), 4),
+        "ratings_count": row.ratings_count,
+        "tasks_completed": row.tasks_completed,
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+    }
+    if owner:
+        data["email"] = email
+    return data
+
+
+def _set_capabilities(conn: Connection, agent_id: str, capabilities: list[str]) -> None:
+    conn.execute(delete(agent_capabilities).where(agent_capabilities.c.agent_id == agent_id))
+    if capabilities:
+        conn.execute(
+            insert(agent_capabilities),
+            [
+                {"agent_id": agent_id, "capability": cap, "position": i}
+                for i, cap in enumerate(capabilities)
+            ],
+        )
+
+
+def create_agent(
+    conn: Connection,
+    *,
+    username: str,
+    email: str,
+    nickname: str | None,
+    capabilities: list[str],
+    password_hash: str | None,
+    now: int,
+) -> str:
+    agent_id = username.lower()
+    conn.execute(
+        insert(agents).values(
+            agent_id=agent_id,
+            username=username,
+            email=email,
+            email_norm=email.lower(),
+            nickname=nickname or username,
+            description="",
+            endpoint=None,
+            capabilities=orjson.dumps(capabilities).decode(),
+            password_hash=password_hash,
+            trust_score=0.5,
+            ratings_count=0,
+            tasks_completed=0,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    _set_capabilities(conn, agent_id, capabilities)
+    return agent_id
+
+
+def username_taken(conn: Connection, username: str) -> bool:
+    return bool(
+        conn.execute(select(exists().where(agents.c.agent_id == username.lower()))).scalar()
+    )
+
+
+def email_taken(conn: Connection, email: str) -> bool:
+    return bool(conn.execute(select(exists().where(agents.c.email_norm == email.lower()))).scalar())
+
+
+def get_agent(conn: Connection, agent_id: str, *, viewer_id: str | None = None) -> dict[str, Any]:
+    row = conn.execute(
+        select(*PUBLIC_COLUMNS, agents.c.email).where(agents.c.agent_id == agent_id.lower())
+    ).first()
+    if row is None:
+        raise AgentNotFound(agent_id=agent_id)
+    owner = viewer_id is not None and viewer_id == row.agent_id
+    return serialize(row, owner=owner, email=row.email)
+
+
+def agent_exists(conn: Connection, agent_id: str) -> bool:
+    return bool(conn.execute(select(exists().where(agents.c.agent_id == agent_id))).scalar())
+
+
+def list_agents(
+    conn: Connection,
+    *,
+    capabilities: list[str],
+    min_trust: float | None,
+    page: int,
+    page_size: int,
+) -> tuple[list[dict[str, Any]], int]:
+    cond: Any = True
+    clauses = []
+    for cap in capabilities:
+        clauses.append(
+            exists().where(
+                and_(
+                    agent_capabilities.c.agent_id == agents.c.agent_id,
+                    agent_capabilities.c.capability == cap,
+                )
+            )
+        )
+    if min_trust is not None:
+        clauses.append(agents.c.trust_score >= min_trust)
+    if clauses:
+        cond = and_(*clauses)
+    total = int(conn.execute(select(func.count()).select_from(agents).where(cond)).scalar_one())
+    rows = conn.execute(
+        select(*PUBLIC_COLUMNS)
+        .where(cond)
+        .order_by(agents.c.trust_score.desc(), agents.c.agent_id.asc())
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    ).all()
+    return [serialize(r) for r in rows], total
+
+
+def update_agent(
+    conn: Connection,
+    *,
+    agent_id: str,
+    caller_id: str,
+    changes: dict[str, Any],
+    now: int,
+) -> dict[str, Any]:
+    target = agent_id.lower()
+    if not agent_exists(conn, target):
+        raise AgentNotFound(agent_id=agent_id)
+    if target != caller_id:
+        raise NotOwner()
+    values: dict[str, Any] = {"updated_at": now}
+    if "nickname" in changes:
+        values["nickname"] = changes["nickname"]
+    if "description" in changes:
+        values["description"] = changes["description"] or ""
+    if "endpoint" in changes:
+        values["endpoint"] = changes["endpoint"]
+    if "capabilities" in changes:
+        caps: list[str] = changes["capabilities"] or []
+        values["capabilities"] = orjson.dumps(caps).decode()
+        _set_capabilities(conn, target, caps)
+    conn.execute(update(agents).where(agents.c.agent_id == target).values(values))
+    return get_agent(conn, target, viewer_id=caller_id)

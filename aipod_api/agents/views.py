@@ -1,0 +1,76 @@
+"""Agent routes."""
+
+from __future__ import annotations
+
+from flask import Response
+from flask_openapi3 import APIBlueprint, Tag
+
+from aipod_api.agents import service
+from aipod_api.agents.schemas import (
+    AgentListQuery,
+    AgentOwner,
+    AgentPath,
+    AgentPublic,
+    AgentUpdate,
+)
+from aipod_api.core.context import caller_id, db
+from aipod_api.core.envelope import ok
+from aipod_api.core.errors import FieldError
+from aipod_api.core.openapi import AUTH_ERRORS, Envelope, Page, responses
+from aipod_api.core.types import now_s, page_data
+
+tag = Tag(name="agents", description="AI 节点 Agents (nodes)")
+bp = APIBlueprint(
+    "agents", __name__, url_prefix="/v1/agents", abp_tags=[tag], abp_security=[{"bearer": []}]
+)
+
+
+@bp.get(
+    "",
+    summary="列出节点 List agents",
+    description="Order: trust_score desc, agent_id asc. `capability` may repeat.",
+    responses=responses(Envelope[Page[AgentPublic]], errors=AUTH_ERRORS),
+)
+def list_agents(query: AgentListQuery) -> Response:
+    items, total = service.list_agents(
+        db(),
+        capabilities=query.capability,
+        min_trust=query.min_trust,
+        page=query.page,
+        page_size=query.page_size,
+    )
+    return ok(page_data(items, page=query.page, page_size=query.page_size, total=total))
+
+
+@bp.get(
+    "/me",
+    summary="当前节点(本人视图)/ The calling agent (owner's view)",
+    responses=responses(Envelope[AgentOwner], errors=(401, 429)),
+)
+def get_me() -> Response:
+    me = caller_id()
+    return ok(service.get_agent(db(), me, viewer_id=me))
+
+
+@bp.get(
+    "/<agent_id>",
+    summary="获取节点详情 Get an agent",
+    responses=responses(Envelope[AgentPublic], errors=(*AUTH_ERRORS, 404)),
+)
+def get_agent(path: AgentPath) -> Response:
+    return ok(service.get_agent(db(), path.agent_id, viewer_id=caller_id()))
+
+
+@bp.put(
+    "/<agent_id>",
+    summary="更新节点信息(仅限本人)/ Update your own agent",
+    responses=responses(Envelope[AgentOwner], errors=(*AUTH_ERRORS, 403, 404)),
+)
+def update_agent(path: AgentPath, body: AgentUpdate) -> Response:
+    changes = body.changes()
+    if not changes:
+        raise FieldError("body", "empty_update")
+    data = service.update_agent(
+        db(), agent_id=path.agent_id, caller_id=caller_id(), changes=changes, now=now_s()
+    )
+    return ok(data, message_key="updated")

@@ -1,0 +1,104 @@
+"""The application factory. Nothing is created at import time."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+from flask_openapi3 import Info, OpenAPI
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from aipod_api import __version__
+from aipod_api.auth import guard
+from aipod_api.auth.keycache import KeyCache
+from aipod_api.core import demo, migrate
+from aipod_api.core.context import AppState, init_request_scope
+from aipod_api.core.db import make_engine
+from aipod_api.core.errors import register_error_handlers, validation_error_response
+from aipod_api.core.openapi import ValidationErrorEnvelope
+from aipod_api.core.ratelimit import Limits
+from aipod_api.core.types import to_cents
+from aipod_api.settings import Settings
+from aipod_api.web import views as web_views
+
+# Each domain package exposes `views.bp`, an flask-openapi3 APIBlueprint.
+DOMAINS: tuple[str, ...] = ("status", "auth", "agents", "wallet")
+
+
+def _redis_client(url: str) -> Any:
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+
+
+def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> OpenAPI:
+    settings = settings or Settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    app = OpenAPI(
+        __name__,
+        info=Info(
+            title="aipod_api",
+            version=__version__,
+            description=(
+                "AI 节点网络 API:注册能力、发现彼此、以托管积分交易任务、共享记忆、积累信任。\n\n"
+                "An open HTTP service where AI agents register capabilities, find each other, "
+                "trade tasks for escrowed credits, share memory and earn trust. Every response "
+                "is an envelope `{code, message, data, timestamp}`."
+            ),
+        ),
+        security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
+        validation_error_status=400,
+        validation_error_model=ValidationErrorEnvelope,
+        validation_error_callback=validation_error_response,
+        doc_ui=False,
+        static_folder="web/static",
+        static_url_path="/static",
+        template_folder="web/templates",
+    )
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.url_map.strict_slashes = False
+    if settings.trusted_proxies:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
+        )
+
+    engine = make_engine(settings.database_url, pool_size=max(4, settings.threads + 2))
+    redis_client = _redis_client(settings.redis_url) if settings.redis_url else None
+    signup_cents = to_cents(settings.signup_credit)
+    if migrate_db:
+        migrate.upgrade(
+            engine,
+            then=(
+                (lambda conn: demo.seed(conn, signup_credit_cents=signup_cents) and None)
+                if settings.demo
+                else None
+            ),
+        )
+    limits = Limits(
+        rate_limit=settings.rate_limit,
+        register_limit=settings.register_limit,
+        login_limit=settings.login_limit,
+        max_concurrency=settings.max_concurrency,
+        redis_url=settings.redis_url,
+        redis_client=redis_client,
+    )
+    state = AppState(
+        settings=settings,
+        engine=engine,
+        limits=limits,
+        redis=redis_client,
+        signup_credit_cents=signup_cents,
+    )
+    state.extras["key_cache"] = KeyCache(engine, redis=redis_client, ttl_s=settings.key_cache_ttl_s)
+    app.extensions["aipod"] = state
+
+    init_request_scope(app)
+    guard.install(app)
+    register_error_handlers(app)
+    for domain in DOMAINS:
+        module = importlib.import_module(f"aipod_api.{domain}.views")
+        app.register_api(module.bp)
+    web_views.register(app)
+    return app

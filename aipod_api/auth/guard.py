@@ -1,0 +1,189 @@
+"""The before/after-request hooks: request id, authentication, limits, body checks.
+
+Order per CONTRACT §1: 401 (auth) before 400 (shape) before 404/403/409 (in views).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from typing import Any
+
+import orjson
+from flask import Flask, Response, g, request
+
+from aipod_api.auth import service
+from aipod_api.core.context import db, state
+from aipod_api.core.db import transaction
+from aipod_api.core.errors import ApiError, BadRequest, FieldError, TooManyRequests, Unauthorized
+from aipod_api.core.ratelimit import Decision
+from aipod_api.core.types import now_s
+
+log = logging.getLogger("aipod_api")
+
+PUBLIC_PATHS = frozenset({"/v1/auth/register", "/v1/auth/login"})
+UNLIMITED_PATHS = frozenset({"/v1/status", "/v1/openapi.json", "/", "/docs"})
+UNLIMITED_PREFIXES = ("/static/", "/openapi")
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+TOUCH_EVERY_S = 60
+
+
+def _client_ip() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _limit_headers(decision: Decision) -> dict[str, str]:
+    return {
+        "X-RateLimit-Limit": str(decision.limit),
+        "X-RateLimit-Remaining": str(decision.remaining),
+        "X-RateLimit-Reset": str(decision.reset_after),
+    }
+
+
+def _refuse(decision: Decision, key: str = "rate_limited") -> ApiError:
+    headers = _limit_headers(decision)
+    headers["Retry-After"] = str(decision.reset_after)
+    return TooManyRequests(key, headers=headers, retry_after=decision.reset_after)
+
+
+def _find_nul(value: Any, path: str) -> str | None:
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if "\x00" in k:
+                return f"{path}.{k}" if path else str(k)
+            found = _find_nul(v, f"{path}.{k}" if path else str(k))
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _find_nul(v, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def _parse_body() -> None:
+    """Parse the JSON body once (any content type) and reject malformed input."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        return
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BadRequest("invalid_json") from None
+    if not isinstance(body, dict):
+        raise FieldError("body", "body_not_object")
+    nul = _find_nul(body, "")
+    if nul:
+        raise FieldError(nul, "nul_in_string")
+    # Hand the parsed body to flask-openapi3 (it calls request.get_json(silent=True)).
+    request._cached_json = (body, body)  # noqa: SLF001
+
+
+def _check_query() -> None:
+    for name, value in request.args.items(multi=True):
+        if "\x00" in name or "\x00" in value:
+            raise FieldError(name.replace("\x00", ""), "nul_in_string")
+
+
+def _touch_key(principal: service.Principal) -> None:
+    now = now_s()
+    if principal.last_used_at is not None and now - principal.last_used_at < TOUCH_EVERY_S:
+        return
+    try:
+        with transaction(state().engine, write=True) as conn:
+            service.touch_key(conn, key_seq=principal.key_seq, now=now)
+    except Exception:  # best effort: never fail a request for a usage timestamp
+        log.warning("could not record key use", exc_info=True)
+
+
+def install(app: Flask) -> None:
+    @app.before_request
+    def _guard() -> None:
+        header_id = request.headers.get("X-Request-Id", "")
+        g.request_id = header_id if REQUEST_ID_RE.fullmatch(header_id) else secrets.token_hex(8)
+        g.started = time.perf_counter()
+        if request.url_rule is None:
+            return  # 404 / 405: answered by the routing error handlers
+        path = request.path
+        if path in UNLIMITED_PATHS or path.startswith(UNLIMITED_PREFIXES):
+            return
+        st = state()
+        if path == "/v1/auth/register":
+            decision = st.limits.registrations.hit(_client_ip())
+            g.limit_decision = decision
+            if not decision.allowed:
+                raise _refuse(decision)
+        elif path in PUBLIC_PATHS:
+            decision = st.limits.requests.hit("ip:" + _client_ip())
+            g.limit_decision = decision
+            if not decision.allowed:
+                raise _refuse(decision)
+        else:
+            _authenticate_and_limit()
+        _check_query()
+        if request.method in BODY_METHODS:
+            _parse_body()
+
+    @app.after_request
+    def _decorate(response: Response) -> Response:
+        decision: Decision | None = g.get("limit_decision")
+        if decision is not None:
+            for name, value in _limit_headers(decision).items():
+                response.headers.setdefault(name, value)
+        rid = g.get("request_id")
+        if rid:
+            response.headers["X-Request-Id"] = rid
+        return response
+
+    @app.teardown_request
+    def _release(_exc: BaseException | None) -> None:
+        slot = g.pop("inflight_key", None)
+        if slot is not None:
+            try:
+                state().limits.in_flight.release(slot)
+            except Exception:  # pragma: no cover - storage outage
+                log.warning("could not release in-flight slot", exc_info=True)
+
+
+def _authenticate_and_limit() -> None:
+    st = state()
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    principal = None
+    if scheme.lower() == "bearer" and token:
+        if token == service.DEMO_KEY and not st.settings.demo:
+            principal = None
+        else:
+            principal = st.extras["key_cache"].lookup(token)
+    if principal is None:
+        decision = st.limits.requests.hit("ip:" + _client_ip())
+        if not decision.allowed:
+            raise _refuse(decision)
+        raise Unauthorized()
+    g.principal = principal
+    decision = st.limits.requests.hit("key:" + principal.key_hash)
+    g.limit_decision = decision
+    if not decision.allowed:
+        raise _refuse(decision)
+    if not st.limits.in_flight.acquire(principal.key_hash):
+        raise TooManyRequests(
+            "too_many_in_flight",
+            headers={**_limit_headers(decision), "Retry-After": "1"},
+            limit=st.limits.max_concurrency,
+        )
+    g.inflight_key = principal.key_hash
+    if st.settings.testing:
+        delay = request.headers.get("X-Debug-Sleep")
+        if delay:
+            time.sleep(min(float(delay), 10.0))
+    _touch_key(principal)
+
+
+__all__ = ["db", "install"]

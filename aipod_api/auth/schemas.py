@@ -1,0 +1,80 @@
+"""Auth request/response models."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, Field
+
+from aipod_api.core.types import Body, PageQuery, StrictStr, capabilities_type
+
+USERNAME_PATTERN = r"^[A-Za-z0-9_-]{3,32}$"
+_EMAIL_RE = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@"
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+
+
+def _email(value: str) -> str:
+    if len(value) > 254 or not _EMAIL_RE.fullmatch(value) or ".." in value:
+        raise ValueError("不是合法的邮箱地址|not a valid email address")
+    return value
+
+
+Username = Annotated[StrictStr, Field(pattern=USERNAME_PATTERN, min_length=3, max_length=32)]
+Email = Annotated[StrictStr, Field(max_length=254), AfterValidator(_email)]
+Password = Annotated[StrictStr, Field(min_length=8, max_length=128)]
+
+
+class RegisterCreate(Body):
+    username: Username = Field(description="3–32 位 [A-Za-z0-9_-],不区分大小写唯一")
+    email: Email
+    capabilities: capabilities_type(32) = Field(default_factory=list)  # type: ignore[valid-type]
+    password: Password | None = None
+    nickname: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
+
+
+class LoginCreate(Body):
+    username: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    password: Annotated[StrictStr, Field(min_length=1, max_length=128)]
+
+
+class KeyCreate(Body):
+    label: Annotated[StrictStr, Field(max_length=100)] | None = None
+
+
+class KeyPath(BaseModel):
+    key_id: str = Field(max_length=32, description="key_001")
+
+
+class KeyListQuery(PageQuery):
+    pass
+
+
+class RegisterPublic(BaseModel):
+    api_key: str
+    node_id: str
+    key_id: str
+
+
+class LoginPublic(BaseModel):
+    api_key: str
+    node_id: str
+    key_id: str
+
+
+class KeyPublic(BaseModel):
+    key_id: str
+    prefix: str
+    label: str | None
+    created_at: str
+    last_used_at: str | None
+
+
+class KeyCreatedPublic(BaseModel):
+    key_id: str
+    api_key: str
+    label: str | None
+    created_at: str

@@ -1,0 +1,86 @@
+"""Per-application state and the per-request database transaction.
+
+One transaction per request: opened lazily on first use (`db()`), committed in
+`after_request` when the response is a success (so `code: 0` means durable), rolled back
+otherwise, and always closed in teardown.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+from sqlalchemy import Connection, Engine
+
+from aipod_api.core.db import WRITE_FLAG
+from aipod_api.core.ratelimit import Limits
+from aipod_api.settings import Settings
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: Engine
+    limits: Limits
+    redis: Any = None
+    started_at: float = field(default_factory=time.monotonic)
+    signup_credit_cents: int = 0
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def state() -> AppState:
+    return current_app.extensions["aipod"]  # type: ignore[no-any-return]
+
+
+def db() -> Connection:
+    conn: Connection | None = g.get("_db_conn")
+    if conn is None:
+        conn = state().engine.connect()
+        conn.info[WRITE_FLAG] = request.method not in READ_METHODS
+        conn.begin()
+        g._db_conn = conn
+    return conn
+
+
+def caller_id() -> str:
+    principal = g.get("principal")
+    if principal is None:  # pragma: no cover - guarded by the auth hook
+        raise RuntimeError("no authenticated caller")
+    return str(principal.agent_id)
+
+
+def after_commit(callback: Any) -> None:
+    """Run `callback()` once this request's transaction has committed."""
+    g.setdefault("after_commit", []).append(callback)
+
+
+def init_request_scope(app: Flask) -> None:
+    @app.after_request
+    def _finish_transaction(response: Response) -> Response:
+        conn: Connection | None = g.pop("_db_conn", None)
+        if conn is not None:
+            try:
+                if response.status_code < 400:
+                    conn.commit()
+                    for callback in g.pop("after_commit", []):
+                        callback()
+                else:
+                    conn.rollback()
+            finally:
+                conn.info.pop(WRITE_FLAG, None)
+                conn.close()
+        return response
+
+    @app.teardown_request
+    def _close_transaction(_exc: BaseException | None) -> None:
+        conn: Connection | None = g.pop("_db_conn", None)
+        if conn is not None:
+            try:
+                conn.rollback()
+            finally:
+                conn.info.pop(WRITE_FLAG, None)
+                conn.close()

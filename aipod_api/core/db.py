@@ -1,0 +1,106 @@
+"""Engine creation and the one-transaction-per-request scope.
+
+SQLite: WAL, busy timeout, foreign keys on; pysqlite's own transaction handling is
+switched off (`isolation_level=None`) and we emit `BEGIN IMMEDIATE` for write
+transactions and `BEGIN` for reads ourselves, so a write transaction holds the write lock
+from its first statement and never fails with "database is locked" on upgrade.
+
+PostgreSQL: READ COMMITTED (the default); correctness comes from conditional updates and
+row locks in the services, never from a single writer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+WRITE_FLAG = "aipod_write"
+
+
+def normalise_url(url: str) -> str:
+    """Accept `postgresql://` and `postgres://` and use psycopg 3 for them."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def make_engine(url: str, *, pool_size: int = 16) -> Engine:
+    url = normalise_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise ValueError("in-memory SQLite is not supported; use a file path")
+        engine = create_engine(
+            url,
+            connect_args={"isolation_level": None, "check_same_thread": False, "timeout": 60},
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_timeout=60,
+        )
+        _install_sqlite_hooks(engine)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            pool_timeout=60,
+        )
+    raise ValueError(f"unsupported database URL: {parsed.get_backend_name()}")
+
+
+def make_null_pool_engine(url: str) -> Engine:
+    """A pool-less engine for one-off tooling (migrations, bulk loads)."""
+    url = normalise_url(url)
+    if make_url(url).get_backend_name() == "sqlite":
+        engine = create_engine(
+            url,
+            connect_args={"isolation_level": None, "check_same_thread": False, "timeout": 60},
+            poolclass=NullPool,
+        )
+        _install_sqlite_hooks(engine)
+        return engine
+    return create_engine(url, poolclass=NullPool)
+
+
+def _install_sqlite_hooks(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        if conn.info.get(WRITE_FLAG):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+@contextmanager
+def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
+    """One transaction: committed when the block exits normally, rolled back otherwise."""
+    with engine.connect() as conn:
+        conn.info[WRITE_FLAG] = write
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            conn.info.pop(WRITE_FLAG, None)
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"

@@ -1,0 +1,98 @@
+"""Demo data (CONTRACT §6): created once, on a database that has no agents yet.
+
+Agents come from here; each domain that has demo content contributes a seeder
+(`aipod_api.<domain>.demo.seed(conn, *, now)`), run in the order listed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from aipod_api.agents import service as agents_service
+from aipod_api.auth import service as auth_service
+from aipod_api.core.tables import agents
+from aipod_api.core.types import now_s
+from aipod_api.wallet import service as wallet
+
+# Domains whose `demo.seed(conn, now=...)` runs after the agents exist.
+DOMAIN_SEEDERS: tuple[str, ...] = ()
+
+DEMO_AGENTS: tuple[dict[str, Any], ...] = (
+    {
+        "username": "demo",
+        "email": "demo@aipod.local",
+        "nickname": "演示节点",
+        "capabilities": ["text_generation", "coding"],
+        "password": "demo",
+        "description": "演示账号 / the demo account",
+    },
+    {
+        "username": "ai_analyst_001",
+        "email": "analyst001@aipod.local",
+        "nickname": "A股分析师",
+        "capabilities": ["stock_analysis", "text_generation", "data_visualization"],
+        "password": None,
+        "description": "专注 A 股技术分析与每日复盘",
+    },
+    {
+        "username": "ai_finance_003",
+        "email": "finance003@aipod.local",
+        "nickname": "财经研究员",
+        "capabilities": ["financial_research", "text_generation", "stock_analysis"],
+        "password": None,
+        "description": "新能源与宏观研究",
+    },
+    {
+        "username": "ai_writer_002",
+        "email": "writer002@aipod.local",
+        "nickname": "内容写手",
+        "capabilities": ["text_generation", "translation"],
+        "password": None,
+        "description": "中英文内容创作与翻译",
+    },
+    {
+        "username": "ai_coder_004",
+        "email": "coder004@aipod.local",
+        "nickname": "代码助手",
+        "capabilities": ["coding", "code_review"],
+        "password": None,
+        "description": "Python / JavaScript 开发与代码评审",
+    },
+)
+
+
+def seed(conn: Connection, *, signup_credit_cents: int) -> bool:
+    """Create the demo data if the database has no agents. Returns True if it did."""
+    if conn.execute(select(func.count()).select_from(agents)).scalar_one():
+        return False
+    now = now_s()
+    for spec in DEMO_AGENTS:
+        password = spec["password"]
+        agent_id = agents_service.create_agent(
+            conn,
+            username=spec["username"],
+            email=spec["email"],
+            nickname=spec["nickname"],
+            capabilities=list(spec["capabilities"]),
+            password_hash=auth_service.hash_password(password) if password else None,
+            now=now,
+        )
+        agents_service.update_agent(
+            conn,
+            agent_id=agent_id,
+            caller_id=agent_id,
+            changes={"description": spec["description"]},
+            now=now,
+        )
+        wallet.grant_signup_credit(
+            conn, agent_id=agent_id, amount_cents=signup_credit_cents, now=now
+        )
+        plain = auth_service.DEMO_KEY if agent_id == "demo" else None
+        auth_service.issue_key(conn, agent_id=agent_id, label="demo", now=now, plain=plain)
+    for domain in DOMAIN_SEEDERS:
+        module = importlib.import_module(f"aipod_api.{domain}.demo")
+        module.seed(conn, now=now)
+    return True

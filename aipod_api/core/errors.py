@@ -1,0 +1,222 @@
+"""Domain-neutral API errors and the one place that maps everything to the envelope.
+
+Domains raise subclasses of `ApiError` (e.g. `tasks.service.IllegalTransition`); pydantic
+validation errors, werkzeug HTTP errors and unexpected exceptions are mapped here too.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, g, request
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+from werkzeug.exceptions import HTTPException
+
+from aipod_api.core.envelope import envelope
+from aipod_api.core.i18n import t
+
+log = logging.getLogger("aipod_api")
+
+
+class ApiError(Exception):
+    """An error with an HTTP status, a message key (see i18n) and optional data."""
+
+    status = 400
+    key = "bad_request"
+
+    def __init__(
+        self,
+        key: str | None = None,
+        *,
+        status: int | None = None,
+        data: Any = None,
+        headers: dict[str, str] | None = None,
+        **params: Any,
+    ) -> None:
+        if key is not None:
+            self.key = key
+        if status is not None:
+            self.status = status
+        self.data = data
+        self.params = params
+        self.headers = headers or {}
+        super().__init__(self.key)
+
+
+class BadRequest(ApiError):
+    status = 400
+    key = "bad_request"
+
+
+class Unauthorized(ApiError):
+    status = 401
+    key = "unauthorized"
+
+
+class Forbidden(ApiError):
+    status = 403
+    key = "forbidden"
+
+
+class NotFound(ApiError):
+    status = 404
+    key = "not_found"
+
+
+class Conflict(ApiError):
+    status = 409
+    key = "conflict"
+
+
+class TooManyRequests(ApiError):
+    status = 429
+    key = "rate_limited"
+
+
+class FieldError(BadRequest):
+    """A 400 about one field, shaped like a validation error."""
+
+    def __init__(self, field: str, key: str, **params: Any) -> None:
+        message_params = {"field": field, **params}
+        super().__init__(key, **message_params)
+        self.field = field
+
+    def render(self) -> tuple[str, Any]:
+        message = t(self.key, **self.params)
+        return message, {"errors": [{"field": self.field, "message": message}]}
+
+
+# --- pydantic -> envelope -----------------------------------------------------------
+
+ERROR_ZH: dict[str, str] = {
+    "string_too_short": "长度不能少于 {min_length}",
+    "string_too_long": "长度不能超过 {max_length}",
+    "too_short": "至少需要 {min_length} 项",
+    "too_long": "最多 {max_length} 项",
+    "string_type": "必须是字符串",
+    "int_type": "必须是整数",
+    "int_parsing": "必须是整数",
+    "bool_type": "必须是布尔值",
+    "bool_parsing": "必须是布尔值",
+    "float_type": "必须是数字",
+    "float_parsing": "必须是数字",
+    "list_type": "必须是数组",
+    "dict_type": "必须是 JSON 对象",
+    "model_type": "必须是 JSON 对象",
+    "greater_than_equal": "不能小于 {ge}",
+    "less_than_equal": "不能大于 {le}",
+    "greater_than": "必须大于 {gt}",
+    "less_than": "必须小于 {lt}",
+    "literal_error": "必须是以下之一: {expected}",
+    "enum": "必须是以下之一: {expected}",
+    "string_pattern_mismatch": "格式不正确",
+    "value_error": "{reason}",
+    "datetime_parsing": "不是合法的 ISO 8601 时间",
+    "datetime_type": "不是合法的 ISO 8601 时间",
+    "finite_number": "必须是有限数字",
+}
+
+
+def _field_name(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    out = ""
+    for part in parts:
+        if part.isdigit():
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "body"
+
+
+def _error_message(err: ErrorDetails, field: str, english: bool) -> str:
+    kind = err["type"]
+    if kind == "missing":
+        return t("missing_field", field=field)
+    if kind == "extra_forbidden":
+        return t("unknown_field", field=field)
+    ctx = dict(err.get("ctx") or {})
+    if kind == "value_error":
+        # our own validators raise ValueError("zh|en")
+        raw = str(ctx.get("error", err["msg"]))
+        zh, _, en = raw.partition("|")
+        reason = en if (english and en) else zh
+        return t("invalid_field", field=field, reason=reason)
+    if english:
+        return t("invalid_field", field=field, reason=err["msg"])
+    template = ERROR_ZH.get(kind)
+    if template is None:
+        return t("invalid_field", field=field, reason=err["msg"])
+    try:
+        reason = template.format(**ctx)
+    except (KeyError, IndexError):
+        reason = err["msg"]
+    return t("invalid_field", field=field, reason=reason)
+
+
+def validation_payload(exc: ValidationError) -> tuple[str, dict[str, Any]]:
+    from aipod_api.core.i18n import wants_english
+
+    english = wants_english()
+    errors = []
+    for err in exc.errors(include_url=False, include_input=False):
+        field = _field_name(err["loc"])
+        if not err["loc"] and err["type"] in ("model_type", "dict_type"):
+            errors.append({"field": "body", "message": t("body_not_object")})
+            continue
+        errors.append({"field": field, "message": _error_message(err, field, english)})
+    message = errors[0]["message"] if errors else t("bad_request")
+    return message, {"errors": errors}
+
+
+def validation_error_response(exc: ValidationError) -> Response:
+    """flask-openapi3's validation_error_callback: a 400 in the envelope."""
+    message, data = validation_payload(exc)
+    return envelope(data, message=message, code=400, status=400)
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError) -> Response:
+        if isinstance(exc, FieldError):
+            message, data = exc.render()
+        else:
+            message, data = t(exc.key, **exc.params), exc.data
+        resp = envelope(data, message=message, code=exc.status, status=exc.status)
+        for name, value in exc.headers.items():
+            resp.headers[name] = value
+        return resp
+
+    @app.errorhandler(ValidationError)
+    def _validation(exc: ValidationError) -> Response:
+        return validation_error_response(exc)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        if exc.response is not None and exc.response.mimetype == "application/json":
+            # flask-openapi3 aborts with our own validation response
+            return exc.response
+        status = exc.code or 500
+        if status == 404:
+            message = t("route_not_found", path=request.path)
+        elif status == 405:
+            message = t("method_not_allowed", method=request.method)
+        elif status == 413:
+            message = t("too_large", limit=app.config.get("MAX_CONTENT_LENGTH"))
+        elif status == 400:
+            message = t("bad_request")
+        else:
+            message = t("http_error")
+        resp = envelope(None, message=message, code=status, status=status)
+        if status == 405 and getattr(exc, "valid_methods", None):
+            resp.headers["Allow"] = ", ".join(exc.valid_methods or [])
+        return resp
+
+    @app.errorhandler(Exception)
+    def _crash(exc: Exception) -> Response:
+        request_id = getattr(g, "request_id", "-")
+        log.exception("unhandled error (request %s)", request_id)
+        return envelope(
+            None, message=t("internal_error", request_id=request_id), code=500, status=500
+        )

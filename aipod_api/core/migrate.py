@@ -1,0 +1,38 @@
+"""Apply Alembic migrations (and first-run demo data) at start-up.
+
+Safe to run concurrently from many processes and repeatedly: everything happens in one
+transaction holding the write lock (SQLite `BEGIN IMMEDIATE`) or an advisory lock
+(PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, text
+
+from aipod_api.core.db import transaction
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+PG_LOCK_KEY = 0x6A1B0D  # advisory lock shared by every process migrating this database
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def upgrade(engine: Engine, *, then: Callable[[Connection], None] | None = None) -> None:
+    """Bring the schema to the newest revision, then run `then(conn)` in the same lock."""
+    cfg = alembic_config()
+    with transaction(engine, write=True) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_KEY})
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "heads")
+        if then is not None:
+            then(conn)

@@ -1,0 +1,142 @@
+"""Rate limits of CONTRACT §3 on the `limits` library (memory or Redis storage).
+
+- a rolling (moving-window) limit per API key, or per client IP when unauthenticated;
+- a registrations-per-IP limit;
+- failed-login throttling per username;
+- a cap on requests in flight per key (refused at once, not queued).
+
+With a Redis URL every counter lives in Redis, so all processes and hosts share them.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from limits import RateLimitItem, parse
+from limits.storage import Storage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_after: int  # seconds until the window frees a request
+
+
+class Window:
+    """One named moving-window limit."""
+
+    def __init__(self, limiter: MovingWindowRateLimiter, spec: str, namespace: str) -> None:
+        self.item: RateLimitItem = parse(spec)
+        self.limiter = limiter
+        self.namespace = namespace
+
+    def _stats(self, key: str, allowed: bool) -> Decision:
+        stats = self.limiter.get_window_stats(self.item, self.namespace, key)
+        reset_after = max(0, math.ceil(stats.reset_time - time.time()))
+        if not allowed:
+            reset_after = max(1, reset_after)
+        return Decision(
+            allowed=allowed,
+            limit=self.item.amount,
+            remaining=max(0, stats.remaining),
+            reset_after=reset_after,
+        )
+
+    def hit(self, key: str) -> Decision:
+        allowed = self.limiter.hit(self.item, self.namespace, key)
+        return self._stats(key, allowed)
+
+    def test(self, key: str) -> Decision:
+        allowed = self.limiter.test(self.item, self.namespace, key)
+        return self._stats(key, allowed)
+
+    def clear(self, key: str) -> None:
+        self.limiter.clear(self.item, self.namespace, key)
+
+
+class InFlight(Protocol):
+    def acquire(self, key: str) -> bool: ...
+
+    def release(self, key: str) -> None: ...
+
+
+class MemoryInFlight:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, key: str) -> bool:
+        with self._lock:
+            current = self._counts.get(key, 0)
+            if current >= self.limit:
+                return False
+            self._counts[key] = current + 1
+            return True
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            current = self._counts.get(key, 0) - 1
+            if current <= 0:
+                self._counts.pop(key, None)
+            else:
+                self._counts[key] = current
+
+
+_ACQUIRE_LUA = """
+local c = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+if c > tonumber(ARGV[1]) then
+  redis.call('DECR', KEYS[1])
+  return 0
+end
+return 1
+"""
+
+
+class RedisInFlight:
+    """Shared in-flight counter. The TTL bounds a leak if a process dies mid-request."""
+
+    def __init__(self, client: Any, limit: int, ttl_s: int = 120) -> None:
+        self.client = client
+        self.limit = limit
+        self.ttl_s = ttl_s
+        self._acquire = client.register_script(_ACQUIRE_LUA)
+
+    def acquire(self, key: str) -> bool:
+        return bool(self._acquire(keys=[f"aipod:inflight:{key}"], args=[self.limit, self.ttl_s]))
+
+    def release(self, key: str) -> None:
+        self.client.decr(f"aipod:inflight:{key}")
+
+
+class Limits:
+    def __init__(
+        self,
+        *,
+        rate_limit: str,
+        register_limit: str,
+        login_limit: str,
+        max_concurrency: int,
+        redis_url: str | None,
+        redis_client: Any = None,
+    ) -> None:
+        uri = redis_url if redis_url else "memory://"
+        self.storage: Storage = storage_from_string(uri)
+        limiter = MovingWindowRateLimiter(self.storage)
+        self.requests = Window(limiter, rate_limit, "req")
+        self.registrations = Window(limiter, register_limit, "reg")
+        self.logins = Window(limiter, login_limit, "login")
+        self.in_flight: InFlight
+        if redis_url:
+            self.in_flight = RedisInFlight(redis_client, max_concurrency)
+        else:
+            self.in_flight = MemoryInFlight(max_concurrency)
+        self.max_concurrency = max_concurrency

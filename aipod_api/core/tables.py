@@ -1,0 +1,207 @@
+"""SQLAlchemy Core schema: the single source for Alembic migrations and queries.
+
+Times are stored as integer UNIX seconds (UTC); money as integer cents. Every resource
+with a public sequential ID (`task_001`, `tx_000001`, ...) has an integer primary key
+`seq` that the database assigns (a sequence on PostgreSQL, rowid on SQLite).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+# BigInteger that is still an auto-incrementing rowid alias on SQLite.
+BigSeq = BigInteger().with_variant(Integer(), "sqlite")
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("seq", BigSeq, primary_key=True, autoincrement=True),
+    Column("agent_id", String(32), nullable=False, unique=True),
+    Column("username", String(32), nullable=False),
+    Column("email", String(254), nullable=False),
+    Column("email_norm", String(254), nullable=False, unique=True),
+    Column("nickname", String(64), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("endpoint", String(512), nullable=True),
+    Column("capabilities", Text, nullable=False, default="[]"),  # JSON array, in order
+    Column("password_hash", String(255), nullable=True),
+    Column("trust_score", Float, nullable=False, default=0.5),
+    Column("ratings_count", Integer, nullable=False, default=0),
+    Column("tasks_completed", Integer, nullable=False, default=0),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+Index("ix_agents_trust_order", agents.c.trust_score.desc(), agents.c.agent_id)
+
+agent_capabilities = Table(
+    "agent_capabilities",
+    metadata,
+    Column("agent_id", String(32), ForeignKey("agents.agent_id"), primary_key=True),
+    Column("capability", String(64), primary_key=True),
+    Column("position", Integer, nullable=False),
+)
+Index("ix_agent_capabilities_cap", agent_capabilities.c.capability, agent_capabilities.c.agent_id)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("seq", BigSeq, primary_key=True, autoincrement=True),
+    Column("agent_id", String(32), ForeignKey("agents.agent_id"), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("label", String(100), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_used_at", BigInteger, nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
+)
+Index("ix_api_keys_agent", api_keys.c.agent_id, api_keys.c.seq)
+
+# --- ledger -------------------------------------------------------------------------
+# kind: 'agent' (one per agent), 'escrow' (one per task), 'issuance' (one, id 1).
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("account_id", BigSeq, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("agent_id", String(32), ForeignKey("agents.agent_id"), nullable=True, unique=True),
+    Column("task_seq", BigInteger, nullable=True, unique=True),
+    Column("balance_cents", BigInteger, nullable=False, default=0),
+    # Statement counters of an agent account (not ledger balances):
+    Column("held_cents", BigInteger, nullable=False, default=0),
+    Column("earned_cents", BigInteger, nullable=False, default=0),
+    Column("spent_cents", BigInteger, nullable=False, default=0),
+    CheckConstraint("kind IN ('agent', 'escrow', 'issuance')", name="kind"),
+    CheckConstraint("kind = 'issuance' OR balance_cents >= 0", name="non_negative"),
+    CheckConstraint("held_cents >= 0", name="held_non_negative"),
+)
+
+ledger_transactions = Table(
+    "ledger_transactions",
+    metadata,
+    Column("seq", BigSeq, primary_key=True, autoincrement=True),
+    Column("type", String(32), nullable=False),
+    Column("task_seq", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+Index("ix_ledger_transactions_task", ledger_transactions.c.task_seq)
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("seq", BigSeq, primary_key=True, autoincrement=True),
+    Column("tx_seq", BigInteger, ForeignKey("ledger_transactions.seq"), nullable=False),
+    Column("account_id", BigInteger, ForeignKey("accounts.account_id"), nullable=False),
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("balance_after_cents", BigInteger, nullable=False),
+)
+Index("ix_ledger_entries_tx", ledger_entries.c.tx_seq)
+Index("ix_ledger_entries_account", ledger_entries.c.account_id, ledger_entries.c.seq)
+
+# The agent-facing statement (GET /v1/transactions): one line per agent per movement
+# as the agent sees it (a settlement shows the publisher -budget with balance unchanged).
+statement_lines = Table(
+    "statement_lines",
+    metadata,
+    Column("seq", BigSeq, primary_key=True, autoincrement=True),
+    Column("agent_id", String(32), ForeignKey("agents.agent_id"), nullable=False),
+    Column("tx_seq", BigInteger, ForeignKey("ledger_transactions.seq"), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("balance_after_cents", BigInteger, nullable=False),
+    Column("task_seq", BigInteger, nullable=True),
+    Column("counterparty_id", String(32), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+Index("ix_statement_agent", statement_lines.c.agent_id, statement_lines.c.seq)
+Index(
+    "ix_statement_agent_type",
+    statement_lines.c.agent_id,
+    statement_lines.c.type,
+    statement_lines.c.seq,
+)
+Index(
+    "ix_statement_agent_task",
+    statement_lines.c.agent_id,
+    statement_lines.c.task_seq,
+    statement_lines.c.seq,
+)
+
+# --- tasks --------------------------------------------------------------------------
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("seq", BigSeq, primary_key=True, autoincrement=True),
+    Column("title", String(200), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("required_capabilities", Text, nullable=False, default="[]"),  # JSON array
+    Column("budget_cents", BigInteger, nullable=False),
+    Column("deadline", BigInteger, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("publisher_id", String(32), ForeignKey("agents.agent_id"), nullable=False),
+    Column("assignee_id", String(32), ForeignKey("agents.agent_id"), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("accepted_at", BigInteger, nullable=True),
+    Column("completed_at", BigInteger, nullable=True),
+    Column("closed_at", BigInteger, nullable=True),
+    Column("deliverables", Text, nullable=True),  # JSON object
+    Column("quality_notes", Text, nullable=True),
+    Column("rated", Boolean, nullable=False, default=False),
+    CheckConstraint(
+        "status IN ('open', 'progress', 'done', 'cancelled', 'expired')", name="status"
+    ),
+    CheckConstraint("budget_cents >= 0", name="budget_non_negative"),
+)
+Index("ix_tasks_status_seq", tasks.c.status, tasks.c.seq)
+Index("ix_tasks_status_deadline", tasks.c.status, tasks.c.deadline)
+Index("ix_tasks_publisher_seq", tasks.c.publisher_id, tasks.c.seq)
+Index("ix_tasks_assignee_seq", tasks.c.assignee_id, tasks.c.seq)
+
+task_capabilities = Table(
+    "task_capabilities",
+    metadata,
+    Column("task_seq", BigInteger, ForeignKey("tasks.seq"), primary_key=True),
+    Column("capability", String(64), primary_key=True),
+    Column("position", Integer, nullable=False),
+)
+Index("ix_task_capabilities_cap", task_capabilities.c.capability, task_capabilities.c.task_seq)
+
+ratings = Table(
+    "ratings",
+    metadata,
+    Column("seq", BigSeq, primary_key=True, autoincrement=True),
+    Column("task_seq", BigInteger, ForeignKey("tasks.seq"), nullable=False),
+    Column("agent_id", String(32), ForeignKey("agents.agent_id"), nullable=False),
+    Column("rater_id", String(32), ForeignKey("agents.agent_id"), nullable=False),
+    Column("quality_x100", Integer, nullable=False),
+    Column("on_time", Boolean, nullable=False),
+    Column("comment", Text, nullable=True),
+    Column("budget_cents", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("task_seq", name="uq_ratings_task_seq"),
+    CheckConstraint("quality_x100 BETWEEN 100 AND 500", name="quality_range"),
+)
+Index("ix_ratings_agent_seq", ratings.c.agent_id, ratings.c.seq)

@@ -1,0 +1,75 @@
+"""All configuration, read from `AIPOD_*` environment variables (and CLI flags)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting the server understands. README documents each in a table."""
+
+    model_config = SettingsConfigDict(env_prefix="AIPOD_", extra="ignore", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=5001, ge=0, le=65535)
+    database_url: str = "sqlite:///aipod.db"
+    redis_url: str | None = None
+    workers: int = Field(default=1, ge=1, le=256)
+    threads: int = Field(default=16, ge=1, le=1024)
+    demo: bool = True
+
+    rate_limit: str = "120/minute"
+    register_limit: str = "1000/day"
+    max_concurrency: int = Field(default=10, ge=1)
+    login_limit: str = "10/minute"
+
+    signup_credit: Decimal = Decimal("1000")
+    timezone: str = "UTC"
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    sweep_interval_s: float = Field(default=5.0, gt=0)
+    trusted_proxies: int = Field(default=0, ge=0, le=10)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    key_cache_ttl_s: float = Field(default=30.0, ge=0)
+
+    # Test hooks (never enable in production): a `X-Debug-Sleep` header makes the
+    # request sleep that many seconds inside the concurrency slot, so tests can observe
+    # the in-flight limit deterministically.
+    testing: bool = False
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("signup_credit", mode="before")
+    @classmethod
+    def _money(cls, value: object) -> object:
+        from aipod_api.core.types import _to_money
+
+        if isinstance(value, str):
+            try:
+                value = Decimal(value.strip())
+            except ArithmeticError as exc:
+                raise ValueError("AIPOD_SIGNUP_CREDIT must be a number") from exc
+        return _to_money(value)
+
+    @field_validator("rate_limit", "register_limit", "login_limit")
+    @classmethod
+    def _limit_spec(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit such as '120/minute': {value!r}") from exc
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,458 @@
+"""The double-entry ledger. Framework-free; callers own the transaction.
+
+Every movement is one `ledger_transactions` row with two balanced `ledger_entries`
+(debit one account, credit another by the same amount). Agent accounts can never go
+below zero: the debit is a conditional UPDATE (and a CHECK constraint backs it up).
+`statement_lines` is the agent-facing view used by `GET /v1/transactions`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, select, update
+
+from aipod_api.core.errors import Conflict
+from aipod_api.core.tables import (
+    accounts,
+    ledger_entries,
+    ledger_transactions,
+    statement_lines,
+    tasks,
+)
+from aipod_api.core.types import TASK_ID, TX_ID, iso, money_out
+
+TX_TYPES = ("signup_credit", "escrow_hold", "escrow_refund", "task_payment", "task_settlement")
+
+
+class InsufficientFunds(Conflict):
+    key = "insufficient_funds"
+
+    def __init__(self, *, balance_cents: int, required_cents: int) -> None:
+        super().__init__(
+            data={"balance": money_out(balance_cents), "required": money_out(required_cents)}
+        )
+        self.balance_cents = balance_cents
+        self.required_cents = required_cents
+
+
+class AccountMissing(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Movement:
+    tx_seq: int
+    debit_balance_after: int
+    credit_balance_after: int
+
+
+def issuance_account_id(conn: Connection) -> int:
+    row = conn.execute(
+        select(accounts.c.account_id).where(accounts.c.kind == "issuance")
+    ).scalar_one()
+    return int(row)
+
+
+def agent_account_id(conn: Connection, agent_id: str) -> int:
+    row = conn.execute(
+        select(accounts.c.account_id).where(accounts.c.agent_id == agent_id)
+    ).scalar_one_or_none()
+    if row is None:
+        raise AccountMissing(agent_id)
+    return int(row)
+
+
+def open_agent_account(conn: Connection, *, agent_id: str) -> int:
+    result = conn.execute(
+        insert(accounts)
+        .values(
+            kind="agent",
+            agent_id=agent_id,
+            balance_cents=0,
+            held_cents=0,
+            earned_cents=0,
+            spent_cents=0,
+        )
+        .returning(accounts.c.account_id)
+    )
+    return int(result.scalar_one())
+
+
+def open_escrow_account(conn: Connection, *, task_seq: int) -> int:
+    result = conn.execute(
+        insert(accounts)
+        .values(
+            kind="escrow",
+            task_seq=task_seq,
+            balance_cents=0,
+            held_cents=0,
+            earned_cents=0,
+            spent_cents=0,
+        )
+        .returning(accounts.c.account_id)
+    )
+    return int(result.scalar_one())
+
+
+def escrow_account_id(conn: Connection, task_seq: int) -> int:
+    row = conn.execute(
+        select(accounts.c.account_id).where(accounts.c.task_seq == task_seq)
+    ).scalar_one()
+    return int(row)
+
+
+def transfer(
+    conn: Connection,
+    *,
+    tx_type: str,
+    debit_account: int,
+    credit_account: int,
+    amount_cents: int,
+    task_seq: int | None,
+    now: int,
+) -> Movement:
+    """Move `amount_cents` from one account to another as one balanced transaction.
+
+    The debit is conditional on the balance (issuance may go negative), so two
+    concurrent debits can never overdraw: the loser's UPDATE matches no row.
+    """
+    if amount_cents < 0:
+        raise ValueError("amount must be >= 0")
+    debit = conn.execute(
+        update(accounts)
+        .where(
+            and_(
+                accounts.c.account_id == debit_account,
+                (accounts.c.kind == "issuance") | (accounts.c.balance_cents >= amount_cents),
+            )
+        )
+        .values(balance_cents=accounts.c.balance_cents - amount_cents)
+        .returning(accounts.c.balance_cents)
+    ).scalar_one_or_none()
+    if debit is None:
+        balance = conn.execute(
+            select(accounts.c.balance_cents).where(accounts.c.account_id == debit_account)
+        ).scalar_one()
+        raise InsufficientFunds(balance_cents=int(balance), required_cents=amount_cents)
+    credit = conn.execute(
+        update(accounts)
+        .where(accounts.c.account_id == credit_account)
+        .values(balance_cents=accounts.c.balance_cents + amount_cents)
+        .returning(accounts.c.balance_cents)
+    ).scalar_one()
+    tx_seq = int(
+        conn.execute(
+            insert(ledger_transactions)
+            .values(type=tx_type, task_seq=task_seq, created_at=now)
+            .returning(ledger_transactions.c.seq)
+        ).scalar_one()
+    )
+    conn.execute(
+        insert(ledger_entries),
+        [
+            {
+                "tx_seq": tx_seq,
+                "account_id": debit_account,
+                "amount_cents": -amount_cents,
+                "balance_after_cents": int(debit),
+            },
+            {
+                "tx_seq": tx_seq,
+                "account_id": credit_account,
+                "amount_cents": amount_cents,
+                "balance_after_cents": int(credit),
+            },
+        ],
+    )
+    return Movement(tx_seq=tx_seq, debit_balance_after=int(debit), credit_balance_after=int(credit))
+
+
+def add_statement_line(
+    conn: Connection,
+    *,
+    agent_id: str,
+    tx_seq: int,
+    tx_type: str,
+    amount_cents: int,
+    balance_after_cents: int,
+    task_seq: int | None,
+    counterparty_id: str | None,
+    now: int,
+) -> None:
+    conn.execute(
+        insert(statement_lines).values(
+            agent_id=agent_id,
+            tx_seq=tx_seq,
+            type=tx_type,
+            amount_cents=amount_cents,
+            balance_after_cents=balance_after_cents,
+            task_seq=task_seq,
+            counterparty_id=counterparty_id,
+            created_at=now,
+        )
+    )
+
+
+def _bump(conn: Connection, account_id: int, **deltas: int) -> None:
+    values: dict[str, Any] = {
+        name: getattr(accounts.c, name) + delta for name, delta in deltas.items() if delta
+    }
+    if values:
+        conn.execute(update(accounts).where(accounts.c.account_id == account_id).values(values))
+
+
+# --- the movements the marketplace needs ---------------------------------------------
+
+
+def grant_signup_credit(conn: Connection, *, agent_id: str, amount_cents: int, now: int) -> None:
+    account = open_agent_account(conn, agent_id=agent_id)
+    if amount_cents <= 0:
+        return
+    move = transfer(
+        conn,
+        tx_type="signup_credit",
+        debit_account=issuance_account_id(conn),
+        credit_account=account,
+        amount_cents=amount_cents,
+        task_seq=None,
+        now=now,
+    )
+    add_statement_line(
+        conn,
+        agent_id=agent_id,
+        tx_seq=move.tx_seq,
+        tx_type="signup_credit",
+        amount_cents=amount_cents,
+        balance_after_cents=move.credit_balance_after,
+        task_seq=None,
+        counterparty_id=None,
+        now=now,
+    )
+
+
+def hold_escrow(
+    conn: Connection, *, publisher_id: str, task_seq: int, amount_cents: int, now: int
+) -> None:
+    """Move a new task's budget from the publisher into the task's own escrow account."""
+    publisher_account = agent_account_id(conn, publisher_id)
+    escrow = open_escrow_account(conn, task_seq=task_seq)
+    move = transfer(
+        conn,
+        tx_type="escrow_hold",
+        debit_account=publisher_account,
+        credit_account=escrow,
+        amount_cents=amount_cents,
+        task_seq=task_seq,
+        now=now,
+    )
+    _bump(conn, publisher_account, held_cents=amount_cents)
+    add_statement_line(
+        conn,
+        agent_id=publisher_id,
+        tx_seq=move.tx_seq,
+        tx_type="escrow_hold",
+        amount_cents=-amount_cents,
+        balance_after_cents=move.debit_balance_after,
+        task_seq=task_seq,
+        counterparty_id=None,
+        now=now,
+    )
+
+
+def refund_escrow(
+    conn: Connection, *, publisher_id: str, task_seq: int, amount_cents: int, now: int
+) -> None:
+    """Return a task's whole escrow to its publisher (cancel or expiry).
+
+    Callers invoke this only after winning the task's own conditional state transition,
+    which is what makes the refund happen exactly once.
+    """
+    publisher_account = agent_account_id(conn, publisher_id)
+    move = transfer(
+        conn,
+        tx_type="escrow_refund",
+        debit_account=escrow_account_id(conn, task_seq),
+        credit_account=publisher_account,
+        amount_cents=amount_cents,
+        task_seq=task_seq,
+        now=now,
+    )
+    _bump(conn, publisher_account, held_cents=-amount_cents)
+    add_statement_line(
+        conn,
+        agent_id=publisher_id,
+        tx_seq=move.tx_seq,
+        tx_type="escrow_refund",
+        amount_cents=amount_cents,
+        balance_after_cents=move.credit_balance_after,
+        task_seq=task_seq,
+        counterparty_id=None,
+        now=now,
+    )
+
+
+def settle_escrow(
+    conn: Connection,
+    *,
+    publisher_id: str,
+    assignee_id: str,
+    task_seq: int,
+    amount_cents: int,
+    now: int,
+) -> None:
+    """Pay a task's escrow to its assignee (on completion): one ledger transaction,
+    seen as `task_payment` by the assignee and `task_settlement` by the publisher."""
+    publisher_account = agent_account_id(conn, publisher_id)
+    assignee_account = agent_account_id(conn, assignee_id)
+    move = transfer(
+        conn,
+        tx_type="task_payment",
+        debit_account=escrow_account_id(conn, task_seq),
+        credit_account=assignee_account,
+        amount_cents=amount_cents,
+        task_seq=task_seq,
+        now=now,
+    )
+    _bump(conn, publisher_account, held_cents=-amount_cents, spent_cents=amount_cents)
+    _bump(conn, assignee_account, earned_cents=amount_cents)
+    publisher_balance = conn.execute(
+        select(accounts.c.balance_cents).where(accounts.c.account_id == publisher_account)
+    ).scalar_one()
+    add_statement_line(
+        conn,
+        agent_id=assignee_id,
+        tx_seq=move.tx_seq,
+        tx_type="task_payment",
+        amount_cents=amount_cents,
+        balance_after_cents=move.credit_balance_after,
+        task_seq=task_seq,
+        counterparty_id=publisher_id,
+        now=now,
+    )
+    add_statement_line(
+        conn,
+        agent_id=publisher_id,
+        tx_seq=move.tx_seq,
+        tx_type="task_settlement",
+        amount_cents=-amount_cents,
+        balance_after_cents=int(publisher_balance),
+        task_seq=task_seq,
+        counterparty_id=assignee_id,
+        now=now,
+    )
+
+
+# --- reads ---------------------------------------------------------------------------
+
+
+def get_wallet(conn: Connection, *, agent_id: str) -> dict[str, Any]:
+    row = conn.execute(
+        select(
+            accounts.c.balance_cents,
+            accounts.c.held_cents,
+            accounts.c.earned_cents,
+            accounts.c.spent_cents,
+        ).where(accounts.c.agent_id == agent_id)
+    ).one()
+    return {
+        "agent_id": agent_id,
+        "balance": money_out(row.balance_cents),
+        "escrow": money_out(row.held_cents),
+        "total_earned": money_out(row.earned_cents),
+        "total_spent": money_out(row.spent_cents),
+        "currency": "credit",
+    }
+
+
+def list_transactions(
+    conn: Connection,
+    *,
+    agent_id: str,
+    tx_type: str | None,
+    task_seq: int | None,
+    page: int,
+    page_size: int,
+) -> tuple[list[dict[str, Any]], int]:
+    cond = statement_lines.c.agent_id == agent_id
+    if tx_type is not None:
+        cond = and_(cond, statement_lines.c.type == tx_type)
+    if task_seq is not None:
+        cond = and_(cond, statement_lines.c.task_seq == task_seq)
+    total = int(
+        conn.execute(select(func.count()).select_from(statement_lines).where(cond)).scalar_one()
+    )
+    rows = conn.execute(
+        select(statement_lines)
+        .where(cond)
+        .order_by(statement_lines.c.seq.desc())
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    ).all()
+    items = [
+        {
+            "tx_id": TX_ID.format(r.tx_seq),
+            "type": r.type,
+            "amount": money_out(r.amount_cents),
+            "balance_after": money_out(r.balance_after_cents),
+            "task_id": TASK_ID.format(r.task_seq) if r.task_seq is not None else None,
+            "counterparty_id": r.counterparty_id,
+            "created_at": iso(r.created_at),
+        }
+        for r in rows
+    ]
+    return items, total
+
+
+# --- invariants (CONTRACT §5), used by tests and the admin check ----------------------
+
+
+def check_invariants(conn: Connection) -> list[str]:
+    """Return a list of violated invariants (empty when all hold)."""
+    problems: list[str] = []
+    total = conn.execute(select(func.coalesce(func.sum(accounts.c.balance_cents), 0))).scalar_one()
+    if int(total) != 0:
+        problems.append(f"sum of all account balances is {total}, not 0")
+    negative = conn.execute(
+        select(func.count())
+        .select_from(accounts)
+        .where(and_(accounts.c.kind != "issuance", accounts.c.balance_cents < 0))
+    ).scalar_one()
+    if negative:
+        problems.append(f"{negative} accounts below zero")
+    unbalanced = conn.execute(
+        select(ledger_entries.c.tx_seq)
+        .group_by(ledger_entries.c.tx_seq)
+        .having(func.sum(ledger_entries.c.amount_cents) != 0)
+    ).all()
+    if unbalanced:
+        problems.append(f"unbalanced transactions: {[r[0] for r in unbalanced][:10]}")
+    escrow_rows = conn.execute(
+        select(
+            tasks.c.seq, tasks.c.status, tasks.c.budget_cents, accounts.c.balance_cents
+        ).select_from(tasks.join(accounts, accounts.c.task_seq == tasks.c.seq, isouter=True))
+    ).all()
+    held: dict[str, int] = {}
+    for seq, status, budget, escrow in escrow_rows:
+        expected = budget if status in ("open", "progress") else 0
+        if (escrow or 0) != expected:
+            problems.append(f"{TASK_ID.format(seq)} ({status}) escrow {escrow} != {expected}")
+    for seq, status, budget, _ in escrow_rows:
+        if status in ("open", "progress"):
+            pub = conn.execute(select(tasks.c.publisher_id).where(tasks.c.seq == seq)).scalar_one()
+            held[pub] = held.get(pub, 0) + budget
+    for agent_id, held_cents in conn.execute(
+        select(accounts.c.agent_id, accounts.c.held_cents).where(accounts.c.kind == "agent")
+    ).all():
+        if held.get(agent_id, 0) != held_cents:
+            problems.append(f"{agent_id} held {held_cents} != open budgets {held.get(agent_id, 0)}")
+    settle_counts = conn.execute(
+        select(ledger_transactions.c.task_seq, func.count())
+        .where(ledger_transactions.c.type.in_(("task_payment", "escrow_refund")))
+        .group_by(ledger_transactions.c.task_seq)
+        .having(func.count() > 1)
+    ).all()
+    if settle_counts:
+        problems.append(f"tasks settled or refunded more than once: {settle_counts[:10]}")
+    return problems
