@@ -1,0 +1,221 @@
+"""Shared fixtures.
+
+- `database_url`: a brand-new database for each test — a temporary SQLite file, or,
+  with `AIPOD_TEST_BACKEND=postgresql`, a new PostgreSQL database (dropped afterwards).
+- `redis_url`: with `AIPOD_TEST_BACKEND=postgresql`, a Redis logical database flushed
+  for the test; `None` on the SQLite backend.
+- `make_app` / `client`: the Flask app in-process (fast; most tests).
+- `start_server` / `live`: the real server process (`python -m aipod_api.server`) on a
+  free port, for end-to-end, concurrency and limit tests.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from helpers import FAST_LIMITS, Api, LiveServer, free_port, stop_server
+
+BACKEND = os.environ.get("AIPOD_TEST_BACKEND", "sqlite").lower()
+PG_ADMIN_URL = os.environ.get("AIPOD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("AIPOD_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+
+
+# --- databases -------------------------------------------------------------------------
+
+
+def _pg_available() -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+        return None
+    except Exception as exc:
+        return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}"
+
+
+def _redis_available() -> str | None:
+    try:
+        import redis
+
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+        return None
+    except Exception as exc:
+        return f"Redis not reachable at {REDIS_URL}: {exc}"
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    if BACKEND == "sqlite":
+        yield f"sqlite:///{tmp_path / 'aipod.db'}"
+        return
+    reason = _pg_available()
+    if reason:
+        pytest.skip(reason)
+    import psycopg
+
+    name = "aipod_t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' "
+            "LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'"
+        )
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"postgresql+psycopg://{base.split('://', 1)[1]}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+_redis_db_counter = iter(range(1, 16))
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str | None]:
+    if BACKEND == "sqlite":
+        yield None
+        return
+    reason = _redis_available()
+    if reason:
+        pytest.skip(reason)
+    import redis
+
+    # One logical database per xdist worker is enough: tests run serially within it.
+    url = f"{REDIS_URL}/{os.environ.get('AIPOD_TEST_REDIS_DB', '1')}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    try:
+        yield url
+    finally:
+        client.flushdb()
+
+
+# --- HTTP clients ----------------------------------------------------------------------
+
+
+# --- in-process app ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_app(database_url: str, redis_url: str | None) -> Callable[..., Any]:
+    from aipod_api.app import create_app
+    from aipod_api.settings import Settings
+
+    created: list[Any] = []
+
+    def factory(**overrides: Any) -> Any:
+        values: dict[str, Any] = {
+            "database_url": database_url,
+            "redis_url": redis_url,
+            "demo": False,
+            "testing": True,
+            "rate_limit": FAST_LIMITS["AIPOD_RATE_LIMIT"],
+            "register_limit": FAST_LIMITS["AIPOD_REGISTER_LIMIT"],
+            "login_limit": FAST_LIMITS["AIPOD_LOGIN_LIMIT"],
+            "max_concurrency": 1000,
+        }
+        values.update(overrides)
+        app = create_app(Settings(**values))
+        created.append(app)
+        return app
+
+    yield factory  # type: ignore[misc]
+    for app in created:
+        app.extensions["aipod"].engine.dispose()
+
+
+@pytest.fixture
+def api(make_app: Callable[..., Any]) -> Api:
+    """In-process client on an empty database (no demo data)."""
+    return Api(test_client=make_app().test_client())
+
+
+@pytest.fixture
+def demo_api(make_app: Callable[..., Any]) -> Api:
+    """In-process client on a database with the demo data."""
+    return Api(test_client=make_app(demo=True).test_client())
+
+
+# --- real server process ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def start_server(
+    database_url: str, redis_url: str | None, tmp_path: Path
+) -> Iterator[Callable[..., LiveServer]]:
+    servers: list[LiveServer] = []
+
+    def start(
+        *,
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+        demo: bool = False,
+        fast_limits: bool = True,
+        port: int | None = None,
+        db_url: str | None = None,
+    ) -> LiveServer:
+        port = port or free_port()
+        full_env = dict(os.environ)
+        full_env.update(
+            {
+                "AIPOD_DATABASE_URL": db_url or database_url,
+                "AIPOD_PORT": str(port),
+                "AIPOD_HOST": "127.0.0.1",
+                "AIPOD_DEMO": "1" if demo else "0",
+                "AIPOD_TESTING": "1",
+                "AIPOD_LOG_LEVEL": "WARNING",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        if redis_url:
+            full_env["AIPOD_REDIS_URL"] = redis_url
+        if fast_limits:
+            full_env.update(FAST_LIMITS)
+        full_env.update(env or {})
+        log_path = tmp_path / f"server-{port}.log"
+        log = log_path.open("wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aipod_api.server", *(args or [])],
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+            start_new_session=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
+            try:
+                if requests.get(f"{base}/v1/status", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
+            time.sleep(0.1)
+        server = LiveServer(base, proc, log_path, Api(base_url=base))
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        stop_server(server)
+
+
+@pytest.fixture
+def live(start_server: Callable[..., LiveServer]) -> LiveServer:
+    """A real server process with demo data on a fresh database."""
+    return start_server(demo=True)
