@@ -75,6 +75,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
+def register_messages(messages: dict[str, tuple[str, str]]) -> None:
+    """Let a domain add its own message keys (zh, en) without editing this module."""
+    for key, pair in messages.items():
+        existing = MESSAGES.get(key)
+        if existing is not None and existing != pair:
+            raise ValueError(f"message key {key!r} already defined differently")
+        MESSAGES[key] = pair
+
+
 def wants_english() -> bool:
     if not has_request_context():
         return False
