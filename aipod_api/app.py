@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from aipod_api import __version__
 from aipod_api.auth import guard
 from aipod_api.auth.keycache import KeyCache
-from aipod_api.core import demo, migrate
+from aipod_api.core.bootstrap import prepare_database
 from aipod_api.core.context import AppState, init_request_scope
 from aipod_api.core.db import make_engine
 from aipod_api.core.errors import register_error_handlers, validation_error_response
@@ -68,14 +68,7 @@ def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> 
     redis_client = _redis_client(settings.redis_url) if settings.redis_url else None
     signup_cents = to_cents(settings.signup_credit)
     if migrate_db:
-        migrate.upgrade(
-            engine,
-            then=(
-                (lambda conn: demo.seed(conn, signup_credit_cents=signup_cents) and None)
-                if settings.demo
-                else None
-            ),
-        )
+        prepare_database(engine, with_demo=settings.demo, signup_credit_cents=signup_cents)
     limits = Limits(
         rate_limit=settings.rate_limit,
         register_limit=settings.register_limit,

@@ -79,18 +79,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     # Migrate (and seed) once in the parent, so workers start against a ready schema.
-    from aipod_api.core import demo, migrate
+    from aipod_api.core.bootstrap import prepare_database
     from aipod_api.core.db import make_null_pool_engine
     from aipod_api.core.types import to_cents
 
     engine = make_null_pool_engine(settings.database_url)
     try:
-        credit = to_cents(settings.signup_credit)
-        migrate.upgrade(
+        prepare_database(
             engine,
-            then=(lambda c: demo.seed(c, signup_credit_cents=credit) and None)
-            if settings.demo
-            else None,
+            with_demo=settings.demo,
+            signup_credit_cents=to_cents(settings.signup_credit),
         )
     except Exception as exc:
         print(f"cannot prepare the database {settings.database_url!r}: {exc}", file=sys.stderr)

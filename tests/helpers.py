@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from requests.structures import CaseInsensitiveDict
 
 DEMO_KEY = "fg_live_demo_xxxxxxxxxxxx"
 FAST_LIMITS = {
@@ -31,7 +32,7 @@ def free_port() -> int:
 class Resp:
     status: int
     body: Any
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: Any = field(default_factory=dict)
 
     @property
     def code(self) -> int:
@@ -73,7 +74,7 @@ class Api:
                 path, method=method, json=json, data=data, query_string=params, headers=hdrs
             )
             body = r.get_json(silent=True)
-            return Resp(r.status_code, body, dict(r.headers))
+            return Resp(r.status_code, body, CaseInsensitiveDict(r.headers))
         assert self.session is not None
         r = self.session.request(
             method,
@@ -88,7 +89,7 @@ class Api:
             body = r.json()
         except ValueError:
             body = None
-        return Resp(r.status_code, body, dict(r.headers))
+        return Resp(r.status_code, body, CaseInsensitiveDict(r.headers))
 
     def get(self, path: str, **kw: Any) -> Resp:
         return self.request("GET", path, **kw)

@@ -129,7 +129,7 @@ def list_agents(
     page_size: int,
 ) -> tuple[list[dict[str, Any]], int]:
     cond: Any = True
-    clauses = []
+    clauses: list[Any] = []
     for cap in capabilities:
         clauses.append(
             exists().where(

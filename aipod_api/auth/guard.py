@@ -82,7 +82,7 @@ def _parse_body() -> None:
     if nul:
         raise FieldError(nul, "nul_in_string")
     # Hand the parsed body to flask-openapi3 (it calls request.get_json(silent=True)).
-    request._cached_json = (body, body)  # noqa: SLF001
+    request._cached_json = (body, body)
 
 
 def _check_query() -> None:

@@ -25,7 +25,7 @@ from aipod_api.core.types import now_s, page_data
 
 tag = Tag(name="auth", description="认证 Authentication: register, login, API keys")
 bp = APIBlueprint("auth", __name__, url_prefix="/v1/auth", abp_tags=[tag])
-SECURITY = [{"bearer": []}]
+SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 class RegisterData(LoginPublic):

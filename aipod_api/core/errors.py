@@ -194,7 +194,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
-        if exc.response is not None and exc.response.mimetype == "application/json":
+        if isinstance(exc.response, Response) and exc.response.mimetype == "application/json":
             # flask-openapi3 aborts with our own validation response
             return exc.response
         status = exc.code or 500
@@ -209,8 +209,9 @@ def register_error_handlers(app: Flask) -> None:
         else:
             message = t("http_error")
         resp = envelope(None, message=message, code=status, status=status)
-        if status == 405 and getattr(exc, "valid_methods", None):
-            resp.headers["Allow"] = ", ".join(exc.valid_methods or [])
+        valid_methods = getattr(exc, "valid_methods", None)
+        if status == 405 and valid_methods:
+            resp.headers["Allow"] = ", ".join(valid_methods)
         return resp
 
     @app.errorhandler(Exception)

@@ -26,7 +26,7 @@ def alembic_config() -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, *, then: Callable[[Connection], None] | None = None) -> None:
+def upgrade(engine: Engine, *, then: Callable[[Connection], object] | None = None) -> None:
     """Bring the schema to the newest revision, then run `then(conn)` in the same lock."""
     cfg = alembic_config()
     with transaction(engine, write=True) as conn:

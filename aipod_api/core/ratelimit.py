@@ -129,7 +129,10 @@ class Limits:
         redis_client: Any = None,
     ) -> None:
         uri = redis_url if redis_url else "memory://"
-        self.storage: Storage = storage_from_string(uri)
+        storage = storage_from_string(uri)
+        if not isinstance(storage, Storage):  # pragma: no cover - async URIs are refused
+            raise ValueError(f"unsupported limits storage: {uri}")
+        self.storage = storage
         limiter = MovingWindowRateLimiter(self.storage)
         self.requests = Window(limiter, rate_limit, "req")
         self.registrations = Window(limiter, register_limit, "reg")

@@ -1,0 +1,94 @@
+"""CONTRACT §3 limits against the real server process."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+from helpers import LiveServer
+
+
+def test_per_key_minute_limit(start_server: Callable[..., LiveServer]) -> None:
+    server = start_server(
+        fast_limits=False,
+        env={"AIPOD_REGISTER_LIMIT": "1000/day", "AIPOD_RATE_LIMIT": "120/minute"},
+    )
+    key_a = server.api.register("limit_a")
+    key_b = server.api.register("limit_b")
+    session = requests.Session()
+    headers = {"Authorization": f"Bearer {key_a}"}
+    for i in range(120):
+        r = session.get(f"{server.base_url}/v1/wallet", headers=headers)
+        assert r.status_code == 200, (i, r.text)
+        assert r.headers["X-RateLimit-Limit"] == "120"
+        assert r.headers["X-RateLimit-Remaining"] == str(119 - i)
+        assert int(r.headers["X-RateLimit-Reset"]) >= 0
+    r = session.get(f"{server.base_url}/v1/wallet", headers=headers)
+    assert r.status_code == 429
+    body = r.json()
+    assert body["code"] == 429 and body["data"] is None
+    retry_after = int(r.headers["Retry-After"])
+    assert 1 <= retry_after <= 60
+    assert r.headers["X-RateLimit-Remaining"] == "0"
+    # another key is unaffected
+    r = session.get(f"{server.base_url}/v1/wallet", headers={"Authorization": f"Bearer {key_b}"})
+    assert r.status_code == 200
+    assert r.headers["X-RateLimit-Remaining"] == "119"
+
+
+def test_in_flight_limit(start_server: Callable[..., LiveServer]) -> None:
+    server = start_server(env={"AIPOD_MAX_CONCURRENCY": "10", "AIPOD_THREADS": "32"})
+    key = server.api.register("inflight")
+    other = server.api.register("inflight_other")
+    barrier = threading.Barrier(10)
+
+    def slow() -> int:
+        barrier.wait()
+        r = requests.get(
+            f"{server.base_url}/v1/wallet",
+            headers={"Authorization": f"Bearer {key}", "X-Debug-Sleep": "3"},
+            timeout=30,
+        )
+        return r.status_code
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        futures = [pool.submit(slow) for _ in range(10)]
+        # wait until all ten are inside the server
+        import time
+
+        time.sleep(1.5)
+        r = requests.get(
+            f"{server.base_url}/v1/wallet", headers={"Authorization": f"Bearer {key}"}, timeout=5
+        )
+        assert r.status_code == 429, r.text
+        assert r.json()["code"] == 429
+        assert r.headers["Retry-After"] == "1"
+        assert r.elapsed.total_seconds() < 1.0  # refused at once, not queued
+        # a different key still gets through
+        r2 = requests.get(
+            f"{server.base_url}/v1/wallet", headers={"Authorization": f"Bearer {other}"}, timeout=5
+        )
+        assert r2.status_code == 200
+        results = [f.result() for f in futures]
+    assert results == [200] * 10
+    # slots were released
+    r = requests.get(
+        f"{server.base_url}/v1/wallet", headers={"Authorization": f"Bearer {key}"}, timeout=5
+    )
+    assert r.status_code == 200
+
+
+def test_registration_limit_only(start_server: Callable[..., LiveServer]) -> None:
+    server = start_server(
+        fast_limits=False,
+        env={"AIPOD_REGISTER_LIMIT": "3/day", "AIPOD_RATE_LIMIT": "2/minute"},
+    )
+    for i in range(3):
+        server.api.register(f"reg_{i}")  # the per-minute limit of 2 does not apply
+    r = server.api.post(
+        "/v1/auth/register", json={"username": "reg_x", "email": "reg_x@example.com"}
+    )
+    assert r.status == 429 and r.code == 429
+    assert int(r.headers["Retry-After"]) > 0
