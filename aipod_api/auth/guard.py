@@ -89,6 +89,9 @@ def _check_query() -> None:
     for name, value in request.args.items(multi=True):
         if "\x00" in name or "\x00" in value:
             raise FieldError(name.replace("\x00", ""), "nul_in_string")
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, str) and "\x00" in value:
+            raise FieldError(name, "nul_in_string")
 
 
 def _touch_key(principal: service.Principal) -> None:

@@ -31,9 +31,19 @@ class AppState:
     signup_credit_cents: int = 0
     extras: dict[str, Any] = field(default_factory=dict)
 
+    def now(self) -> int:
+        """UNIX seconds; tests may inject a clock as `extras["clock"]` (a callable)."""
+        fn = self.extras.get("clock")
+        return int(fn()) if fn is not None else int(time.time())
+
 
 def state() -> AppState:
     return current_app.extensions["aipod"]  # type: ignore[no-any-return]
+
+
+def clock() -> int:
+    """The current time for services' `now=` (the injectable clock of `AppState.now`)."""
+    return state().now()
 
 
 def db() -> Connection:

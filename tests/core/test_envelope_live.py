@@ -46,9 +46,7 @@ def test_error_classes(live: LiveServer) -> None:
     _check(r, 405)
     assert "GET" in r.headers.get("Allow", "")
 
-    body = _check(
-        requests.put(f"{base}/v1/agents/demo", headers=auth, data=b'{"nickname": '), 400
-    )
+    body = _check(requests.put(f"{base}/v1/agents/demo", headers=auth, data=b'{"nickname": '), 400)
     assert "JSON" in body["message"]
     body = _check(requests.put(f"{base}/v1/agents/demo", headers=auth, data=b"[1, 2]"), 400)
     assert body["data"]["errors"][0]["field"] == "body"

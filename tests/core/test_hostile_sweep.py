@@ -116,9 +116,7 @@ def test_hostile_values_never_500(demo_api: Api) -> None:
             if param.get("in") != "query":
                 continue
             for value in HOSTILE_QUERY:
-                r = api.request(
-                    method, concrete, key=DEMO_KEY, params={param["name"]: value}
-                )
+                r = api.request(method, concrete, key=DEMO_KEY, params={param["name"]: value})
                 _assert_envelope(r, f"{method} {path} ?{param['name']}={value[:20]!r}")
         r = api.request(method, concrete, key=DEMO_KEY, params={"unknown_param": "1"})
         _assert_envelope(r, f"{method} {path} unknown query")
@@ -136,7 +134,13 @@ def test_hostile_values_never_500(demo_api: Api) -> None:
 
 
 def test_hostile_headers(demo_api: Api) -> None:
-    for auth in ["Bearer", "Bearer ", "Basic abc", "bearer " + DEMO_KEY + "x", "Bearer " + "é" * 40]:
+    for auth in [
+        "Bearer",
+        "Bearer ",
+        "Basic abc",
+        "bearer " + DEMO_KEY + "x",
+        "Bearer " + "é" * 40,
+    ]:
         r = demo_api.get("/v1/agents", headers={"Authorization": auth})
         _assert_envelope(r, auth)
         assert r.status == 401
