@@ -1,14 +1,45 @@
-"""Prepare a database for serving: migrations, then first-run demo data."""
+"""Prepare a database for serving: migrations, checks, then first-run demo data."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 
 from aipod_api.core import demo, migrate
 
 
-def prepare_database(engine: Engine, *, with_demo: bool, signup_credit_cents: int) -> None:
-    def seed(conn: Connection) -> None:
-        demo.seed(conn, signup_credit_cents=signup_credit_cents)
+class UnsuitableDatabase(RuntimeError):
+    """The database cannot serve this application correctly (see docs/deploy.md)."""
 
-    migrate.upgrade(engine, then=seed if with_demo else None)
+
+def check_postgres_text_search(conn: Connection) -> None:
+    """Refuse a PostgreSQL database whose ctype makes pg_trgm blind to Chinese.
+
+    Under LC_CTYPE 'C', pg_trgm extracts no trigrams from CJK text, so a trigram index
+    silently matches nothing; a UTF-8 ctype (e.g. C.UTF-8) is required.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    installed = conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")).first()
+    if installed is None:
+        return
+    grams = conn.execute(text("SELECT show_trgm('比亚迪')")).scalar_one()
+    if not grams:
+        ctype = conn.execute(
+            text("SELECT datctype FROM pg_database WHERE datname = current_database()")
+        ).scalar_one()
+        raise UnsuitableDatabase(
+            f"this PostgreSQL database has LC_CTYPE={ctype!r}: pg_trgm extracts no "
+            "trigrams from Chinese text there, so memory search would silently find "
+            "nothing. Create the database with a UTF-8 ctype, e.g. CREATE DATABASE aipod "
+            "TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8' "
+            "(see docs/deploy.md)."
+        )
+
+
+def prepare_database(engine: Engine, *, with_demo: bool, signup_credit_cents: int) -> None:
+    def after_migrations(conn: Connection) -> None:
+        check_postgres_text_search(conn)
+        if with_demo:
+            demo.seed(conn, signup_credit_cents=signup_credit_cents)
+
+    migrate.upgrade(engine, then=after_migrations)
