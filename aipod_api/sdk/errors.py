@@ -1,0 +1,112 @@
+"""Typed SDK exceptions: every one carries status, code, message, data and request_id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AipodError(Exception):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        data: Any = None,
+        request_id: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.data = data
+        self.request_id = request_id
+        self.headers = headers or {}
+
+    def __str__(self) -> str:
+        rid = f" (request {self.request_id})" if self.request_id else ""
+        status = f"{self.status} " if self.status else ""
+        return f"{status}{self.message}{rid}"
+
+
+class APIConnectionError(AipodError):
+    """The server could not be reached or did not answer in time."""
+
+
+class InvalidRequestError(AipodError):
+    """400: the request's shape is wrong; `errors` lists the fields."""
+
+    @property
+    def errors(self) -> list[dict[str, str]]:
+        if isinstance(self.data, dict):
+            return list(self.data.get("errors", []))
+        return []
+
+
+class AuthenticationError(AipodError):
+    """401: missing, unknown or revoked API key, or wrong credentials."""
+
+
+class PermissionDeniedError(AipodError):
+    """403: authenticated, but not allowed to do this."""
+
+
+class NotFoundError(AipodError):
+    """404."""
+
+
+class ConflictError(AipodError):
+    """409: the resource's state forbids this (taken, not open, already rated, ...)."""
+
+
+class InsufficientFunds(ConflictError):
+    """409 with `balance` and `required`."""
+
+    @property
+    def balance(self) -> Any:
+        return (self.data or {}).get("balance")
+
+    @property
+    def required(self) -> Any:
+        return (self.data or {}).get("required")
+
+
+class RateLimitError(AipodError):
+    """429: retry after `retry_after` seconds."""
+
+    @property
+    def retry_after(self) -> int | None:
+        value = self.headers.get("retry-after")
+        return int(value) if value and value.isdigit() else None
+
+
+class ServerError(AipodError):
+    """5xx."""
+
+
+_BY_STATUS: dict[int, type[AipodError]] = {
+    400: InvalidRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    413: InvalidRequestError,
+    429: RateLimitError,
+}
+
+
+def error_for(
+    status: int, body: Any, headers: dict[str, str], request_id: str | None
+) -> AipodError:
+    message = "HTTP error"
+    data = None
+    code = status
+    if isinstance(body, dict):
+        message = str(body.get("message") or message)
+        data = body.get("data")
+        code = int(body.get("code") or status)
+    cls = _BY_STATUS.get(status, ServerError if status >= 500 else AipodError)
+    if cls is ConflictError and isinstance(data, dict) and {"balance", "required"} <= set(data):
+        cls = InsufficientFunds
+    return cls(message, status=status, code=code, data=data, request_id=request_id, headers=headers)
