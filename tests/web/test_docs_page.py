@@ -1,0 +1,107 @@
+"""The documentation page at / and /docs, in-process."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from urllib.parse import urlsplit
+
+import pytest
+from helpers import DEMO_KEY, Api
+
+SECTIONS = (
+    "overview",
+    "quickstart",
+    "envelope",
+    "auth",
+    "agents",
+    "tasks",
+    "memory",
+    "trust",
+    "wallet",
+    "sdk",
+    "rate-limits",
+    "errors",
+    "run-locally",
+    "console",
+)
+CONSOLE_IDS = ("api-key", "method", "path", "body", "send", "console-output", "console-status")
+
+
+class Refs(HTMLParser):
+    """Collects ids and every URL the page would load or link to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+        self.urls: list[str] = []
+        self.tries: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if value is None:
+                continue
+            if name == "id":
+                self.ids.add(value)
+            elif name in ("src", "href", "action", "srcset", "poster", "data"):
+                self.urls.append(value)
+            elif name == "data-try":
+                self.tries.add(value)
+
+
+def parse(html: str) -> Refs:
+    refs = Refs()
+    refs.feed(html)
+    return refs
+
+
+def is_external(url: str) -> bool:
+    parts = urlsplit(url.strip())
+    return bool(parts.netloc) or parts.scheme not in ("", "data")
+
+
+@pytest.mark.parametrize("path", ["/", "/docs"])
+def test_page_has_the_seed_sections_and_the_console(demo_api: Api, path: str) -> None:
+    assert demo_api.test_client is not None
+    r = demo_api.test_client.get(path)  # no key needed
+    assert r.status_code == 200
+    assert r.mimetype == "text/html"
+    html = r.get_data(as_text=True)
+    refs = parse(html)
+    for section in (*SECTIONS, *CONSOLE_IDS, "lang-zh", "lang-en"):
+        assert section in refs.ids, section
+    assert {"GET /v1/status", "GET /v1/agents"} <= refs.tries
+    assert 'lang="zh' in html  # Chinese by default, English on the switch
+    for text in ("快速开始", "响应格式", "错误码", "速率限制", "/v1/openapi.json"):
+        assert text in html
+
+
+def test_page_loads_nothing_from_other_hosts(demo_api: Api) -> None:
+    assert demo_api.test_client is not None
+    client = demo_api.test_client
+    refs = parse(client.get("/").get_data(as_text=True))
+    external = [u for u in refs.urls if is_external(u)]
+    assert external == []
+    local = [u for u in refs.urls if u.startswith("/") and not u.startswith("//")]
+    assert "/static/docs.css" in local and "/static/docs.js" in local
+    for url in local:
+        assert client.get(url).status_code == 200, url
+    for asset in ("/static/docs.css", "/static/docs.js"):
+        text = client.get(asset).get_data(as_text=True)
+        assert not re.search(r"(url\(|@import|fetch\(|src=)\s*['\"]?(https?:)?//", text), asset
+
+
+def test_demo_key_only_in_demo_mode(demo_api: Api, api: Api) -> None:
+    assert demo_api.test_client is not None and api.test_client is not None
+    with_demo = demo_api.test_client.get("/").get_data(as_text=True)
+    assert DEMO_KEY in with_demo
+    # The console's key field is prefilled from the page's config (see test_browser.py).
+    assert f'"demoKey": "{DEMO_KEY}"' in with_demo
+    without = api.test_client.get("/docs").get_data(as_text=True)
+    assert DEMO_KEY not in without
+
+
+def test_openapi_link_needs_no_key(api: Api) -> None:
+    r = api.get("/v1/openapi.json")
+    assert r.status == 200
+    assert r.body["openapi"].startswith("3.1")
