@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from aipod_api import __version__
 from aipod_api.auth import guard
 from aipod_api.auth.keycache import KeyCache
+from aipod_api.core import fastpath
 from aipod_api.core.bootstrap import prepare_database
 from aipod_api.core.context import AppState, init_request_scope
 from aipod_api.core.db import make_engine
@@ -23,7 +24,7 @@ from aipod_api.settings import Settings
 from aipod_api.web import views as web_views
 
 # Each domain package exposes `views.bp`, an flask-openapi3 APIBlueprint.
-DOMAINS: tuple[str, ...] = ("status", "auth", "agents", "wallet")
+DOMAINS: tuple[str, ...] = ("status", "auth", "agents", "wallet", "tasks", "trust", "memory")
 
 
 def _redis_client(url: str) -> Any:
@@ -87,6 +88,9 @@ def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> 
     state.extras["key_cache"] = KeyCache(engine, redis=redis_client, ttl_s=settings.key_cache_ttl_s)
     app.extensions["aipod"] = state
 
+    # Perf hook (see aipod_api/core/fastpath.py, bench/README.md): cache flask-openapi3's
+    # per-request query-model schema lookups.
+    fastpath.install()
     init_request_scope(app)
     guard.install(app)
     register_error_handlers(app)
@@ -94,4 +98,9 @@ def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> 
         module = importlib.import_module(f"aipod_api.{domain}.views")
         app.register_api(module.bp)
     web_views.register(app)
+    # Expiry sweep: a daemon thread per process, started by the process's first request
+    # (never before granian forks), plus settlement before wallet reads.
+    from aipod_api.tasks import sweep
+
+    sweep.install(app)
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, delete, exists, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, exists, func, insert, select, update
 
 from aipod_api.core.errors import Forbidden, NotFound
 from aipod_api.core.tables import agent_capabilities, agents
@@ -22,6 +22,12 @@ PUBLIC_COLUMNS = (
     agents.c.tasks_completed,
     agents.c.created_at,
     agents.c.updated_at,
+)
+
+
+# Built once: a reused statement object keeps its SQL compilation cache key memoised.
+_GET_AGENT = select(*PUBLIC_COLUMNS, agents.c.email).where(
+    agents.c.agent_id == bindparam("agent_id")
 )
 
 
@@ -107,9 +113,7 @@ def email_taken(conn: Connection, email: str) -> bool:
 
 
 def get_agent(conn: Connection, agent_id: str, *, viewer_id: str | None = None) -> dict[str, Any]:
-    row = conn.execute(
-        select(*PUBLIC_COLUMNS, agents.c.email).where(agents.c.agent_id == agent_id.lower())
-    ).first()
+    row = conn.execute(_GET_AGENT, {"agent_id": agent_id.lower()}).first()
     if row is None:
         raise AgentNotFound(agent_id=agent_id)
     owner = viewer_id is not None and viewer_id == row.agent_id
@@ -143,7 +147,7 @@ def list_agents(
         clauses.append(agents.c.trust_score >= min_trust)
     if clauses:
         cond = and_(*clauses)
-    total = int(conn.execute(select(func.count()).select_from(agents).where(cond)).scalar_one())
+    total = _count_agents(conn, capabilities, min_trust, cond)
     rows = conn.execute(
         select(*PUBLIC_COLUMNS)
         .where(cond)
@@ -152,6 +156,26 @@ def list_agents(
         .offset((page - 1) * page_size)
     ).all()
     return [serialize(r) for r in rows], total
+
+
+def _count_agents(
+    conn: Connection, capabilities: list[str], min_trust: float | None, cond: Any
+) -> int:
+    """The list's total. Filtered by capabilities only, it is counted on the capability
+    index alone (a covering range scan) instead of probing every agent: the same number,
+    since each (agent_id, capability) row is unique and references an existing agent."""
+    if capabilities and min_trust is None:
+        first = agent_capabilities.alias("c0")
+        query = select(func.count()).select_from(first).where(first.c.capability == capabilities[0])
+        for i, cap in enumerate(dict.fromkeys(capabilities[1:]), start=1):
+            other = agent_capabilities.alias(f"c{i}")
+            query = query.where(
+                exists().where(
+                    and_(other.c.agent_id == first.c.agent_id, other.c.capability == cap)
+                )
+            )
+        return int(conn.execute(query).scalar_one())
+    return int(conn.execute(select(func.count()).select_from(agents).where(cond)).scalar_one())
 
 
 def update_agent(

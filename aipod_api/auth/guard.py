@@ -6,8 +6,9 @@ Order per CONTRACT §1: 401 (auth) before 400 (shape) before 404/403/409 (in vie
 from __future__ import annotations
 
 import logging
+import os
+import random
 import re
-import secrets
 import time
 from typing import Any
 
@@ -29,6 +30,9 @@ UNLIMITED_PREFIXES = ("/static/", "/openapi")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 TOUCH_EVERY_S = 60
+_rid_rng = random.Random()
+os.register_at_fork(after_in_child=_rid_rng.seed)  # distinct ids in every worker
+_rid_random = _rid_rng.getrandbits
 
 
 def _client_ip() -> str:
@@ -98,18 +102,24 @@ def _touch_key(principal: service.Principal) -> None:
     now = now_s()
     if principal.last_used_at is not None and now - principal.last_used_at < TOUCH_EVERY_S:
         return
+    st = state()
     try:
-        with transaction(state().engine, write=True) as conn:
+        with transaction(st.engine, write=True) as conn:
             service.touch_key(conn, key_seq=principal.key_seq, now=now)
     except Exception:  # best effort: never fail a request for a usage timestamp
         log.warning("could not record key use", exc_info=True)
+        return
+    st.extras["key_cache"].touched(principal.key_hash, now)
 
 
 def install(app: Flask) -> None:
     @app.before_request
     def _guard() -> None:
         header_id = request.headers.get("X-Request-Id", "")
-        g.request_id = header_id if REQUEST_ID_RE.fullmatch(header_id) else secrets.token_hex(8)
+        # A correlation id, not a secret: no system call for random bytes on every request.
+        g.request_id = (
+            header_id if REQUEST_ID_RE.fullmatch(header_id) else f"{_rid_random(64):016x}"
+        )
         g.started = time.perf_counter()
         if request.url_rule is None:
             return  # 404 / 405: answered by the routing error handlers

@@ -1,13 +1,23 @@
 """API-key lookups, with a cache that still honours revocation at once.
 
-Without Redis every request looks its key up in the database (an index probe).
-With Redis, principals are cached in-process and a revocation generation counter in
-Redis is read on every lookup: a revoke (after its commit) bumps the counter, so every
-process drops its cache before serving the next request.
+Principals are cached in-process for `ttl_s` seconds (bounded to `max_entries`), so an
+authenticated request needs no database round trip for its key:
+
+- Without Redis the server runs one process (`--workers > 1` requires Redis), and every
+  revocation goes through `revoked()` once its transaction has committed, which drops the
+  entry before the revoking request even answers. A local generation counter closes the
+  race with a lookup that read the key from the database just before the revocation
+  committed: such a lookup does not store its (stale) result.
+- With Redis a revocation generation counter in Redis is read on every lookup: a revoke
+  (after its commit) bumps it, so every process drops its cache before serving the next
+  request.
+
+`ttl_s = 0` disables the cache (every request probes the key index).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from typing import Any
@@ -21,37 +31,55 @@ GENERATION_KEY = "aipod:keys:generation"
 
 
 class KeyCache:
-    def __init__(self, engine: Engine, *, redis: Any = None, ttl_s: float = 30.0) -> None:
+    def __init__(
+        self, engine: Engine, *, redis: Any = None, ttl_s: float = 30.0, max_entries: int = 10_000
+    ) -> None:
         self.engine = engine
         self.redis = redis
-        self.ttl_s = ttl_s if redis is not None else 0.0
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
         self._entries: dict[str, tuple[float, service.Principal]] = {}
-        self._generation: bytes | None = None
+        self._generation: bytes | None = None  # Redis' revocation generation
+        self._local_generation = 0  # bumped by every in-process revocation
         self._lock = threading.Lock()
 
     def lookup(self, token: str) -> service.Principal | None:
         if not service.looks_like_key(token):
             return None
         digest = service.hash_key(token)
+        seen = 0
         if self.ttl_s > 0:
-            generation = self.redis.get(GENERATION_KEY)
+            generation = self.redis.get(GENERATION_KEY) if self.redis is not None else None
             with self._lock:
-                if generation != self._generation:
+                if self.redis is not None and generation != self._generation:
                     self._entries.clear()
                     self._generation = generation
                 hit = self._entries.get(digest)
+                seen = self._local_generation
             if hit is not None and hit[0] > time.monotonic():
                 return hit[1]
         with transaction(self.engine, write=False) as conn:
             principal = service.authenticate(conn, token)
         if principal is not None and self.ttl_s > 0:
             with self._lock:
-                self._entries[digest] = (time.monotonic() + self.ttl_s, principal)
+                # A revocation committed while we were reading: do not cache what we read.
+                if seen == self._local_generation:
+                    if len(self._entries) >= self.max_entries:
+                        self._entries.pop(next(iter(self._entries)))  # the oldest entry
+                    self._entries[digest] = (time.monotonic() + self.ttl_s, principal)
         return principal
+
+    def touched(self, key_hash: str, now: int) -> None:
+        """Record a `last_used_at` write in the cached principal (no more writes for a while)."""
+        with self._lock:
+            hit = self._entries.get(key_hash)
+            if hit is not None:
+                self._entries[key_hash] = (hit[0], dataclasses.replace(hit[1], last_used_at=now))
 
     def revoked(self, key_hash: str) -> None:
         """Call after the revocation has committed."""
         with self._lock:
             self._entries.pop(key_hash, None)
+            self._local_generation += 1
         if self.redis is not None:
             self.redis.incr(GENERATION_KEY)

@@ -18,7 +18,7 @@ from aipod_api.core.types import now_s
 from aipod_api.wallet import service as wallet
 
 # Domains whose `demo.seed(conn, now=...)` runs after the agents exist.
-DOMAIN_SEEDERS: tuple[str, ...] = ()
+DOMAIN_SEEDERS: tuple[str, ...] = ("tasks", "memory")
 
 DEMO_AGENTS: tuple[dict[str, Any], ...] = (
     {

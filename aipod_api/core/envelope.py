@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,8 +14,18 @@ from aipod_api.core.i18n import t
 JSON_MIMETYPE = "application/json"
 
 
+_last_stamp: tuple[int, str] = (0, "")
+
+
 def utc_timestamp() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Second precision, so formatted once per second (a racing thread just formats too)."""
+    global _last_stamp
+    now = int(time.time())
+    second, text = _last_stamp
+    if second != now:
+        text = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        _last_stamp = (now, text)
+    return text
 
 
 def envelope(

@@ -5,7 +5,11 @@
 - failed-login throttling per username;
 - a cap on requests in flight per key (refused at once, not queued).
 
-With a Redis URL every counter lives in Redis, so all processes and hosts share them.
+With a Redis URL every counter lives in Redis (the `limits` library's moving window), so
+all processes and hosts share them. Without Redis the same moving window is kept in
+process memory by `MemoryWindow`: per key a deque of hit times, trimmed on each hit (the
+`limits` memory storage inserts at the head of a list on every hit and runs an expiry
+timer thread every 10 ms, which cost more than Flask's own dispatch per request).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -29,8 +34,18 @@ class Decision:
     reset_after: int  # seconds until the window frees a request
 
 
+class RateWindow(Protocol):
+    item: RateLimitItem
+
+    def hit(self, key: str) -> Decision: ...
+
+    def test(self, key: str) -> Decision: ...
+
+    def clear(self, key: str) -> None: ...
+
+
 class Window:
-    """One named moving-window limit."""
+    """One named moving-window limit on a `limits` storage (Redis)."""
 
     def __init__(self, limiter: MovingWindowRateLimiter, spec: str, namespace: str) -> None:
         self.item: RateLimitItem = parse(spec)
@@ -59,6 +74,76 @@ class Window:
 
     def clear(self, key: str) -> None:
         self.limiter.clear(self.item, self.namespace, key)
+
+
+class MemoryWindow:
+    """One named moving-window limit in process memory, with the semantics of `limits`.
+
+    A hit is allowed when fewer than `amount` hits of this key fall in the last `expiry`
+    seconds (a hit at exactly `now - expiry` still counts), and is then recorded.
+    `reset_after` is when the oldest hit in the window leaves it.
+    """
+
+    PURGE_EVERY_S = 60.0
+
+    def __init__(self, spec: str) -> None:
+        self.item = parse(spec)
+        self.amount = self.item.amount
+        self.expiry = float(self.item.get_expiry())
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+        self._next_purge = time.monotonic() + self.PURGE_EVERY_S
+
+    def _window(self, key: str, now: float) -> deque[float] | None:
+        hits = self._hits.get(key)
+        if hits is not None:
+            cutoff = now - self.expiry
+            while hits and hits[0] < cutoff:
+                hits.popleft()
+        return hits
+
+    def _purge(self, now: float) -> None:
+        """Forget keys with no hit in the window (bounds memory); at most once a minute."""
+        self._next_purge = now + self.PURGE_EVERY_S
+        cutoff = now - self.expiry
+        for key in [k for k, hits in self._hits.items() if not hits or hits[-1] < cutoff]:
+            del self._hits[key]
+
+    def _decision(self, allowed: bool, hits: deque[float] | None, now: float) -> Decision:
+        count = len(hits) if hits else 0
+        oldest = hits[0] if hits else now
+        reset_after = max(0, math.ceil(oldest + self.expiry - now))
+        if not allowed:
+            reset_after = max(1, reset_after)
+        return Decision(
+            allowed=allowed,
+            limit=self.amount,
+            remaining=max(0, self.amount - count),
+            reset_after=reset_after,
+        )
+
+    def hit(self, key: str) -> Decision:
+        now = time.monotonic()
+        with self._lock:
+            if now >= self._next_purge:
+                self._purge(now)
+            hits = self._window(key, now)
+            if hits is None:
+                hits = self._hits[key] = deque()
+            allowed = len(hits) < self.amount
+            if allowed:
+                hits.append(now)
+            return self._decision(allowed, hits, now)
+
+    def test(self, key: str) -> Decision:
+        now = time.monotonic()
+        with self._lock:
+            hits = self._window(key, now)
+            return self._decision(len(hits or ()) < self.amount, hits, now)
+
+    def clear(self, key: str) -> None:
+        with self._lock:
+            self._hits.pop(key, None)
 
 
 class InFlight(Protocol):
@@ -128,18 +213,22 @@ class Limits:
         redis_url: str | None,
         redis_client: Any = None,
     ) -> None:
-        uri = redis_url if redis_url else "memory://"
-        storage = storage_from_string(uri)
-        if not isinstance(storage, Storage):  # pragma: no cover - async URIs are refused
-            raise ValueError(f"unsupported limits storage: {uri}")
-        self.storage = storage
-        limiter = MovingWindowRateLimiter(self.storage)
-        self.requests = Window(limiter, rate_limit, "req")
-        self.registrations = Window(limiter, register_limit, "reg")
-        self.logins = Window(limiter, login_limit, "login")
+        self.requests: RateWindow
+        self.registrations: RateWindow
+        self.logins: RateWindow
         self.in_flight: InFlight
         if redis_url:
+            storage = storage_from_string(redis_url)
+            if not isinstance(storage, Storage):  # pragma: no cover - async URIs are refused
+                raise ValueError(f"unsupported limits storage: {redis_url}")
+            limiter = MovingWindowRateLimiter(storage)
+            self.requests = Window(limiter, rate_limit, "req")
+            self.registrations = Window(limiter, register_limit, "reg")
+            self.logins = Window(limiter, login_limit, "login")
             self.in_flight = RedisInFlight(redis_client, max_concurrency)
         else:
+            self.requests = MemoryWindow(rate_limit)
+            self.registrations = MemoryWindow(register_limit)
+            self.logins = MemoryWindow(login_limit)
             self.in_flight = MemoryInFlight(max_concurrency)
         self.max_concurrency = max_concurrency

@@ -179,6 +179,9 @@ Index("ix_tasks_status_seq", tasks.c.status, tasks.c.seq)
 Index("ix_tasks_status_deadline", tasks.c.status, tasks.c.deadline)
 Index("ix_tasks_publisher_seq", tasks.c.publisher_id, tasks.c.seq)
 Index("ix_tasks_assignee_seq", tasks.c.assignee_id, tasks.c.seq)
+Index(  # migration 0003: the per-publisher expiry probe before wallet reads
+    "ix_tasks_publisher_status_deadline", tasks.c.publisher_id, tasks.c.status, tasks.c.deadline
+)
 
 task_capabilities = Table(
     "task_capabilities",

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from alembic import context
 
+import aipod_api.memory.tables  # noqa: F401  (registers the memory tables on metadata)
 from aipod_api.core.tables import metadata
+
+# FTS5 virtual tables (and their shadow tables) are created by raw SQL in the memory
+# migration; autogenerate must not propose dropping them.
+_RAW_PREFIXES = ("memory_fts", "memory_grams")
+
+
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    return not (type_ == "table" and name is not None and name.startswith(_RAW_PREFIXES))
+
 
 config = context.config
 connection = config.attributes.get("connection")
@@ -16,7 +28,12 @@ if connection is None:  # pragma: no cover - the CLI path
         raise RuntimeError("set sqlalchemy.url or pass a connection")
     engine = make_null_pool_engine(url)
     with engine.connect() as conn:
-        context.configure(connection=conn, target_metadata=metadata, render_as_batch=True)
+        context.configure(
+            connection=conn,
+            target_metadata=metadata,
+            render_as_batch=True,
+            include_object=include_object,
+        )
         with context.begin_transaction():
             context.run_migrations()
 else:
@@ -25,5 +42,6 @@ else:
         target_metadata=metadata,
         render_as_batch=True,
         transactional_ddl=True,
+        include_object=include_object,
     )
     context.run_migrations()

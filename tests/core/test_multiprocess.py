@@ -33,9 +33,7 @@ def test_accept_race_across_processes(
 ) -> None:
     a, b = _two(start_server)
     publisher = a.api.register("mp_publisher")
-    task = a.api.post(
-        "/v1/tasks", key=publisher, json={"title": "跨进程抢单", "budget": 100}
-    )
+    task = a.api.post("/v1/tasks", key=publisher, json={"title": "跨进程抢单", "budget": 100})
     assert task.status == 201, task.body
     task_id = task.data["task_id"]
     keys = [(a if i % 2 else b).api.register(f"mp_agent_{i:02d}") for i in range(16)]
@@ -64,8 +62,11 @@ def test_rate_limit_is_shared(start_server: Callable[..., LiveServer]) -> None:
     a, b = _two(
         start_server,
         fast_limits=False,
-        env={"AIPOD_RATE_LIMIT": "120/minute", "AIPOD_REGISTER_LIMIT": "1000/day",
-             "AIPOD_MAX_CONCURRENCY": "50"},
+        env={
+            "AIPOD_RATE_LIMIT": "120/minute",
+            "AIPOD_REGISTER_LIMIT": "1000/day",
+            "AIPOD_MAX_CONCURRENCY": "50",
+        },
     )
     key = a.api.register("mp_limited")
     headers = {"Authorization": f"Bearer {key}"}

@@ -1,0 +1,75 @@
+"""Per-request work done once: a small, documented patch of flask-openapi3 4.x.
+
+flask-openapi3 stays the validator and the source of the OpenAPI document. Its
+`_validate_query` (flask_openapi3/request.py) calls `model.model_json_schema()` on every
+request only to learn which fields are arrays; pydantic rebuilds the whole JSON schema
+each time (hundreds of microseconds for a paginated query model). `install()` replaces it
+with the same algorithm reading a per-model-class cache of those properties: the
+validated model, the errors and the extra-key handling are unchanged.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from flask import request
+from flask_openapi3 import request as oa_request
+from pydantic import BaseModel
+
+_properties: dict[type[BaseModel], dict[str, Any]] = {}
+_lock = threading.Lock()
+_installed = False
+
+
+def query_properties(model: type[BaseModel]) -> dict[str, Any]:
+    """`model.model_json_schema()["properties"]`, computed once per model class."""
+    props = _properties.get(model)
+    if props is None:
+        props = model.model_json_schema().get("properties", {})
+        with _lock:
+            _properties[model] = props
+    return props
+
+
+def _is_array(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "array" or any(
+        m.get("type") == "array" for m in schema.get("anyOf", [])
+    )
+
+
+def _validate_query(query: type[BaseModel], func_kwargs: dict[str, Any]) -> None:
+    """flask_openapi3.request._validate_query (4.x) with the schema lookup cached."""
+    request_args = request.args
+    query_dict: dict[str, Any] = {}
+    model_properties = query_properties(query)
+    for model_field_key, model_field_value in query.model_fields.items():
+        model_field_schema = model_properties.get(model_field_value.alias or model_field_key)
+        assert model_field_schema is not None
+        if _is_array(model_field_schema):
+            key, value = oa_request._get_list_value(
+                query, request_args, model_field_key, model_field_value
+            )
+        else:
+            key, value = oa_request._get_value(
+                query, request_args, model_field_key, model_field_value
+            )
+        if value is not None and value != []:
+            query_dict[key] = value
+        if model_field_schema.get("type") == "null":
+            query_dict[key] = value
+    for key, value in request_args.items():
+        if key not in query_dict:
+            query_dict[key] = value
+    func_kwargs["query"] = query.model_validate(obj=query_dict)
+
+
+def install() -> None:
+    """Patch flask-openapi3 once per process (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    if not hasattr(oa_request, "_validate_query"):  # pragma: no cover - another major version
+        raise RuntimeError("flask-openapi3 changed: review aipod_api/core/fastpath.py")
+    oa_request._validate_query = _validate_query
+    _installed = True

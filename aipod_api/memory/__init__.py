@@ -1,0 +1,1 @@
+"""Shared memory: write, list/filter/search, get, delete (CONTRACT §4, issue #4)."""

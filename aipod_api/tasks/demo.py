@@ -1,0 +1,102 @@
+"""Demo tasks (CONTRACT §6), made through the real services so the ledger stays balanced.
+
+- `task_001`: OPEN, published by `ai_analyst_001`, budget 200, no required capability and
+  no deadline, so `demo` can accept and complete it in the seed page's examples.
+- A history of done and rated tasks between the other demo agents, so they have ratings,
+  trust scores above the 0.5 prior (`ai_analyst_001` above 0.9, which makes the seed's
+  `min_trust=0.9` example non-empty) and completed-task counts.
+- One task in progress (for the seed's `status=progress` example).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from aipod_api.tasks import service as tasks
+from aipod_api.trust import service as trust
+
+ANALYST = "ai_analyst_001"
+FINANCE = "ai_finance_003"
+WRITER = "ai_writer_002"
+CODER = "ai_coder_004"
+
+# (publisher, assignee, title, required capabilities, budget credits, quality x100, on time)
+HISTORY: tuple[tuple[str, str, str, list[str], int, int, bool], ...] = (
+    (FINANCE, ANALYST, "A股每日复盘报告(3月3日)", ["stock_analysis"], 150, 500, True),
+    (WRITER, ANALYST, "新能源板块资金流向分析", ["stock_analysis"], 150, 490, True),
+    (CODER, ANALYST, "量化因子回测结果解读", ["stock_analysis"], 150, 500, True),
+    (FINANCE, ANALYST, "A股每日复盘报告(3月4日)", ["stock_analysis"], 150, 480, True),
+    (WRITER, ANALYST, "光伏产业链周报", ["text_generation"], 150, 500, True),
+    (CODER, ANALYST, "财报数据可视化", ["data_visualization"], 150, 500, True),
+    (FINANCE, ANALYST, "A股每日复盘报告(3月5日)", ["stock_analysis"], 150, 500, True),
+    (WRITER, ANALYST, "锂电池行业竞争格局梳理", ["stock_analysis"], 150, 490, True),
+    (CODER, ANALYST, "北向资金流向图表", ["data_visualization"], 150, 500, True),
+    (FINANCE, ANALYST, "A股每日复盘报告(3月6日)", ["stock_analysis"], 150, 500, True),
+    (WRITER, ANALYST, "储能板块估值对比", ["stock_analysis"], 150, 500, True),
+    (CODER, ANALYST, "A股每日复盘报告(3月7日)", ["stock_analysis"], 150, 500, True),
+    (ANALYST, FINANCE, "新能源汽车渗透率研究", ["financial_research"], 300, 480, True),
+    (ANALYST, FINANCE, "宏观经济月度点评", ["financial_research"], 200, 460, False),
+    (ANALYST, FINANCE, "比亚迪季度财报解读", ["financial_research"], 250, 490, True),
+    (CODER, WRITER, "API 文档中英翻译", ["translation"], 200, 450, True),
+    (FINANCE, WRITER, "研究报告英文摘要", ["translation"], 150, 470, True),
+    (WRITER, CODER, "数据抓取脚本代码评审", ["code_review"], 200, 490, True),
+    (ANALYST, CODER, "行情数据接口开发", ["coding"], 300, 470, False),
+)
+
+
+def seed(conn: Connection, *, now: int) -> None:
+    # task_001 must be the first task.
+    tasks.publish_task(
+        conn,
+        publisher_id=ANALYST,
+        title="新能源行业周报整理",
+        description="汇总本周新能源板块的新闻、数据与研报观点,整理成一页周报。",
+        required_capabilities=[],
+        budget_cents=200_00,
+        deadline=None,
+        now=now,
+    )
+    for publisher, assignee, title, caps, budget, quality, on_time in HISTORY:
+        task = tasks.publish_task(
+            conn,
+            publisher_id=publisher,
+            title=title,
+            description="",
+            required_capabilities=caps,
+            budget_cents=budget * 100,
+            deadline=None,
+            now=now,
+        )
+        seq = tasks.parse_task_id(task["task_id"])
+        tasks.accept_task(conn, task_seq=seq, caller_id=assignee, now=now)
+        tasks.complete_task(
+            conn,
+            task_seq=seq,
+            caller_id=assignee,
+            deliverables={"summary": f"{title}(已交付)"},
+            quality_notes="按要求交付",
+            now=now,
+        )
+        trust.rate(
+            conn,
+            caller_id=publisher,
+            agent_id=assignee,
+            task_id=task["task_id"],
+            quality_x100=quality,
+            on_time=on_time,
+            comment="交付专业,沟通顺畅" if on_time else "质量不错,略有延迟",
+            now=now,
+        )
+    in_progress = tasks.publish_task(
+        conn,
+        publisher_id=FINANCE,
+        title="港股通资金周度统计",
+        description="统计本周港股通南向资金的行业分布。",
+        required_capabilities=["data_visualization"],
+        budget_cents=180_00,
+        deadline=None,
+        now=now,
+    )
+    tasks.accept_task(
+        conn, task_seq=tasks.parse_task_id(in_progress["task_id"]), caller_id=ANALYST, now=now
+    )

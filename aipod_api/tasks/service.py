@@ -1,0 +1,416 @@
+"""Tasks: publish, read, list, accept, complete, cancel, expire. Framework-free.
+
+Callers own the transaction (one per request); nothing here commits. Each state change is
+one conditional UPDATE from `flows` and, when it won, the matching money movement from
+the wallet ledger right after it in the same transaction:
+
+    publish  -> hold_escrow      (publisher balance -> task escrow)
+    complete -> settle_escrow    (task escrow -> assignee)
+    cancel   -> refund_escrow    (task escrow -> publisher)
+    expire   -> refund_escrow
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, and_, exists, func, insert, not_, select, update
+from sqlalchemy.sql.elements import ColumnElement
+
+from aipod_api.core.errors import Conflict, FieldError, Forbidden, NotFound
+from aipod_api.core.i18n import register_messages
+from aipod_api.core.tables import agent_capabilities, agents, task_capabilities, tasks
+from aipod_api.core.types import TASK_ID, iso, money_out
+from aipod_api.tasks import flows
+from aipod_api.wallet import service as wallet
+
+register_messages(
+    {
+        "task_published": ("任务发布成功", "Task published"),
+        "task_accepted": ("承接成功", "Task accepted"),
+        "task_completed": ("任务已完成,报酬已支付", "Task completed; payment released"),
+        "task_cancelled": ("任务已取消,预算已退回", "Task cancelled; budget refunded"),
+        "deadline_not_future": (
+            "字段 deadline 必须是将来的时间",
+            "Field deadline must be in the future",
+        ),
+        "own_task": ("不能承接自己发布的任务", "You cannot accept your own task"),
+        "missing_capabilities": (
+            "缺少任务所需能力: {missing}",
+            "You lack required capabilities: {missing}",
+        ),
+        "not_assignee": (
+            "只有任务承接者可以提交完成",
+            "Only the task's assignee can complete it",
+        ),
+        "not_publisher": ("只有任务发布者可以取消任务", "Only the task's publisher can cancel it"),
+        "task_not_acceptable": (
+            "任务当前状态为 {status},无法承接",
+            "Task is {status}; it cannot be accepted",
+        ),
+        "task_not_in_progress": (
+            "任务当前状态为 {status},无法提交完成",
+            "Task is {status}; it cannot be completed",
+        ),
+        "task_not_cancellable": (
+            "任务当前状态为 {status},无法取消",
+            "Task is {status}; it cannot be cancelled",
+        ),
+        "task_in_progress_before_deadline": (
+            "任务进行中且未到截止时间,不能取消",
+            "Task is in progress and its deadline has not passed; it cannot be cancelled",
+        ),
+    }
+)
+
+
+# --- domain errors ---------------------------------------------------------------------
+
+
+class TaskNotFound(NotFound):
+    key = "task_not_found"
+
+
+class DeadlineNotFuture(FieldError):
+    def __init__(self) -> None:
+        super().__init__("deadline", "deadline_not_future")
+
+
+class OwnTask(Forbidden):
+    key = "own_task"
+
+
+class MissingCapabilities(Forbidden):
+    key = "missing_capabilities"
+
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__(data={"missing_capabilities": missing}, missing=", ".join(missing))
+
+
+class NotAssignee(Forbidden):
+    key = "not_assignee"
+
+
+class NotPublisher(Forbidden):
+    key = "not_publisher"
+
+
+class IllegalTransition(Conflict):
+    """The task's state does not allow the action (409)."""
+
+    key = "illegal_transition"
+
+    def __init__(self, key: str, *, status: str) -> None:
+        super().__init__(key, data={"status": status})
+        self.params = {"status": status}  # `status` would clash with ApiError's HTTP status
+        self.task_status = status
+
+
+class TaskDue(IllegalTransition):
+    """The task was open but its deadline has passed: it is expired (409).
+
+    The service has already expired and refunded it in the caller's transaction; the view
+    commits that before answering, so the refund does not wait for the sweep.
+    """
+
+
+# --- serialisation ---------------------------------------------------------------------
+
+
+def public_id(seq: int) -> str:
+    return TASK_ID.format(seq)
+
+
+def serialize(row: Any, *, viewer_id: str | None, now: int) -> dict[str, Any]:
+    party = viewer_id is not None and viewer_id in (row.publisher_id, row.assignee_id)
+    return {
+        "task_id": public_id(row.seq),
+        "title": row.title,
+        "description": row.description,
+        "required_capabilities": orjson.loads(row.required_capabilities),
+        "budget": money_out(row.budget_cents),
+        "deadline": iso(row.deadline),
+        "status": flows.effective_status(row.status, row.deadline, now),
+        "publisher_id": row.publisher_id,
+        "assignee_id": row.assignee_id,
+        "created_at": iso(row.created_at),
+        "accepted_at": iso(row.accepted_at),
+        "completed_at": iso(row.completed_at),
+        "deliverables": (
+            orjson.loads(row.deliverables) if party and row.deliverables is not None else None
+        ),
+        "quality_notes": row.quality_notes if party else None,
+        "rated": bool(row.rated),
+    }
+
+
+def _row(conn: Connection, task_seq: int) -> Any:
+    row = conn.execute(select(tasks).where(tasks.c.seq == task_seq)).first()
+    if row is None:
+        raise TaskNotFound(task_id=public_id(task_seq))
+    return row
+
+
+def parse_task_id(task_id: str) -> int:
+    seq = TASK_ID.parse(task_id)
+    if seq is None:
+        raise TaskNotFound(task_id=task_id[:64])
+    return seq
+
+
+def get_task(conn: Connection, *, task_seq: int, viewer_id: str | None, now: int) -> dict[str, Any]:
+    return serialize(_row(conn, task_seq), viewer_id=viewer_id, now=now)
+
+
+# --- publish ---------------------------------------------------------------------------
+
+
+def publish_task(
+    conn: Connection,
+    *,
+    publisher_id: str,
+    title: str,
+    description: str,
+    required_capabilities: list[str],
+    budget_cents: int,
+    deadline: int | None,
+    now: int,
+) -> dict[str, Any]:
+    """Create an open task and move its budget into escrow (409 `余额不足` if short)."""
+    if deadline is not None and deadline <= now:
+        raise DeadlineNotFuture()
+    seq = int(
+        conn.execute(
+            insert(tasks)
+            .values(
+                title=title,
+                description=description,
+                required_capabilities=orjson.dumps(required_capabilities).decode(),
+                budget_cents=budget_cents,
+                deadline=deadline,
+                status="open",
+                publisher_id=publisher_id,
+                assignee_id=None,
+                created_at=now,
+                rated=False,
+            )
+            .returning(tasks.c.seq)
+        ).scalar_one()
+    )
+    if required_capabilities:
+        conn.execute(
+            insert(task_capabilities),
+            [
+                {"task_seq": seq, "capability": cap, "position": i}
+                for i, cap in enumerate(required_capabilities)
+            ],
+        )
+    # The conditional debit inside refuses to overdraw; the whole request rolls back then.
+    wallet.hold_escrow(
+        conn, publisher_id=publisher_id, task_seq=seq, amount_cents=budget_cents, now=now
+    )
+    return get_task(conn, task_seq=seq, viewer_id=publisher_id, now=now)
+
+
+# --- transitions -----------------------------------------------------------------------
+
+
+def _caller_capabilities(conn: Connection, agent_id: str) -> set[str]:
+    rows = conn.execute(
+        select(agent_capabilities.c.capability).where(agent_capabilities.c.agent_id == agent_id)
+    ).scalars()
+    return set(rows)
+
+
+def expire_task(conn: Connection, *, task_seq: int, now: int) -> bool:
+    """Expire an open task whose deadline has passed and refund it. True if this call won."""
+    row = conn.execute(
+        select(tasks.c.publisher_id, tasks.c.budget_cents).where(tasks.c.seq == task_seq)
+    ).first()
+    if row is None:
+        return False
+    if not flows.apply(
+        conn, task_seq=task_seq, action="expire", now=now, values={"closed_at": now}
+    ):
+        return False
+    wallet.refund_escrow(
+        conn,
+        publisher_id=row.publisher_id,
+        task_seq=task_seq,
+        amount_cents=row.budget_cents,
+        now=now,
+    )
+    return True
+
+
+def _refuse(conn: Connection, *, task_seq: int, now: int, key: str) -> IllegalTransition:
+    """Explain why a conditional transition matched no row (409), settling expiry if due."""
+    row = _row(conn, task_seq)
+    status = flows.effective_status(row.status, row.deadline, now)
+    if row.status == "open" and status == "expired":
+        expire_task(conn, task_seq=task_seq, now=now)
+        return TaskDue(key, status="expired")
+    return IllegalTransition(key, status=status)
+
+
+def accept_task(conn: Connection, *, task_seq: int, caller_id: str, now: int) -> dict[str, Any]:
+    row = _row(conn, task_seq)  # 404
+    if row.publisher_id == caller_id:  # 403
+        raise OwnTask()
+    required: list[str] = orjson.loads(row.required_capabilities)
+    if required:
+        have = _caller_capabilities(conn, caller_id)
+        missing = [cap for cap in required if cap not in have]
+        if missing:
+            raise MissingCapabilities(missing)
+    won = flows.apply(
+        conn,
+        task_seq=task_seq,
+        action="accept",
+        now=now,
+        actor=caller_id,
+        values={"assignee_id": caller_id, "accepted_at": now},
+    )
+    if not won:  # 409: someone else accepted first, or it is closed / expired
+        raise _refuse(conn, task_seq=task_seq, now=now, key="task_not_acceptable")
+    return get_task(conn, task_seq=task_seq, viewer_id=caller_id, now=now)
+
+
+def complete_task(
+    conn: Connection,
+    *,
+    task_seq: int,
+    caller_id: str,
+    deliverables: dict[str, Any],
+    quality_notes: str | None,
+    now: int,
+) -> dict[str, Any]:
+    row = _row(conn, task_seq)  # 404
+    if row.assignee_id != caller_id:  # 403 (also for an open task: nobody is assignee yet)
+        raise NotAssignee()
+    won = flows.apply(
+        conn,
+        task_seq=task_seq,
+        action="complete",
+        now=now,
+        actor=caller_id,
+        values={
+            "completed_at": now,
+            "closed_at": now,
+            "deliverables": orjson.dumps(deliverables).decode(),
+            "quality_notes": quality_notes,
+        },
+    )
+    if not won:
+        raise _refuse(conn, task_seq=task_seq, now=now, key="task_not_in_progress")
+    wallet.settle_escrow(
+        conn,
+        publisher_id=row.publisher_id,
+        assignee_id=caller_id,
+        task_seq=task_seq,
+        amount_cents=row.budget_cents,
+        now=now,
+    )
+    conn.execute(
+        update(agents)
+        .where(agents.c.agent_id == caller_id)
+        .values(tasks_completed=agents.c.tasks_completed + 1)
+    )
+    return get_task(conn, task_seq=task_seq, viewer_id=caller_id, now=now)
+
+
+def cancel_task(conn: Connection, *, task_seq: int, caller_id: str, now: int) -> dict[str, Any]:
+    row = _row(conn, task_seq)  # 404
+    if row.publisher_id != caller_id:  # 403
+        raise NotPublisher()
+    won = flows.apply(
+        conn,
+        task_seq=task_seq,
+        action="cancel",
+        now=now,
+        actor=caller_id,
+        values={"closed_at": now},
+    )
+    if not won:
+        current = _row(conn, task_seq)
+        if current.status == "progress":
+            raise IllegalTransition("task_in_progress_before_deadline", status="progress")
+        raise _refuse(conn, task_seq=task_seq, now=now, key="task_not_cancellable")
+    wallet.refund_escrow(
+        conn,
+        publisher_id=row.publisher_id,
+        task_seq=task_seq,
+        amount_cents=row.budget_cents,
+        now=now,
+    )
+    return get_task(conn, task_seq=task_seq, viewer_id=caller_id, now=now)
+
+
+# --- lists -----------------------------------------------------------------------------
+
+
+def _eligible(caller_id: str, now: int) -> ColumnElement[bool]:
+    """Open, not past the deadline, not mine, and I have every required capability."""
+    missing_cap = exists().where(
+        and_(
+            task_capabilities.c.task_seq == tasks.c.seq,
+            not_(
+                exists().where(
+                    and_(
+                        agent_capabilities.c.agent_id == caller_id,
+                        agent_capabilities.c.capability == task_capabilities.c.capability,
+                    )
+                )
+            ),
+        )
+    )
+    return and_(
+        flows.status_filter("open", now),
+        tasks.c.publisher_id != caller_id,
+        not_(missing_cap),
+    )
+
+
+def list_tasks(
+    conn: Connection,
+    *,
+    viewer_id: str,
+    status: str | None,
+    capabilities: list[str],
+    publisher: str | None,
+    assignee: str | None,
+    eligible: bool,
+    page: int,
+    page_size: int,
+    now: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """Newest first (seq descending)."""
+    clauses: list[ColumnElement[bool]] = []
+    if status is not None:
+        clauses.append(flows.status_filter(status, now))
+    for cap in capabilities:
+        clauses.append(
+            exists().where(
+                and_(
+                    task_capabilities.c.task_seq == tasks.c.seq,
+                    task_capabilities.c.capability == cap,
+                )
+            )
+        )
+    if publisher is not None:
+        clauses.append(tasks.c.publisher_id == publisher.lower())
+    if assignee is not None:
+        clauses.append(tasks.c.assignee_id == assignee.lower())
+    if eligible:
+        clauses.append(_eligible(viewer_id, now))
+    cond = and_(True, *clauses)
+    total = int(conn.execute(select(func.count()).select_from(tasks).where(cond)).scalar_one())
+    rows = conn.execute(
+        select(tasks)
+        .where(cond)
+        .order_by(tasks.c.seq.desc())
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    ).all()
+    return [serialize(r, viewer_id=viewer_id, now=now) for r in rows], total

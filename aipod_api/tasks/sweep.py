@@ -1,0 +1,133 @@
+"""Expiry settlement: refund the escrow of open tasks whose deadline has passed.
+
+Reads never depend on this (an open task past its deadline *reads* as expired everywhere,
+see `flows.effective_status`); the sweep makes the money follow:
+
+- `expire_due(conn, now=...)`: one conditional UPDATE per due task (`tasks.service.
+  expire_task`), refund only when it won — any number of sweepers, in any number of
+  processes, racing with accept/cancel, refund each task exactly once.
+- A daemon thread per process (`Sweeper`) runs it every `settings.sweep_interval_s` in its
+  own short write transaction, started lazily by the first request of that process (so
+  never in a pre-fork parent). It probes with a read transaction first and takes the
+  write lock only when something is due.
+- Before `GET /v1/wallet` and `GET /v1/transactions`, the caller's own due tasks are
+  settled in a separate short write transaction (only when an indexed probe finds one), so
+  `balance` and `escrow` are right at read time; the common path stays read-only.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from typing import Any
+
+from flask import Flask, g, request
+from sqlalchemy import Connection, Engine, and_, exists, select
+
+from aipod_api.core.context import AppState
+from aipod_api.core.db import transaction
+from aipod_api.core.tables import tasks
+from aipod_api.tasks import flows, service
+
+log = logging.getLogger("aipod_api")
+
+BATCH = 500
+# Endpoints whose answer depends on settled escrow (flask endpoint names).
+WALLET_ENDPOINTS = frozenset({"wallet.get_wallet", "wallet.list_transactions"})
+
+
+def _due(now: int, publisher_id: str | None) -> Any:
+    cond = and_(tasks.c.status == "open", flows.deadline_passed(now))
+    if publisher_id is not None:
+        cond = and_(cond, tasks.c.publisher_id == publisher_id)
+    return cond
+
+
+def any_due(conn: Connection, *, now: int, publisher_id: str | None = None) -> bool:
+    return bool(conn.execute(select(exists().where(_due(now, publisher_id)))).scalar())
+
+
+def expire_due(
+    conn: Connection, *, now: int, publisher_id: str | None = None, limit: int = BATCH
+) -> int:
+    """Expire and refund up to `limit` due tasks; returns how many this call settled."""
+    seqs = conn.execute(
+        select(tasks.c.seq)
+        .where(_due(now, publisher_id))
+        .order_by(tasks.c.deadline, tasks.c.seq)
+        .limit(limit)
+    ).scalars()
+    return sum(1 for seq in list(seqs) if service.expire_task(conn, task_seq=int(seq), now=now))
+
+
+def settle_due(engine: Engine, *, now: int, publisher_id: str | None = None) -> int:
+    """Probe read-only; if anything is due, settle it in one short write transaction."""
+    with transaction(engine, write=False) as conn:
+        if not any_due(conn, now=now, publisher_id=publisher_id):
+            return 0
+    total = 0
+    while True:
+        with transaction(engine, write=True) as conn:
+            done = expire_due(conn, now=now, publisher_id=publisher_id)
+        total += done
+        if done < BATCH:
+            return total
+
+
+class Sweeper:
+    """A daemon thread that settles expired escrow every `interval_s` seconds."""
+
+    def __init__(self, st: AppState, interval_s: float) -> None:
+        self._state = weakref.ref(st)  # the thread ends once its app is gone
+        self.interval_s = interval_s
+        self.enabled = True
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def ensure_started(self) -> None:
+        if self._thread is not None or not self.enabled:
+            return
+        with self._lock:
+            if self._thread is None and self.enabled:
+                self._thread = threading.Thread(
+                    target=self._run, name="aipod-expiry-sweep", daemon=True
+                )
+                self._thread.start()
+
+    def stop(self) -> None:
+        self.enabled = False
+        self._stop.set()
+
+    def run_once(self) -> int:
+        st = self._state()
+        if st is None:
+            self._stop.set()
+            return 0
+        return settle_due(st.engine, now=st.now())
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                settled = self.run_once()
+                if settled:
+                    log.info("expiry sweep settled %d task(s)", settled)
+            except Exception:  # keep sweeping; the next round retries
+                log.warning("expiry sweep failed", exc_info=True)
+
+
+def install(app: Flask) -> None:
+    """Wire the sweep into an app: lazy thread start, and settlement before wallet reads."""
+    st: AppState = app.extensions["aipod"]
+    sweeper = Sweeper(st, st.settings.sweep_interval_s)
+    st.extras["sweeper"] = sweeper
+
+    @app.before_request
+    def _sweep_hooks() -> None:
+        sweeper.ensure_started()
+        # Runs after the auth guard (registered earlier), so the caller is known here.
+        if request.endpoint in WALLET_ENDPOINTS:
+            principal = g.get("principal")
+            if principal is not None:
+                settle_due(st.engine, now=st.now(), publisher_id=str(principal.agent_id))

@@ -1,0 +1,166 @@
+"""Task routes. Thin: parse, call the service with the request's connection and clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Response
+from flask_openapi3 import APIBlueprint, Tag
+
+from aipod_api.core.context import caller_id, clock, db, state
+from aipod_api.core.envelope import created, ok
+from aipod_api.core.errors import FieldError
+from aipod_api.core.i18n import wants_english
+from aipod_api.core.openapi import AUTH_ERRORS, Envelope, Page, responses
+from aipod_api.core.types import page_data, parse_instant, to_cents
+from aipod_api.tasks import service
+from aipod_api.tasks.schemas import TaskComplete, TaskCreate, TaskListQuery, TaskPath, TaskPublic
+
+tag = Tag(name="tasks", description="任务 Tasks: publish, accept, complete, cancel (escrowed)")
+bp = APIBlueprint(
+    "tasks", __name__, url_prefix="/v1/tasks", abp_tags=[tag], abp_security=[{"bearer": []}]
+)
+
+TRANSITION_ERRORS = (*AUTH_ERRORS, 403, 404, 409)
+
+
+def _parse_deadline(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_instant(value, tz_name=state().settings.timezone)
+    except ValueError as exc:
+        zh, _, en = str(exc).partition("|")
+        reason = en if (wants_english() and en) else zh
+        raise FieldError("deadline", "invalid_field", reason=reason) from None
+
+
+def _transition(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run a transition; if it found the task already expired, keep that settlement.
+
+    `TaskDue` means the service expired and refunded the task in this transaction before
+    answering 409; commit that (the request scope would otherwise roll it back) so the
+    refund does not have to wait for the background sweep.
+    """
+    try:
+        return fn()
+    except service.TaskDue:
+        db().commit()
+        raise
+
+
+@bp.get(
+    "",
+    summary="列出任务(最新在前)/ List tasks, newest first",
+    description=(
+        "Filters combine with AND. `status` is the effective status (an open task past its "
+        "deadline is `expired`). `capability` may repeat (tasks requiring all of them). "
+        "`eligible=true`: open tasks the caller could accept now (not past the deadline, "
+        "not the caller's own, and the caller has every required capability)."
+    ),
+    responses=responses(Envelope[Page[TaskPublic]], errors=AUTH_ERRORS),
+)
+def list_tasks(query: TaskListQuery) -> Response:
+    caps = list(dict.fromkeys(c.strip().lower() for c in query.capability))
+    items, total = service.list_tasks(
+        db(),
+        viewer_id=caller_id(),
+        status=query.status,
+        capabilities=caps,
+        publisher=query.publisher,
+        assignee=query.assignee,
+        eligible=bool(query.eligible),
+        page=query.page,
+        page_size=query.page_size,
+        now=clock(),
+    )
+    return ok(page_data(items, page=query.page, page_size=query.page_size, total=total))
+
+
+@bp.post(
+    "",
+    summary="发布任务(预算进入托管)/ Publish a task (budget goes into escrow)",
+    description="409 `余额不足` with `data: {balance, required}` when the balance is short.",
+    responses=responses(Envelope[TaskPublic], status=201, errors=(*AUTH_ERRORS, 409)),
+)
+def publish_task(body: TaskCreate) -> Response:
+    deadline = _parse_deadline(body.deadline)
+    data = service.publish_task(
+        db(),
+        publisher_id=caller_id(),
+        title=body.title,
+        description=body.description or "",
+        required_capabilities=list(body.required_capabilities or []),
+        budget_cents=to_cents(body.budget),
+        deadline=deadline,
+        now=clock(),
+    )
+    return created(data, message_key="task_published")
+
+
+@bp.get(
+    "/<task_id>",
+    summary="任务详情 / Get a task",
+    description="`deliverables` and `quality_notes` are null unless you published or accepted it.",
+    responses=responses(Envelope[TaskPublic], errors=(*AUTH_ERRORS, 404)),
+)
+def get_task(path: TaskPath) -> Response:
+    seq = service.parse_task_id(path.task_id)
+    return ok(service.get_task(db(), task_seq=seq, viewer_id=caller_id(), now=clock()))
+
+
+@bp.put(
+    "/<task_id>/accept",
+    summary="承接任务 / Accept a task",
+    description=(
+        "403 for your own task or when you lack a required capability; 409 unless the task "
+        "is open and before its deadline. Under concurrency exactly one accept wins."
+    ),
+    responses=responses(Envelope[TaskPublic], errors=TRANSITION_ERRORS),
+)
+def accept_task(path: TaskPath) -> Response:
+    seq = service.parse_task_id(path.task_id)
+    data = _transition(
+        lambda: service.accept_task(db(), task_seq=seq, caller_id=caller_id(), now=clock())
+    )
+    return ok(data, message_key="task_accepted")
+
+
+@bp.put(
+    "/<task_id>/complete",
+    summary="完成任务交付(托管预算支付给承接者)/ Complete a task (escrow paid to you)",
+    description=(
+        "Assignee only (403); 409 unless in progress. An in-progress task may still be "
+        "completed after its deadline unless the publisher cancelled it first."
+    ),
+    responses=responses(Envelope[TaskPublic], errors=TRANSITION_ERRORS),
+)
+def complete_task(path: TaskPath, body: TaskComplete) -> Response:
+    seq = service.parse_task_id(path.task_id)
+    data = service.complete_task(
+        db(),
+        task_seq=seq,
+        caller_id=caller_id(),
+        deliverables=body.deliverables,
+        quality_notes=body.quality_notes,
+        now=clock(),
+    )
+    return ok(data, message_key="task_completed")
+
+
+@bp.put(
+    "/<task_id>/cancel",
+    summary="取消任务(全额退款)/ Cancel a task (full refund)",
+    description=(
+        "Publisher only (403). Allowed while open, or in progress once the deadline has "
+        "passed; 409 otherwise."
+    ),
+    responses=responses(Envelope[TaskPublic], errors=TRANSITION_ERRORS),
+)
+def cancel_task(path: TaskPath) -> Response:
+    seq = service.parse_task_id(path.task_id)
+    data = _transition(
+        lambda: service.cancel_task(db(), task_seq=seq, caller_id=caller_id(), now=clock())
+    )
+    return ok(data, message_key="task_cancelled")

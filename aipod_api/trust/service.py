@@ -1,0 +1,207 @@
+"""Trust: rate a completed task, read an agent's score and history. Framework-free.
+
+Rating a task, in the caller's single transaction:
+
+1. checks in CONTRACT order: 404 unknown task, 403 unless the caller published it,
+   409 unless it is done, 400 unless `agent_id` is its assignee;
+2. `UPDATE tasks SET rated = true WHERE seq = :s AND status = 'done' AND rated = false` —
+   the row count decides the one winner under any concurrency (409 for the rest), and
+   `UNIQUE(ratings.task_seq)` backs it up;
+3. inserts the rating, then locks the assignee's row (`ratings_count + 1`) *before*
+   reading their ratings, so two ratings of one agent committed concurrently are
+   serialised and the second recomputation sees the first (correct under PostgreSQL READ
+   COMMITTED too: each statement reads the latest committed data);
+4. recomputes `trust_score` with `trust.formula.trust_score` over all of the agent's
+   ratings (quality, on time, paid budget, age) and stores it.
+
+The stored score is the formula's value as of the agent's latest rating; it is what
+`GET /v1/agents` filters (`min_trust`) and orders by, and what `GET /v1/trust/{agent_id}`
+returns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, func, insert, select, update
+
+from aipod_api.agents.service import AgentNotFound
+from aipod_api.core.errors import Conflict, FieldError, Forbidden
+from aipod_api.core.i18n import register_messages
+from aipod_api.core.tables import agents, ratings, tasks
+from aipod_api.core.types import RATING_ID, TASK_ID, iso
+from aipod_api.tasks.service import TaskNotFound, parse_task_id
+from aipod_api.trust.formula import RatingInput, trust_score
+
+register_messages(
+    {
+        "rated": ("评价成功", "Rating recorded"),
+        "not_task_publisher": (
+            "只有任务发布者可以评价该任务",
+            "Only the task's publisher can rate it",
+        ),
+        "task_not_done": (
+            "任务当前状态为 {status},完成后才能评价",
+            "Task is {status}; only done tasks can be rated",
+        ),
+        "rating_not_assignee": (
+            "agent_id 必须是该任务的承接者 {assignee}",
+            "agent_id must be the task's assignee {assignee}",
+        ),
+        "already_rated": ("该任务已经评价过", "This task has already been rated"),
+    }
+)
+
+
+class NotTaskPublisher(Forbidden):
+    key = "not_task_publisher"
+
+
+class TaskNotDone(Conflict):
+    key = "task_not_done"
+
+    def __init__(self, status: str) -> None:
+        super().__init__(data={"status": status})
+        self.params = {"status": status}
+
+
+class RatingNotAssignee(FieldError):
+    def __init__(self, assignee: str) -> None:
+        super().__init__("agent_id", "rating_not_assignee", assignee=assignee)
+
+
+class AlreadyRated(Conflict):
+    key = "already_rated"
+
+
+def serialize_rating(row: Any) -> dict[str, Any]:
+    return {
+        "rating_id": RATING_ID.format(row.seq),
+        "agent_id": row.agent_id,
+        "rater_id": row.rater_id,
+        "task_id": TASK_ID.format(row.task_seq),
+        "quality_score": row.quality_x100 / 100,
+        "on_time": bool(row.on_time),
+        "comment": row.comment,
+        "created_at": iso(row.created_at),
+    }
+
+
+def compute_score(conn: Connection, *, agent_id: str, now: int) -> float:
+    """The formula over every rating of the agent (read in the caller's transaction)."""
+    rows = conn.execute(
+        select(
+            ratings.c.quality_x100, ratings.c.on_time, ratings.c.budget_cents, ratings.c.created_at
+        ).where(ratings.c.agent_id == agent_id)
+    ).all()
+    inputs = [
+        RatingInput(
+            quality_score=r.quality_x100 / 100,
+            on_time=bool(r.on_time),
+            budget_cents=int(r.budget_cents),
+            age_seconds=now - int(r.created_at),
+        )
+        for r in rows
+    ]
+    return trust_score(inputs)
+
+
+def rate(
+    conn: Connection,
+    *,
+    caller_id: str,
+    agent_id: str,
+    task_id: str,
+    quality_x100: int,
+    on_time: bool,
+    comment: str | None,
+    now: int,
+) -> dict[str, Any]:
+    task_seq = parse_task_id(task_id)
+    task = conn.execute(
+        select(
+            tasks.c.publisher_id, tasks.c.assignee_id, tasks.c.status, tasks.c.budget_cents
+        ).where(tasks.c.seq == task_seq)
+    ).first()
+    if task is None:  # 404
+        raise TaskNotFound(task_id=task_id)
+    if task.publisher_id != caller_id:  # 403
+        raise NotTaskPublisher()
+    if task.status != "done":  # 409 (done is final: no read-time expiry concerns here)
+        raise TaskNotDone(task.status)
+    rated_agent = agent_id.lower()
+    if task.assignee_id != rated_agent:  # 400
+        raise RatingNotAssignee(str(task.assignee_id))
+    won = conn.execute(
+        update(tasks)
+        .where(and_(tasks.c.seq == task_seq, tasks.c.status == "done", tasks.c.rated.is_(False)))
+        .values(rated=True)
+    ).rowcount
+    if won != 1:  # 409
+        raise AlreadyRated()
+    seq = int(
+        conn.execute(
+            insert(ratings)
+            .values(
+                task_seq=task_seq,
+                agent_id=rated_agent,
+                rater_id=caller_id,
+                quality_x100=quality_x100,
+                on_time=on_time,
+                comment=comment,
+                budget_cents=task.budget_cents,
+                created_at=now,
+            )
+            .returning(ratings.c.seq)
+        ).scalar_one()
+    )
+    # Lock the agent's row before reading its ratings (see the module docstring).
+    conn.execute(
+        update(agents)
+        .where(agents.c.agent_id == rated_agent)
+        .values(ratings_count=agents.c.ratings_count + 1)
+    )
+    score = compute_score(conn, agent_id=rated_agent, now=now)
+    conn.execute(update(agents).where(agents.c.agent_id == rated_agent).values(trust_score=score))
+    row = conn.execute(select(ratings).where(ratings.c.seq == seq)).one()
+    return {"rating": serialize_rating(row), "trust_score": score}
+
+
+def get_trust(conn: Connection, *, agent_id: str, page: int, page_size: int) -> dict[str, Any]:
+    target = agent_id.lower()
+    agent = conn.execute(
+        select(agents.c.agent_id, agents.c.trust_score, agents.c.ratings_count).where(
+            agents.c.agent_id == target
+        )
+    ).first()
+    if agent is None:
+        raise AgentNotFound(agent_id=agent_id)
+    stats = conn.execute(
+        select(
+            func.count(),
+            func.avg(ratings.c.quality_x100),
+            func.sum(case((ratings.c.on_time.is_(True), 1), else_=0)),
+        ).where(ratings.c.agent_id == target)
+    ).one()
+    total = int(stats[0])
+    rows = conn.execute(
+        select(ratings)
+        .where(ratings.c.agent_id == target)
+        .order_by(ratings.c.seq.desc())
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    ).all()
+    return {
+        "agent_id": agent.agent_id,
+        "trust_score": round(float(agent.trust_score), 4),
+        "ratings_count": total,
+        "average_quality": round(float(stats[1]) / 100, 2) if total else None,
+        "on_time_rate": round(int(stats[2] or 0) / total, 4) if total else None,
+        "history": {
+            "items": [serialize_rating(r) for r in rows],
+            "page": page,
+            "page_size": page_size,
+            "total": total,
+            "has_more": page * page_size < total,
+        },
+    }

@@ -1,0 +1,460 @@
+"""The benchmark: one command, every endpoint, ratios to the ceiling, sizes side by side.
+
+    python bench/run.py --sizes 10000,1000000 --duration 10
+
+Per size: bulk-load the dataset once (`bench/load.py`, cached in `--data-dir`), copy it to
+a scratch file, start the API exactly as users do (`python -m aipod_api.server`) and the
+bare-Flask ceiling (`bench/ceiling_app.py`, granian with the same workers and threads),
+then for each endpoint: a warm-up, the ceiling at the endpoint's response size, and the
+endpoint, each driven by wrk from a separate process (installed with apt-get if missing).
+Prints requests/s, p50, p99 and the ratio to the ceiling per endpoint, the p99 ratio
+between the largest and smallest size, and the API server's RSS after the load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PY = sys.executable
+
+# The API runs with the default limits except the per-key rate, raised so that the load
+# generator's 64 callers are not refused: the limit is still checked on every request.
+BENCH_RATE_LIMIT = "1000000/minute"
+
+
+@dataclass
+class Endpoint:
+    name: str
+    kind: str  # "read" | "write"
+    method: str
+    path: str  # may contain {agent} (a random agent id)
+    body: str | None = None
+    mode: str = "rotate"  # rotate keys per request | "cycle"
+
+
+def endpoints(meta: dict[str, Any]) -> list[Endpoint]:
+    cap = urllib.parse.quote(meta["capability"])
+    tag = urllib.parse.quote(meta["tag"])
+    eps = [
+        Endpoint("GET /v1/agents/{id}", "read", "GET", "/v1/agents/{agent}"),
+        Endpoint("GET /v1/agents?capability=", "read", "GET", f"/v1/agents?capability={cap}"),
+        Endpoint("GET /v1/tasks?status=open", "read", "GET", "/v1/tasks?status=open"),
+        Endpoint("GET /v1/wallet", "read", "GET", "/v1/wallet"),
+        Endpoint("GET /v1/memory?tag=", "read", "GET", f"/v1/memory?tag={tag}"),
+        Endpoint(
+            "POST /v1/tasks",
+            "write",
+            "POST",
+            "/v1/tasks",
+            body=json.dumps({"title": "bench task", "description": "load", "budget": 0.01}),
+        ),
+        Endpoint("PUT accept+complete", "write", "PUT", "", mode="cycle"),
+    ]
+    return eps
+
+
+LUA = r"""
+local keys = {%(keys)s}
+local method = "%(method)s"
+local path = "%(path)s"
+local body = %(body)s
+local mode = "%(mode)s"
+local n_agents = %(n_agents)d
+local cycle_first = %(cycle_first)d
+local cycle_per_thread = %(cycle_per_thread)d
+local threads = {}
+local counter = 0
+
+function setup(thread)
+  thread:set("tid", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  counter = 0
+  math.randomseed(os.time() + tid * 7919)
+end
+
+local function headers(key)
+  local h = {}
+  h["Authorization"] = "Bearer " .. key
+  h["Content-Type"] = "application/json"
+  return h
+end
+
+function request()
+  counter = counter + 1
+  if mode == "cycle" then
+    local i = math.floor((counter - 1) / 2)
+    local seq = cycle_first + tid * cycle_per_thread + i
+    local key = keys[(tid %% #keys) + 1]
+    local id = string.format("task_%%03d", seq)
+    if counter %% 2 == 1 then
+      return wrk.format("PUT", "/v1/tasks/" .. id .. "/accept", headers(key), nil)
+    end
+    return wrk.format("PUT", "/v1/tasks/" .. id .. "/complete", headers(key),
+      '{"deliverables": {"report": "ok"}}')
+  end
+  local key = keys[((counter + tid * 7) %% #keys) + 1]
+  local p = path
+  if string.find(p, "{agent}", 1, true) then
+    p = string.gsub(p, "{agent}", string.format("agent_%%07d", math.random(n_agents)))
+  end
+  return wrk.format(method, p, headers(key), body)
+end
+
+function done(summary, latency, requests)
+  io.write(string.format(
+    '{"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, ' ..
+    '"status_errors": %%d, "socket_errors": %%d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+CEILING_LUA = r"""
+function done(summary, latency, requests)
+  io.write(string.format(
+    '{"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, ' ..
+    '"status_errors": %d, "socket_errors": %d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("wrk not found: installing Debian's package (apt-get install -y wrk)", flush=True)
+    apt = ["apt-get"] if os.geteuid() == 0 else ["sudo", "apt-get"]
+    subprocess.run([*apt, "update", "-qq"], check=True)
+    subprocess.run([*apt, "install", "-y", "-qq", "wrk"], check=True)
+    found = shutil.which("wrk")
+    if not found:
+        raise SystemExit("could not install wrk")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode} before answering {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"server not ready: {url}")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            text = (task / "children").read_text().split()
+            out.extend(int(c) for c in text)
+    except OSError:
+        pass
+    return out
+
+
+def rss_mb(pid: int) -> dict[str, float]:
+    """RSS of a process tree: the main process and each descendant (MB)."""
+
+    def one(p: int) -> float:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return 0.0
+
+    tree = {f"main:{pid}": one(pid)}
+    stack = _children(pid)
+    while stack:
+        c = stack.pop()
+        tree[f"worker:{c}"] = one(c)
+        stack.extend(_children(c))
+    return tree
+
+
+def wrk(
+    wrk_bin: str, url: str, script: Path, *, duration: float, connections: int
+) -> dict[str, Any]:
+    cmd = [
+        wrk_bin,
+        f"-t{connections}",
+        f"-c{connections}",
+        f"-d{max(1, round(duration))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        url,
+    ]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    line = [x for x in out.splitlines() if x.startswith("{")][-1]
+    r: dict[str, Any] = json.loads(line)
+    r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
+    return r
+
+
+def probe(base: str, ep: Endpoint, key: str, meta: dict[str, Any]) -> int:
+    """One request with urllib: checks it succeeds, returns the response size in bytes."""
+    path = ep.path.replace("{agent}", "agent_0000042")
+    method, body = ep.method, ep.body
+    if ep.mode == "cycle":  # accept one pool task that the load will not use
+        seq = meta["cycle_first_seq"] + meta["cycle_pool"] - 1
+        path, method, body = f"/v1/tasks/task_{seq:03d}/accept", "PUT", None
+    req = urllib.request.Request(
+        base + path,
+        method=method,
+        data=body.encode() if body else None,
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return len(resp.read())
+
+
+def run_size(
+    n: int, args: argparse.Namespace, wrk_bin: str, scratch: Path
+) -> tuple[list[dict[str, Any]], dict[str, float], dict[str, Any]]:
+    data_dir: Path = args.data_dir
+    template = data_dir / f"aipod_{n}.db"
+    meta_path = Path(str(template) + ".json")
+    meta: dict[str, Any] | None = None
+    if template.exists() and meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+    from load import LOADER_VERSION  # bench/ is on sys.path when run as a script
+
+    if args.reload or meta is None or meta.get("loader_version") != LOADER_VERSION:
+        print(f"\n== loading {n:,} rows (bench/load.py) ==", flush=True)
+        subprocess.run(
+            [PY, str(HERE / "load.py"), "--size", str(n), "--out", str(template)], check=True
+        )
+        meta = json.loads(meta_path.read_text())
+    work = scratch / f"work_{n}.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(work) + suffix).unlink(missing_ok=True)
+    shutil.copyfile(template, work)
+
+    api_port, ceil_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "AIPOD_RATE_LIMIT": BENCH_RATE_LIMIT,
+        "AIPOD_LOG_LEVEL": "WARNING",
+    }
+    api_cmd = [
+        PY, "-m", "aipod_api.server", "--port", str(api_port),
+        "--database-url", f"sqlite:///{work}", "--no-demo",
+        "--workers", str(args.workers), "--threads", str(args.threads),
+    ]  # fmt: skip
+    if args.redis_url:
+        api_cmd += ["--redis-url", args.redis_url]
+    ceil_cmd = [
+        PY, str(HERE / "ceiling_app.py"), "--port", str(ceil_port),
+        "--workers", str(args.workers), "--threads", str(args.threads),
+    ]  # fmt: skip
+    print(f"\n== size {n:,}: {' '.join(api_cmd[1:])} ==", flush=True)
+    api = subprocess.Popen(api_cmd, env=env, cwd=scratch)
+    ceiling = subprocess.Popen(ceil_cmd, env=env, cwd=HERE)
+    results: list[dict[str, Any]] = []
+    try:
+        api_base = f"http://127.0.0.1:{api_port}"
+        ceil_base = f"http://127.0.0.1:{ceil_port}"
+        wait_ready(api_base + "/v1/status", api)
+        wait_ready(ceil_base + "/?size=100", ceiling)
+        keys = [u["key"] for u in meta["users"]]
+        users = len(keys)
+        cycle_runs = 3  # warm-up and measurement use separate parts of the pool
+        per_thread = (meta["cycle_pool"] - 1) // (cycle_runs * args.connections)
+        ceiling_script = scratch / "ceiling.lua"
+        ceiling_script.write_text(CEILING_LUA)
+        only = {s.strip() for s in args.only.split(",")} if args.only else None
+        for ep in endpoints(meta):
+            if only and not any(o in ep.name for o in only):
+                continue
+            try:
+                size = probe(api_base, ep, keys[-1], meta)
+            except Exception as exc:  # e.g. an endpoint that does not exist yet
+                print(f"  {ep.name:<28} skipped: {exc}", flush=True)
+                results.append({"endpoint": ep.name, "kind": ep.kind, "skipped": str(exc)})
+                continue
+            scripts = []
+            for run in range(cycle_runs):
+                script = scratch / f"ep_{len(results)}_{run}.lua"
+                script.write_text(
+                    LUA
+                    % {
+                        "keys": ", ".join(f'"{k}"' for k in keys[: users - 1]),
+                        "method": ep.method,
+                        "path": ep.path,
+                        "body": json.dumps(ep.body) if ep.body else "nil",
+                        "mode": ep.mode,
+                        "n_agents": n,
+                        "cycle_first": meta["cycle_first_seq"]
+                        + run * per_thread * args.connections,
+                        "cycle_per_thread": per_thread,
+                    }
+                )
+                scripts.append(script)
+            ceil_url = f"{ceil_base}/?size={size}"
+            # warm-up (both servers), then ceiling and endpoint back to back
+            wrk(wrk_bin, ceil_url, ceiling_script, duration=1, connections=args.connections)
+            wrk(wrk_bin, api_base, scripts[0], duration=args.warmup, connections=args.connections)
+            c = wrk(
+                wrk_bin, ceil_url, ceiling_script, duration=args.duration,
+                connections=args.connections,
+            )  # fmt: skip
+            r = wrk(
+                wrk_bin, api_base, scripts[1], duration=args.duration,
+                connections=args.connections,
+            )  # fmt: skip
+            row = {
+                "endpoint": ep.name,
+                "kind": ep.kind,
+                "bytes": size,
+                "rps": r["rps"],
+                "p50_ms": r["p50_us"] / 1000,
+                "p99_ms": r["p99_us"] / 1000,
+                "errors": r["status_errors"] + r["socket_errors"],
+                "ceiling_rps": c["rps"],
+                "ceiling_p99_ms": c["p99_us"] / 1000,
+                "ratio": r["rps"] / c["rps"],
+            }
+            results.append(row)
+            print(
+                f"  {ep.name:<28} {row['rps']:8.0f} req/s  p50 {row['p50_ms']:6.2f} ms  "
+                f"p99 {row['p99_ms']:6.2f} ms  ceiling {row['ceiling_rps']:7.0f}  "
+                f"ratio {row['ratio']:.2f}  errors {row['errors']}",
+                flush=True,
+            )
+        rss = rss_mb(api.pid)
+    finally:
+        stop(api)
+        stop(ceiling)
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(work) + suffix).unlink(missing_ok=True)
+    return results, rss, meta
+
+
+def table(n: int, rows: list[dict[str, Any]], rss: dict[str, float], meta: dict[str, Any]) -> str:
+    out = [
+        f"### {n:,} rows (agents {meta['agents']:,}, tasks {meta['tasks']:,}, "
+        f"transactions {meta['transactions']:,}, memories {meta['memories']:,})",
+        "",
+        "| endpoint | bytes | req/s | p50 ms | p99 ms | ceiling req/s | ratio | target | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        if "skipped" in r:
+            out.append(f"| {r['endpoint']} | | skipped | | | | | | |")
+            continue
+        target = 0.6 if r["kind"] == "read" else 0.3
+        mark = "ok" if r["ratio"] >= target else "below"
+        out.append(
+            f"| {r['endpoint']} | {r['bytes']} | {r['rps']:.0f} | {r['p50_ms']:.2f} | "
+            f"{r['p99_ms']:.2f} | {r['ceiling_rps']:.0f} | {r['ratio']:.2f} | "
+            f"≥{target:.1f} {mark} | {r['errors']} |"
+        )
+    workers = ", ".join(f"{k} {v:.0f}" for k, v in rss.items())
+    out += ["", f"Server RSS after the load (MB): {workers}", ""]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", default="10000,1000000", help="comma-separated dataset sizes")
+    p.add_argument("--duration", type=float, default=10, help="seconds per measurement")
+    p.add_argument("--warmup", type=float, default=2, help="seconds of warm-up per endpoint")
+    p.add_argument("--connections", type=int, default=8, help="wrk threads = connections")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--threads", type=int, default=16)
+    p.add_argument("--redis-url", help="pass to the API (needed for --workers > 1)")
+    p.add_argument("--data-dir", type=Path, default=HERE / ".data")
+    p.add_argument("--reload", action="store_true", help="rebuild the cached datasets")
+    p.add_argument("--only", help="comma-separated substrings of endpoint names")
+    p.add_argument("--json", type=Path, help="also write the raw results here")
+    args = p.parse_args(argv)
+    sys.path.insert(0, str(HERE))
+    wrk_bin = ensure_wrk()
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    nproc = os.cpu_count()
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    all_rows: dict[int, list[dict[str, Any]]] = {}
+    tables = []
+    with tempfile.TemporaryDirectory(prefix="aipod-bench-") as tmp:
+        for n in sizes:
+            rows, rss, meta = run_size(n, args, wrk_bin, Path(tmp))
+            all_rows[n] = rows
+            tables.append(table(n, rows, rss, meta))
+    print(f"\n## aipod_api benchmark, {started}")
+    print(
+        f"\nMachine: {nproc} cores, {mem_gb:.1f} GiB. wrk -t{args.connections} "
+        f"-c{args.connections}, {args.duration:g} s per measurement; API and ceiling on granian "
+        f"with {args.workers} worker(s) x {args.threads} threads.\n"
+    )
+    print("\n".join(tables))
+    if len(sizes) > 1:
+        lo, hi = min(sizes), max(sizes)
+        print(f"### p99 at {hi:,} / p99 at {lo:,} (target ≤ 1.5)\n")
+        print("| endpoint | p99 small ms | p99 large ms | ratio |")
+        print("|---|---:|---:|---:|")
+        small = {r["endpoint"]: r for r in all_rows[lo] if "skipped" not in r}
+        for r in all_rows[hi]:
+            s = small.get(r["endpoint"])
+            if s is None or "skipped" in r:
+                continue
+            print(
+                f"| {r['endpoint']} | {s['p99_ms']:.2f} | {r['p99_ms']:.2f} | "
+                f"{r['p99_ms'] / s['p99_ms']:.2f} |"
+            )
+    if args.json:
+        args.json.write_text(json.dumps({"started": started, "results": all_rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
