@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, exists, insert, literal, select, update
 
 from aipod_api.core.errors import Forbidden, NotFound
 from aipod_api.core.tables import agent_capabilities, agents
-from aipod_api.core.types import iso
+from aipod_api.core.types import capped_count, fetch_page, iso, page_data
 
 PUBLIC_COLUMNS = (
     agents.c.agent_id,
@@ -131,8 +131,8 @@ def list_agents(
     min_trust: float | None,
     page: int,
     page_size: int,
-) -> tuple[list[dict[str, Any]], int]:
-    cond: Any = True
+) -> dict[str, Any]:
+    """Ordered by trust_score desc, agent_id asc; `capabilities` must all be present."""
     clauses: list[Any] = []
     for cap in capabilities:
         clauses.append(
@@ -145,28 +145,28 @@ def list_agents(
         )
     if min_trust is not None:
         clauses.append(agents.c.trust_score >= min_trust)
-    if clauses:
-        cond = and_(*clauses)
-    total = _count_agents(conn, capabilities, min_trust, cond)
-    rows = conn.execute(
+    cond: Any = and_(*clauses) if clauses else True
+    total = capped_count(conn, _count_source(capabilities, min_trust, cond))
+    rows, has_more = fetch_page(
+        conn,
         select(*PUBLIC_COLUMNS)
         .where(cond)
-        .order_by(agents.c.trust_score.desc(), agents.c.agent_id.asc())
-        .limit(page_size)
-        .offset((page - 1) * page_size)
-    ).all()
-    return [serialize(r) for r in rows], total
+        .order_by(agents.c.trust_score.desc(), agents.c.agent_id.asc()),
+        page=page,
+        page_size=page_size,
+    )
+    items = [serialize(r) for r in rows]
+    return page_data(items, page=page, page_size=page_size, total=total, has_more=has_more)
 
 
-def _count_agents(
-    conn: Connection, capabilities: list[str], min_trust: float | None, cond: Any
-) -> int:
-    """The list's total. Filtered by capabilities only, it is counted on the capability
-    index alone (a covering range scan) instead of probing every agent: the same number,
-    since each (agent_id, capability) row is unique and references an existing agent."""
+def _count_source(capabilities: list[str], min_trust: float | None, cond: Any) -> Any:
+    """Rows to count for the list's total. Filtered by capabilities only, they are read
+    from the capability index alone (a covering range scan) instead of probing every
+    agent: the same number, since each (agent_id, capability) row is unique and
+    references an existing agent."""
     if capabilities and min_trust is None:
         first = agent_capabilities.alias("c0")
-        query = select(func.count()).select_from(first).where(first.c.capability == capabilities[0])
+        query = select(literal(1)).select_from(first).where(first.c.capability == capabilities[0])
         for i, cap in enumerate(dict.fromkeys(capabilities[1:]), start=1):
             other = agent_capabilities.alias(f"c{i}")
             query = query.where(
@@ -174,8 +174,8 @@ def _count_agents(
                     and_(other.c.agent_id == first.c.agent_id, other.c.capability == cap)
                 )
             )
-        return int(conn.execute(query).scalar_one())
-    return int(conn.execute(select(func.count()).select_from(agents).where(cond)).scalar_one())
+        return query
+    return select(literal(1)).select_from(agents).where(cond)
 
 
 def update_agent(

@@ -17,7 +17,7 @@ from aipod_api.core.context import caller_id, db
 from aipod_api.core.envelope import ok
 from aipod_api.core.errors import FieldError
 from aipod_api.core.openapi import AUTH_ERRORS, Envelope, Page, responses
-from aipod_api.core.types import now_s, page_data
+from aipod_api.core.types import now_s
 
 tag = Tag(name="agents", description="AI 节点 Agents (nodes)")
 bp = APIBlueprint(
@@ -32,14 +32,14 @@ bp = APIBlueprint(
     responses=responses(Envelope[Page[AgentPublic]], errors=AUTH_ERRORS),
 )
 def list_agents(query: AgentListQuery) -> Response:
-    items, total = service.list_agents(
+    data = service.list_agents(
         db(),
         capabilities=query.capability,
         min_trust=query.min_trust,
         page=query.page,
         page_size=query.page_size,
     )
-    return ok(page_data(items, page=query.page, page_size=query.page_size, total=total))
+    return ok(data)
 
 
 @bp.get(

@@ -52,7 +52,8 @@ class Page(BaseModel, Generic[T]):
     items: list[T]
     page: int
     page_size: int
-    total: int
+    total: int = Field(description="exact up to 10,000; beyond that 10,000 and total_capped")
+    total_capped: bool = Field(description="true when there are more than 10,000 matches")
     has_more: bool
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 import re
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, WithJsonSchema
+from sqlalchemy import Connection, Select, func, select
 
 MAX_MONEY = Decimal("1000000000")
 CENT = Decimal("0.01")
@@ -192,11 +194,47 @@ class PageQuery(Query):
     page_size: int = Field(default=20, ge=1, le=100, description="每页数量 / page size (1–100)")
 
 
-def page_data(items: list[Any], *, page: int, page_size: int, total: int) -> dict[str, Any]:
+# Totals are counted exactly up to this many rows; beyond it `total` is the cap and
+# `total_capped` is true, so a page never scans a million rows just to count them.
+COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class Total:
+    value: int
+    capped: bool = False
+
+
+def capped_count(conn: Connection, query: Select[Any], *, cap: int = COUNT_CAP) -> Total:
+    """COUNT(*) of `query`'s rows, reading at most `cap + 1` of them."""
+    sub = query.limit(cap + 1).subquery()
+    counted = int(conn.execute(select(func.count()).select_from(sub)).scalar_one())
+    return Total(min(counted, cap), counted > cap)
+
+
+def fetch_page(
+    conn: Connection, query: Select[Any], *, page: int, page_size: int
+) -> tuple[list[Any], bool]:
+    """One page of an ordered query plus an exact `has_more` (one extra row is read)."""
+    rows = conn.execute(query.limit(page_size + 1).offset((page - 1) * page_size)).all()
+    return list(rows[:page_size]), len(rows) > page_size
+
+
+def page_data(
+    items: list[Any],
+    *,
+    page: int,
+    page_size: int,
+    total: int | Total,
+    has_more: bool | None = None,
+) -> dict[str, Any]:
+    if isinstance(total, int):
+        total = Total(total)
     return {
         "items": items,
         "page": page,
         "page_size": page_size,
-        "total": total,
-        "has_more": page * page_size < total,
+        "total": total.value,
+        "total_capped": total.capped,
+        "has_more": page * page_size < total.value if has_more is None else has_more,
     }

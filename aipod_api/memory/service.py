@@ -22,11 +22,12 @@ from sqlalchemy import Connection, delete, insert, select, text
 from aipod_api.core.errors import ApiError, Forbidden, NotFound
 from aipod_api.core.i18n import register_messages
 from aipod_api.core.tables import agents
+from aipod_api.core.types import COUNT_CAP as SHARED_COUNT_CAP
 from aipod_api.core.types import MEMORY_ID, iso
 from aipod_api.memory import search
 from aipod_api.memory.tables import memories, memory_access, memory_participants, memory_tags
 
-COUNT_CAP = 10_000
+COUNT_CAP = SHARED_COUNT_CAP
 
 register_messages(
     {

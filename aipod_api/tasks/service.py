@@ -15,13 +15,13 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, exists, func, insert, not_, select, update
+from sqlalchemy import Connection, and_, exists, insert, literal, not_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from aipod_api.core.errors import Conflict, FieldError, Forbidden, NotFound
 from aipod_api.core.i18n import register_messages
 from aipod_api.core.tables import agent_capabilities, agents, task_capabilities, tasks
-from aipod_api.core.types import TASK_ID, iso, money_out
+from aipod_api.core.types import TASK_ID, capped_count, fetch_page, iso, money_out, page_data
 from aipod_api.tasks import flows
 from aipod_api.wallet import service as wallet
 
@@ -384,7 +384,7 @@ def list_tasks(
     page: int,
     page_size: int,
     now: int,
-) -> tuple[list[dict[str, Any]], int]:
+) -> dict[str, Any]:
     """Newest first (seq descending)."""
     clauses: list[ColumnElement[bool]] = []
     if status is not None:
@@ -405,12 +405,12 @@ def list_tasks(
     if eligible:
         clauses.append(_eligible(viewer_id, now))
     cond = and_(True, *clauses)
-    total = int(conn.execute(select(func.count()).select_from(tasks).where(cond)).scalar_one())
-    rows = conn.execute(
-        select(tasks)
-        .where(cond)
-        .order_by(tasks.c.seq.desc())
-        .limit(page_size)
-        .offset((page - 1) * page_size)
-    ).all()
-    return [serialize(r, viewer_id=viewer_id, now=now) for r in rows], total
+    total = capped_count(conn, select(literal(1)).select_from(tasks).where(cond))
+    rows, has_more = fetch_page(
+        conn,
+        select(tasks).where(cond).order_by(tasks.c.seq.desc()),
+        page=page,
+        page_size=page_size,
+    )
+    items = [serialize(r, viewer_id=viewer_id, now=now) for r in rows]
+    return page_data(items, page=page, page_size=page_size, total=total, has_more=has_more)

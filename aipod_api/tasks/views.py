@@ -13,7 +13,7 @@ from aipod_api.core.envelope import created, ok
 from aipod_api.core.errors import FieldError
 from aipod_api.core.i18n import wants_english
 from aipod_api.core.openapi import AUTH_ERRORS, Envelope, Page, responses
-from aipod_api.core.types import page_data, parse_instant, to_cents
+from aipod_api.core.types import parse_instant, to_cents
 from aipod_api.tasks import service
 from aipod_api.tasks.schemas import TaskComplete, TaskCreate, TaskListQuery, TaskPath, TaskPublic
 
@@ -63,7 +63,7 @@ def _transition(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 )
 def list_tasks(query: TaskListQuery) -> Response:
     caps = list(dict.fromkeys(c.strip().lower() for c in query.capability))
-    items, total = service.list_tasks(
+    data = service.list_tasks(
         db(),
         viewer_id=caller_id(),
         status=query.status,
@@ -75,7 +75,7 @@ def list_tasks(query: TaskListQuery) -> Response:
         page_size=query.page_size,
         now=clock(),
     )
-    return ok(page_data(items, page=query.page, page_size=query.page_size, total=total))
+    return ok(data)
 
 
 @bp.post(

@@ -29,7 +29,7 @@ from aipod_api.agents.service import AgentNotFound
 from aipod_api.core.errors import Conflict, FieldError, Forbidden
 from aipod_api.core.i18n import register_messages
 from aipod_api.core.tables import agents, ratings, tasks
-from aipod_api.core.types import RATING_ID, TASK_ID, iso
+from aipod_api.core.types import RATING_ID, TASK_ID, iso, page_data
 from aipod_api.tasks.service import TaskNotFound, parse_task_id
 from aipod_api.trust.formula import RatingInput, trust_score
 
@@ -197,11 +197,7 @@ def get_trust(conn: Connection, *, agent_id: str, page: int, page_size: int) -> 
         "ratings_count": total,
         "average_quality": round(float(stats[1]) / 100, 2) if total else None,
         "on_time_rate": round(int(stats[2] or 0) / total, 4) if total else None,
-        "history": {
-            "items": [serialize_rating(r) for r in rows],
-            "page": page,
-            "page_size": page_size,
-            "total": total,
-            "has_more": page * page_size < total,
-        },
+        "history": page_data(
+            [serialize_rating(r) for r in rows], page=page, page_size=page_size, total=total
+        ),
     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, func, insert, literal, select, update
 
 from aipod_api.core.errors import Conflict
 from aipod_api.core.tables import (
@@ -21,7 +21,7 @@ from aipod_api.core.tables import (
     statement_lines,
     tasks,
 )
-from aipod_api.core.types import TASK_ID, TX_ID, iso, money_out
+from aipod_api.core.types import TASK_ID, TX_ID, capped_count, fetch_page, iso, money_out, page_data
 
 TX_TYPES = ("signup_credit", "escrow_hold", "escrow_refund", "task_payment", "task_settlement")
 
@@ -374,22 +374,20 @@ def list_transactions(
     task_seq: int | None,
     page: int,
     page_size: int,
-) -> tuple[list[dict[str, Any]], int]:
+) -> dict[str, Any]:
+    """The caller's statement, newest first."""
     cond = statement_lines.c.agent_id == agent_id
     if tx_type is not None:
         cond = and_(cond, statement_lines.c.type == tx_type)
     if task_seq is not None:
         cond = and_(cond, statement_lines.c.task_seq == task_seq)
-    total = int(
-        conn.execute(select(func.count()).select_from(statement_lines).where(cond)).scalar_one()
+    total = capped_count(conn, select(literal(1)).select_from(statement_lines).where(cond))
+    rows, has_more = fetch_page(
+        conn,
+        select(statement_lines).where(cond).order_by(statement_lines.c.seq.desc()),
+        page=page,
+        page_size=page_size,
     )
-    rows = conn.execute(
-        select(statement_lines)
-        .where(cond)
-        .order_by(statement_lines.c.seq.desc())
-        .limit(page_size)
-        .offset((page - 1) * page_size)
-    ).all()
     items = [
         {
             "tx_id": TX_ID.format(r.tx_seq),
@@ -402,7 +400,7 @@ def list_transactions(
         }
         for r in rows
     ]
-    return items, total
+    return page_data(items, page=page, page_size=page_size, total=total, has_more=has_more)
 
 
 # --- invariants (CONTRACT §5), used by tests and the admin check ----------------------

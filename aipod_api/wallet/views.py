@@ -39,7 +39,7 @@ def list_transactions(query: TransactionsQuery) -> Response:
         if task_seq is None:
             # A well-formed filter that matches nothing: an empty page, not an error.
             return ok(page_data([], page=query.page, page_size=query.page_size, total=0))
-    items, total = service.list_transactions(
+    data = service.list_transactions(
         db(),
         agent_id=caller_id(),
         tx_type=query.type,
@@ -47,4 +47,4 @@ def list_transactions(query: TransactionsQuery) -> Response:
         page=query.page,
         page_size=query.page_size,
     )
-    return ok(page_data(items, page=query.page, page_size=query.page_size, total=total))
+    return ok(data)

@@ -109,7 +109,14 @@ def test_trust_view_history_and_aggregates(market: Market) -> None:
         "ratings_count": 0,
         "average_quality": None,
         "on_time_rate": None,
-        "history": {"items": [], "page": 1, "page_size": 20, "total": 0, "has_more": False},
+        "history": {
+            "items": [],
+            "page": 1,
+            "page_size": 20,
+            "total": 0,
+            "total_capped": False,
+            "has_more": False,
+        },
     }
     tasks = [market.done_task(alice, bob, 100) for _ in range(3)]
     for task_id, (q, on_time) in zip(tasks, [(4.0, True), (5.0, False), (4.5, True)], strict=True):
