@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 from sqlalchemy import Connection, Engine
 
-from aipod_api.core.db import WRITE_FLAG
+from aipod_api.core.db import WRITE_FLAG, acquire_gate, write_gate
 from aipod_api.core.ratelimit import Limits
 from aipod_api.settings import Settings
 
@@ -49,11 +49,29 @@ def clock() -> int:
 def db() -> Connection:
     conn: Connection | None = g.get("_db_conn")
     if conn is None:
-        conn = state().engine.connect()
-        conn.info[WRITE_FLAG] = request.method not in READ_METHODS
-        conn.begin()
+        engine = state().engine
+        write = request.method not in READ_METHODS
+        gate = write_gate(engine) if write else None
+        acquire_gate(gate)
+        try:
+            conn = engine.connect()
+            conn.info[WRITE_FLAG] = write
+            conn.begin()
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            if gate is not None:
+                gate.release()
+            raise
+        g._db_gate = gate
         g._db_conn = conn
     return conn
+
+
+def _release_gate() -> None:
+    gate = g.pop("_db_gate", None)
+    if gate is not None:
+        gate.release()
 
 
 def caller_id() -> str:
@@ -83,6 +101,7 @@ def init_request_scope(app: Flask) -> None:
             finally:
                 conn.info.pop(WRITE_FLAG, None)
                 conn.close()
+                _release_gate()
         return response
 
     @app.teardown_request
@@ -94,3 +113,4 @@ def init_request_scope(app: Flask) -> None:
             finally:
                 conn.info.pop(WRITE_FLAG, None)
                 conn.close()
+                _release_gate()

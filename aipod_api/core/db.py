@@ -11,6 +11,8 @@ row locks in the services, never from a single writer.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -90,16 +92,51 @@ def _install_sqlite_hooks(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
+# SQLite has one writer at a time. Threads of one process queue for it on an in-process
+# lock (FIFO-ish, woken at once) before `BEGIN IMMEDIATE`, instead of all spinning in
+# SQLite's busy handler, which sleeps in growing steps and inflates tail latency.
+# Other processes on the same file still meet the busy timeout, as before.
+_WRITE_GATES: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_GATES_LOCK = threading.Lock()
+WRITE_GATE_TIMEOUT_S = 60.0
+
+
+class WriteGateTimeout(RuntimeError):
+    pass
+
+
+def write_gate(engine: Engine) -> threading.Lock | None:
+    """The engine's in-process writer lock (SQLite only; None elsewhere)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    gate = _WRITE_GATES.get(engine)
+    if gate is None:
+        with _GATES_LOCK:
+            gate = _WRITE_GATES.setdefault(engine, threading.Lock())
+    return gate
+
+
+def acquire_gate(gate: threading.Lock | None) -> None:
+    if gate is not None and not gate.acquire(timeout=WRITE_GATE_TIMEOUT_S):
+        raise WriteGateTimeout("timed out waiting for the database write lock")
+
+
 @contextmanager
 def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
     """One transaction: committed when the block exits normally, rolled back otherwise."""
-    with engine.connect() as conn:
-        conn.info[WRITE_FLAG] = write
-        try:
-            with conn.begin():
-                yield conn
-        finally:
-            conn.info.pop(WRITE_FLAG, None)
+    gate = write_gate(engine) if write else None
+    acquire_gate(gate)
+    try:
+        with engine.connect() as conn:
+            conn.info[WRITE_FLAG] = write
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                conn.info.pop(WRITE_FLAG, None)
+    finally:
+        if gate is not None:
+            gate.release()
 
 
 def is_sqlite(engine: Engine) -> bool:
