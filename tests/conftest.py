@@ -131,7 +131,11 @@ def make_app(database_url: str, redis_url: str | None) -> Callable[..., Any]:
 
     yield factory  # type: ignore[misc]
     for app in created:
-        app.extensions["aipod"].engine.dispose()
+        state = app.extensions["aipod"]
+        sweeper = state.extras.get("sweeper")
+        if sweeper is not None:
+            sweeper.stop()
+        state.engine.dispose()
 
 
 @pytest.fixture
