@@ -166,6 +166,31 @@ def get_task(conn: Connection, *, task_seq: int, viewer_id: str | None, now: int
 # --- publish ---------------------------------------------------------------------------
 
 
+def due_condition(now: int, publisher_id: str | None = None) -> ColumnElement[bool]:
+    """Open tasks whose deadline has passed (optionally one publisher's)."""
+    cond = and_(tasks.c.status == "open", flows.deadline_passed(now))
+    if publisher_id is not None:
+        cond = and_(cond, tasks.c.publisher_id == publisher_id)
+    return cond
+
+
+def expire_due(
+    conn: Connection, *, now: int, publisher_id: str | None = None, limit: int = 500
+) -> int:
+    """Expire and refund up to `limit` due tasks; returns how many this call settled.
+
+    Each expiry is `expire_task`'s conditional update, so racing sweepers, accepts and
+    cancels refund every task exactly once.
+    """
+    seqs = conn.execute(
+        select(tasks.c.seq)
+        .where(due_condition(now, publisher_id))
+        .order_by(tasks.c.deadline, tasks.c.seq)
+        .limit(limit)
+    ).scalars()
+    return sum(1 for seq in list(seqs) if expire_task(conn, task_seq=int(seq), now=now))
+
+
 def publish_task(
     conn: Connection,
     *,
@@ -180,6 +205,9 @@ def publish_task(
     """Create an open task and move its budget into escrow (409 `余额不足` if short)."""
     if deadline is not None and deadline <= now:
         raise DeadlineNotFuture()
+    # The publisher's own expired tasks are refunded first, in this transaction: money
+    # that reads as refunded (the task reads `expired`) must also be spendable.
+    expire_due(conn, now=now, publisher_id=publisher_id)
     seq = int(
         conn.execute(
             insert(tasks)

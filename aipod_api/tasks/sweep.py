@@ -20,45 +20,28 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from typing import Any
 
 from flask import Flask, g, request
-from sqlalchemy import Connection, Engine, and_, exists, select
+from sqlalchemy import Connection, Engine, exists, select
 
 from aipod_api.core.context import AppState
 from aipod_api.core.db import transaction
-from aipod_api.core.tables import tasks
-from aipod_api.tasks import flows, service
+from aipod_api.tasks import service
 
 log = logging.getLogger("aipod_api")
 
-BATCH = 500
+BATCH = 500  # = service.expire_due's default limit
 # Endpoints whose answer depends on settled escrow (flask endpoint names).
 WALLET_ENDPOINTS = frozenset({"wallet.get_wallet", "wallet.list_transactions"})
 
 
-def _due(now: int, publisher_id: str | None) -> Any:
-    cond = and_(tasks.c.status == "open", flows.deadline_passed(now))
-    if publisher_id is not None:
-        cond = and_(cond, tasks.c.publisher_id == publisher_id)
-    return cond
-
-
 def any_due(conn: Connection, *, now: int, publisher_id: str | None = None) -> bool:
-    return bool(conn.execute(select(exists().where(_due(now, publisher_id)))).scalar())
+    return bool(
+        conn.execute(select(exists().where(service.due_condition(now, publisher_id)))).scalar()
+    )
 
 
-def expire_due(
-    conn: Connection, *, now: int, publisher_id: str | None = None, limit: int = BATCH
-) -> int:
-    """Expire and refund up to `limit` due tasks; returns how many this call settled."""
-    seqs = conn.execute(
-        select(tasks.c.seq)
-        .where(_due(now, publisher_id))
-        .order_by(tasks.c.deadline, tasks.c.seq)
-        .limit(limit)
-    ).scalars()
-    return sum(1 for seq in list(seqs) if service.expire_task(conn, task_seq=int(seq), now=now))
+expire_due = service.expire_due
 
 
 def settle_due(engine: Engine, *, now: int, publisher_id: str | None = None) -> int:

@@ -64,27 +64,14 @@ def agent_account_id(conn: Connection, agent_id: str) -> int:
     return int(row)
 
 
-def open_agent_account(conn: Connection, *, agent_id: str) -> int:
+def _open_account(
+    conn: Connection, *, kind: str, agent_id: str | None = None, task_seq: int | None = None
+) -> int:
     result = conn.execute(
         insert(accounts)
         .values(
-            kind="agent",
+            kind=kind,
             agent_id=agent_id,
-            balance_cents=0,
-            held_cents=0,
-            earned_cents=0,
-            spent_cents=0,
-        )
-        .returning(accounts.c.account_id)
-    )
-    return int(result.scalar_one())
-
-
-def open_escrow_account(conn: Connection, *, task_seq: int) -> int:
-    result = conn.execute(
-        insert(accounts)
-        .values(
-            kind="escrow",
             task_seq=task_seq,
             balance_cents=0,
             held_cents=0,
@@ -94,6 +81,15 @@ def open_escrow_account(conn: Connection, *, task_seq: int) -> int:
         .returning(accounts.c.account_id)
     )
     return int(result.scalar_one())
+
+
+def open_agent_account(conn: Connection, *, agent_id: str) -> int:
+    return _open_account(conn, kind="agent", agent_id=agent_id)
+
+
+def open_escrow_account(conn: Connection, *, task_seq: int) -> int:
+    """Each task holds its budget in an account of its own while open or in progress."""
+    return _open_account(conn, kind="escrow", task_seq=task_seq)
 
 
 def escrow_account_id(conn: Connection, task_seq: int) -> int:

@@ -411,6 +411,19 @@ def test_expiry_reads_right_before_any_sweep_and_refunds_once(market: Market) ->
     assert market.invariants() == []
 
 
+def test_expired_escrow_is_spendable_before_any_sweep(market: Market) -> None:
+    # Found by the stateful test: the refunded money must be usable at once.
+    alice = market.register("alice")
+    market.new_task(alice, 400, deadline=iso(market.now + 60))
+    market.advance(61)
+    r = market.api.post("/v1/tasks", key=alice, json={"title": "再发一个", "budget": 1000})
+    assert r.status == 201, r.body
+    wallet = market.wallet(alice)
+    assert (wallet["balance"], wallet["escrow"]) == (0, 1000)
+    assert market.sweep() == 0
+    assert market.invariants() == []
+
+
 def test_sweep_settles_due_tasks_exactly_once(market: Market) -> None:
     alice = market.register("alice")
     due = [market.new_task(alice, 100, deadline=iso(market.now + 10 + i)) for i in range(3)]
