@@ -8,6 +8,7 @@ clock; expiry is observed at read time and settled by wallet reads and explicit 
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -304,8 +305,9 @@ class Marketplace(RuleBasedStateMachine):
             ), t
 
 
+# AIPOD_STATEFUL_EXAMPLES raises the budget for a deep local run (CI keeps it quick).
 Marketplace.TestCase.settings = settings(
-    max_examples=25,
+    max_examples=int(os.environ.get("AIPOD_STATEFUL_EXAMPLES", "25")),
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
