@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -22,10 +23,16 @@ def now_s() -> int:
     return int(time.time())
 
 
+@lru_cache(maxsize=1 << 16)
+def _iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def iso(ts: int | None) -> str | None:
+    """UNIX seconds -> `2026-03-27T10:30:00Z` (memoised: lists repeat the same instants)."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _iso(ts)
 
 
 # --- money ---------------------------------------------------------------------------
