@@ -65,7 +65,8 @@ def test_in_flight_limit(start_server: Callable[..., LiveServer]) -> None:
         assert r.status_code == 429, r.text
         assert r.json()["code"] == 429
         assert r.headers["Retry-After"] == "1"
-        assert r.elapsed.total_seconds() < 1.0  # refused at once, not queued
+        # refused at once, not queued behind the held requests: they are all still running
+        assert not any(f.done() for f in futures)
         # a different key still gets through
         r2 = requests.get(
             f"{server.base_url}/v1/wallet", headers={"Authorization": f"Bearer {other}"}, timeout=5
