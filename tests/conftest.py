@@ -15,14 +15,21 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from helpers import FAST_LIMITS, Api, LiveServer, free_port, stop_server
+from helpers import (
+    FAST_LIMITS,
+    Api,
+    LiveServer,
+    create_database,
+    drop_database,
+    free_port,
+    stop_server,
+)
 
 BACKEND = os.environ.get("AIPOD_TEST_BACKEND", "sqlite").lower()
 PG_ADMIN_URL = os.environ.get("AIPOD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -55,26 +62,15 @@ def _redis_available() -> str | None:
 
 @pytest.fixture
 def database_url(tmp_path: Path) -> Iterator[str]:
-    if BACKEND == "sqlite":
-        yield f"sqlite:///{tmp_path / 'aipod.db'}"
-        return
-    reason = _pg_available()
-    if reason:
-        pytest.skip(reason)
-    import psycopg
-
-    name = "aipod_t_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(
-            f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' "
-            "LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'"
-        )
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    if BACKEND != "sqlite":
+        reason = _pg_available()
+        if reason:
+            pytest.skip(reason)
+    url = create_database(tmp_path)
     try:
-        yield f"postgresql+psycopg://{base.split('://', 1)[1]}/{name}"
+        yield url
     finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(url)
 
 
 _redis_db_counter = iter(range(1, 16))

@@ -147,3 +147,37 @@ def invariants(database_url: str) -> list[str]:
             return check_invariants(conn)
     finally:
         engine.dispose()
+
+
+# --- fresh databases ---------------------------------------------------------------------
+
+BACKEND = os.environ.get("AIPOD_TEST_BACKEND", "sqlite").lower()
+PG_ADMIN_URL = os.environ.get("AIPOD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def create_database(tmp_dir: Path) -> str:
+    """A brand-new empty database URL for the selected backend."""
+    if BACKEND == "sqlite":
+        return f"sqlite:///{tmp_dir / 'aipod.db'}"
+    import uuid
+
+    import psycopg
+
+    name = "aipod_t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' "
+            "LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'"
+        )
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    return f"postgresql+psycopg://{base.split('://', 1)[1]}/{name}"
+
+
+def drop_database(url: str) -> None:
+    if not url.startswith("postgresql"):
+        return
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from helpers import FAST_LIMITS
+from helpers import FAST_LIMITS, create_database, drop_database
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -58,10 +58,12 @@ class Marketplace(RuleBasedStateMachine):
         from aipod_api.app import create_app
         from aipod_api.settings import Settings
 
+        # A new database per example, on the backend the suite runs on.
         self.tmp = tempfile.mkdtemp(prefix="aipod-stateful-")
+        self.database_url = create_database(Path(self.tmp))
         app = create_app(
             Settings(
-                database_url=f"sqlite:///{Path(self.tmp) / 'aipod.db'}",
+                database_url=self.database_url,
                 demo=False,
                 testing=True,
                 rate_limit=FAST_LIMITS["AIPOD_RATE_LIMIT"],
@@ -81,6 +83,7 @@ class Marketplace(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         self.market.state.engine.dispose()
+        drop_database(self.database_url)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     @initialize()
