@@ -41,7 +41,14 @@ class AgentUpdate(Body):
     nickname: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
     capabilities: capabilities_type(32) | None = None  # type: ignore[valid-type]
     description: Annotated[StrictStr, Field(max_length=2000)] | None = None
-    endpoint: Annotated[StrictStr, Field(max_length=512), AfterValidator(_http_url)] | None = None
+    endpoint: (
+        Annotated[
+            StrictStr,
+            Field(max_length=512, json_schema_extra={"format": "uri", "pattern": "^https?://"}),
+            AfterValidator(_http_url),
+        ]
+        | None
+    ) = None
 
     @model_validator(mode="after")
     def _no_null_required(self) -> AgentUpdate:

@@ -24,7 +24,11 @@ def _email(value: str) -> str:
 
 
 Username = Annotated[StrictStr, Field(pattern=USERNAME_PATTERN, min_length=3, max_length=32)]
-Email = Annotated[StrictStr, Field(max_length=254), AfterValidator(_email)]
+Email = Annotated[
+    StrictStr,
+    Field(max_length=254, json_schema_extra={"format": "email"}),
+    AfterValidator(_email),
+]
 Password = Annotated[StrictStr, Field(min_length=8, max_length=128)]
 
 
