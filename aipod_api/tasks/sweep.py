@@ -24,7 +24,7 @@ import weakref
 from flask import Flask, g, request
 from sqlalchemy import Connection, Engine, exists, select
 
-from aipod_api.core.context import AppState
+from aipod_api.core.context import AppState, db
 from aipod_api.core.db import transaction
 from aipod_api.tasks import service
 
@@ -113,4 +113,10 @@ def install(app: Flask) -> None:
         if request.endpoint in WALLET_ENDPOINTS:
             principal = g.get("principal")
             if principal is not None:
-                settle_due(st.engine, now=st.now(), publisher_id=str(principal.agent_id))
+                now, publisher_id = st.now(), str(principal.agent_id)
+                # Probe on the request's own connection (no extra checkout on the common
+                # path); settle in a separate short write transaction only when needed.
+                # The request's later reads see that commit: SQLite reads run in
+                # autocommit and PostgreSQL reads in READ COMMITTED.
+                if any_due(db(), now=now, publisher_id=publisher_id):
+                    settle_due(st.engine, now=now, publisher_id=publisher_id)
