@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from aipod_api import __version__
 from aipod_api.auth import guard
 from aipod_api.auth.keycache import KeyCache
-from aipod_api.core import fastpath
+from aipod_api.core import cors, fastpath
 from aipod_api.core.bootstrap import prepare_database
 from aipod_api.core.context import AppState, init_request_scope
 from aipod_api.core.db import make_engine
@@ -91,6 +91,8 @@ def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> 
     # Perf hook (see aipod_api/core/fastpath.py, bench/README.md): cache flask-openapi3's
     # per-request query-model schema lookups.
     fastpath.install()
+    # CORS first: a preflight is answered before authentication.
+    cors.install(app, origins=settings.cors_origins)
     init_request_scope(app)
     guard.install(app)
     register_error_handlers(app)

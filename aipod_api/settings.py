@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     sweep_interval_s: float = Field(default=5.0, gt=0)
     trusted_proxies: int = Field(default=0, ge=0, le=10)
+    cors_origins: str = "*"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     key_cache_ttl_s: float = Field(default=30.0, ge=0)
 
