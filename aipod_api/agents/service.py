@@ -8,6 +8,7 @@ import orjson
 from sqlalchemy import Connection, and_, bindparam, delete, exists, insert, literal, select, update
 
 from aipod_api.core.errors import Forbidden, NotFound
+from aipod_api.core.prepared import Prepared
 from aipod_api.core.tables import agent_capabilities, agents
 from aipod_api.core.types import capped_count, fetch_page, iso, page_data
 
@@ -25,9 +26,8 @@ PUBLIC_COLUMNS = (
 )
 
 
-# Built once: a reused statement object keeps its SQL compilation cache key memoised.
-_GET_AGENT = select(*PUBLIC_COLUMNS, agents.c.email).where(
-    agents.c.agent_id == bindparam("agent_id")
+_GET_AGENT = Prepared(
+    select(*PUBLIC_COLUMNS, agents.c.email).where(agents.c.agent_id == bindparam("agent_id"))
 )
 
 
@@ -113,7 +113,7 @@ def email_taken(conn: Connection, email: str) -> bool:
 
 
 def get_agent(conn: Connection, agent_id: str, *, viewer_id: str | None = None) -> dict[str, Any]:
-    row = conn.execute(_GET_AGENT, {"agent_id": agent_id.lower()}).first()
+    row = _GET_AGENT.execute(conn, {"agent_id": agent_id.lower()}).first()
     if row is None:
         raise AgentNotFound(agent_id=agent_id)
     owner = viewer_id is not None and viewer_id == row.agent_id

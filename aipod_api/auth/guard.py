@@ -13,10 +13,10 @@ import time
 from typing import Any
 
 import orjson
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, g, request
 
 from aipod_api.auth import service
-from aipod_api.core.context import db, state
+from aipod_api.core.context import AppState, db, state
 from aipod_api.core.db import transaction
 from aipod_api.core.errors import ApiError, BadRequest, FieldError, TooManyRequests, Unauthorized
 from aipod_api.core.ratelimit import Decision
@@ -89,11 +89,13 @@ def _parse_body() -> None:
     request._cached_json = (body, body)
 
 
-def _check_query() -> None:
-    for name, value in request.args.items(multi=True):
-        if "\x00" in name or "\x00" in value:
-            raise FieldError(name.replace("\x00", ""), "nul_in_string")
-    for name, value in (request.view_args or {}).items():
+def _check_query(req: Request) -> None:
+    query = req.environ.get("QUERY_STRING", "")
+    if query and ("%00" in query or "\x00" in query):
+        for name, value in req.args.items(multi=True):
+            if "\x00" in name or "\x00" in value:
+                raise FieldError(name.replace("\x00", ""), "nul_in_string")
+    for name, value in (req.view_args or {}).items():
         if isinstance(value, str) and "\x00" in value:
             raise FieldError(name, "nul_in_string")
 
@@ -115,43 +117,49 @@ def _touch_key(principal: service.Principal) -> None:
 def install(app: Flask) -> None:
     @app.before_request
     def _guard() -> None:
-        header_id = request.headers.get("X-Request-Id", "")
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        ctx = g._get_current_object()
+        header_id = req.headers.get("X-Request-Id", "")
         # A correlation id, not a secret: no system call for random bytes on every request.
-        g.request_id = (
+        ctx.request_id = (
             header_id if REQUEST_ID_RE.fullmatch(header_id) else f"{_rid_random(64):016x}"
         )
-        g.started = time.perf_counter()
-        if request.url_rule is None:
+        ctx.started = time.perf_counter()
+        if req.url_rule is None:
             return  # 404 / 405: answered by the routing error handlers
-        path = request.path
+        path = req.path
         if path in UNLIMITED_PATHS or path.startswith(UNLIMITED_PREFIXES):
             return
         st = state()
         if path == "/v1/auth/register":
             decision = st.limits.registrations.hit(_client_ip())
-            g.limit_decision = decision
+            ctx.limit_decision = decision
             if not decision.allowed:
                 raise _refuse(decision)
         elif path in PUBLIC_PATHS:
             decision = st.limits.requests.hit("ip:" + _client_ip())
-            g.limit_decision = decision
+            ctx.limit_decision = decision
             if not decision.allowed:
                 raise _refuse(decision)
         else:
-            _authenticate_and_limit()
-        _check_query()
-        if request.method in BODY_METHODS:
+            _authenticate_and_limit(req, ctx, st)
+        _check_query(req)
+        if req.method in BODY_METHODS:
             _parse_body()
 
     @app.after_request
     def _decorate(response: Response) -> Response:
-        decision: Decision | None = g.get("limit_decision")
-        if decision is not None:
-            for name, value in _limit_headers(decision).items():
-                response.headers.setdefault(name, value)
-        rid = g.get("request_id")
+        ctx = g._get_current_object()
+        attrs = ctx.__dict__
+        decision: Decision | None = attrs.get("limit_decision")
+        headers = response.headers
+        if decision is not None and "X-RateLimit-Limit" not in headers:
+            headers.add("X-RateLimit-Limit", str(decision.limit))
+            headers.add("X-RateLimit-Remaining", str(decision.remaining))
+            headers.add("X-RateLimit-Reset", str(decision.reset_after))
+        rid = attrs.get("request_id")
         if rid:
-            response.headers["X-Request-Id"] = rid
+            headers.set("X-Request-Id", rid)
         return response
 
     @app.teardown_request
@@ -164,9 +172,8 @@ def install(app: Flask) -> None:
                 log.warning("could not release in-flight slot", exc_info=True)
 
 
-def _authenticate_and_limit() -> None:
-    st = state()
-    header = request.headers.get("Authorization", "")
+def _authenticate_and_limit(req: Request, ctx: Any, st: AppState) -> None:
+    header = req.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()
     principal = None
@@ -180,9 +187,9 @@ def _authenticate_and_limit() -> None:
         if not decision.allowed:
             raise _refuse(decision)
         raise Unauthorized()
-    g.principal = principal
+    ctx.principal = principal
     decision = st.limits.requests.hit("key:" + principal.key_hash)
-    g.limit_decision = decision
+    ctx.limit_decision = decision
     if not decision.allowed:
         raise _refuse(decision)
     if not st.limits.in_flight.acquire(principal.key_hash):
@@ -191,9 +198,9 @@ def _authenticate_and_limit() -> None:
             headers={**_limit_headers(decision), "Retry-After": "1"},
             limit=st.limits.max_concurrency,
         )
-    g.inflight_key = principal.key_hash
+    ctx.inflight_key = principal.key_hash
     if st.settings.testing:
-        delay = request.headers.get("X-Debug-Sleep")
+        delay = req.headers.get("X-Debug-Sleep")
         if delay:
             time.sleep(min(float(delay), 10.0))
     _touch_key(principal)

@@ -27,6 +27,7 @@ class AppState:
     engine: Engine
     limits: Limits
     redis: Any = None
+    readers: ReadConnections | None = None
     started_at: float = field(default_factory=time.monotonic)
     signup_credit_cents: int = 0
     extras: dict[str, Any] = field(default_factory=dict)
@@ -47,10 +48,18 @@ def clock() -> int:
 
 
 def db() -> Connection:
-    conn: Connection | None = g.get("_db_conn")
+    ctx = g._get_current_object()  # one context lookup instead of one per attribute
+    conn: Connection | None = ctx.__dict__.get("_db_conn")
     if conn is None:
         engine = state().engine
         write = request.method not in READ_METHODS
+        if not write:
+            reader = state().readers
+            if reader is not None:
+                conn = reader.checkout()
+                ctx._db_conn = conn
+                ctx._db_reader = reader
+                return conn
         gate = write_gate(engine) if write else None
         acquire_gate(gate)
         try:
@@ -63,9 +72,46 @@ def db() -> Connection:
             if gate is not None:
                 gate.release()
             raise
-        g._db_gate = gate
-        g._db_conn = conn
+        ctx._db_gate = gate
+        ctx._db_conn = conn
     return conn
+
+
+class ReadConnections:
+    """Open SQLite connections kept for read requests, in a LIFO stack.
+
+    SQLite reads run in autocommit (see core/db.py): a reader never holds a transaction
+    open between statements, so its connection can serve the next read request as is.
+    Keeping them open skips the pool's checkout, reset and check-in on every read
+    (about a tenth of a primary-key GET). `list.pop`/`append` are atomic under the GIL;
+    a connection that saw an error is closed, never reused. PostgreSQL keeps the pool
+    (and its pre-ping) for every request.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.idle: list[Connection] = []
+
+    def checkout(self) -> Connection:
+        try:
+            return self.idle.pop()
+        except IndexError:
+            conn = self.engine.connect()
+            conn.info[WRITE_FLAG] = False
+            # SQLAlchemy's transaction stays "begun" for the connection's life: a read
+            # emits no BEGIN (core/db.py), so every statement autocommits in SQLite.
+            conn.begin()
+            return conn
+
+    def checkin(self, conn: Connection, *, ok: bool) -> None:
+        if ok and not conn.closed and conn.in_transaction():
+            self.idle.append(conn)
+        else:
+            conn.close()
+
+    def close(self) -> None:
+        while self.idle:
+            self.idle.pop().close()
 
 
 def _release_gate() -> None:
@@ -89,8 +135,13 @@ def after_commit(callback: Any) -> None:
 def init_request_scope(app: Flask) -> None:
     @app.after_request
     def _finish_transaction(response: Response) -> Response:
-        conn: Connection | None = g.pop("_db_conn", None)
+        ctx = g._get_current_object()
+        conn: Connection | None = ctx.__dict__.pop("_db_conn", None)
         if conn is not None:
+            reader: ReadConnections | None = ctx.__dict__.pop("_db_reader", None)
+            if reader is not None:
+                reader.checkin(conn, ok=response.status_code < 500)
+                return response
             try:
                 if response.status_code < 400:
                     conn.commit()
@@ -108,6 +159,10 @@ def init_request_scope(app: Flask) -> None:
     def _close_transaction(_exc: BaseException | None) -> None:
         conn: Connection | None = g.pop("_db_conn", None)
         if conn is not None:
+            reader: ReadConnections | None = g.pop("_db_reader", None)
+            if reader is not None:
+                reader.checkin(conn, ok=_exc is None)
+                return
             try:
                 conn.rollback()
             finally:

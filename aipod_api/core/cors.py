@@ -23,7 +23,7 @@ def install(app: Flask, *, origins: str) -> None:
     any_origin = "*" in allowed
 
     def _origin_header() -> str | None:
-        origin = request.headers.get("Origin")
+        origin = request.environ.get("HTTP_ORIGIN")
         if not origin or not allowed:
             return None
         if any_origin:

@@ -42,7 +42,7 @@ def envelope(
         "timestamp": utc_timestamp(),
     }
     payload = orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
-    return Response(payload, status=status, mimetype=JSON_MIMETYPE)
+    return Response(payload, status=status, content_type=JSON_MIMETYPE)
 
 
 def ok(data: Any = None, *, message_key: str = "ok", status: int = 200) -> Response:

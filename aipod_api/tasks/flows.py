@@ -45,11 +45,11 @@ TRANSITIONS: dict[tuple[Status, Action], Status] = {
 }
 
 
-def deadline_passed(now: int) -> ColumnElement[bool]:
+def deadline_passed(now: Any) -> ColumnElement[bool]:
     return and_(tasks.c.deadline.is_not(None), tasks.c.deadline <= now)
 
 
-def deadline_pending(now: int) -> ColumnElement[bool]:
+def deadline_pending(now: Any) -> ColumnElement[bool]:
     return or_(tasks.c.deadline.is_(None), tasks.c.deadline > now)
 
 

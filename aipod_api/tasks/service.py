@@ -166,7 +166,7 @@ def get_task(conn: Connection, *, task_seq: int, viewer_id: str | None, now: int
 # --- publish ---------------------------------------------------------------------------
 
 
-def due_condition(now: int, publisher_id: str | None = None) -> ColumnElement[bool]:
+def due_condition(now: Any, publisher_id: Any = None) -> ColumnElement[bool]:
     """Open tasks whose deadline has passed (optionally one publisher's)."""
     cond = and_(tasks.c.status == "open", flows.deadline_passed(now))
     if publisher_id is not None:

@@ -22,10 +22,11 @@ import threading
 import weakref
 
 from flask import Flask, g, request
-from sqlalchemy import Connection, Engine, exists, select
+from sqlalchemy import BigInteger, Connection, Engine, String, bindparam, exists, select
 
 from aipod_api.core.context import AppState, db
 from aipod_api.core.db import transaction
+from aipod_api.core.prepared import Prepared
 from aipod_api.tasks import service
 
 log = logging.getLogger("aipod_api")
@@ -35,10 +36,24 @@ BATCH = 500  # = service.expire_due's default limit
 WALLET_ENDPOINTS = frozenset({"wallet.get_wallet", "wallet.list_transactions"})
 
 
-def any_due(conn: Connection, *, now: int, publisher_id: str | None = None) -> bool:
-    return bool(
-        conn.execute(select(exists().where(service.due_condition(now, publisher_id)))).scalar()
+_ANY_DUE = Prepared(
+    select(exists().where(service.due_condition(bindparam("now", type_=BigInteger))))
+)
+_ANY_DUE_FOR = Prepared(
+    select(
+        exists().where(
+            service.due_condition(
+                bindparam("now", type_=BigInteger), bindparam("publisher_id", type_=String)
+            )
+        )
     )
+)
+
+
+def any_due(conn: Connection, *, now: int, publisher_id: str | None = None) -> bool:
+    if publisher_id is None:
+        return bool(_ANY_DUE.execute(conn, {"now": now}).scalar())
+    return bool(_ANY_DUE_FOR.execute(conn, {"now": now, "publisher_id": publisher_id}).scalar())
 
 
 expire_due = service.expire_due

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, literal, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, literal, select, update
 
 from aipod_api.core.errors import Conflict
+from aipod_api.core.prepared import Prepared
 from aipod_api.core.tables import (
     accounts,
     ledger_entries,
@@ -343,15 +344,18 @@ def settle_escrow(
 # --- reads ---------------------------------------------------------------------------
 
 
+_GET_WALLET = Prepared(
+    select(
+        accounts.c.balance_cents,
+        accounts.c.held_cents,
+        accounts.c.earned_cents,
+        accounts.c.spent_cents,
+    ).where(accounts.c.agent_id == bindparam("agent_id"))
+)
+
+
 def get_wallet(conn: Connection, *, agent_id: str) -> dict[str, Any]:
-    row = conn.execute(
-        select(
-            accounts.c.balance_cents,
-            accounts.c.held_cents,
-            accounts.c.earned_cents,
-            accounts.c.spent_cents,
-        ).where(accounts.c.agent_id == agent_id)
-    ).one()
+    row = _GET_WALLET.execute(conn, {"agent_id": agent_id}).one()
     return {
         "agent_id": agent_id,
         "balance": money_out(row.balance_cents),

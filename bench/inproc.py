@@ -1,0 +1,181 @@
+"""Per-request cost in process: each endpoint's WSGI call against the ceiling app's.
+
+    python bench/inproc.py --db bench/.data/aipod_10000.db [--n 3000] [--profile NAME]
+
+No sockets, no server, one thread: the application's `wsgi_app` is called with a prebuilt
+WSGI environ and its body consumed, N times per endpoint, on a scratch copy of a dataset
+made by `bench/load.py`. Prints microseconds per request and the ratio of the ceiling's
+cost to the endpoint's (the throughput ratio a server would show if the server, the GIL
+and the load generator cost nothing). Quick and quiet enough to compare changes one at a
+time; `bench/run.py` remains the measurement of record. `--profile NAME` runs cProfile on
+the endpoints whose name contains NAME and prints the top functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import shutil
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from werkzeug.test import EnvironBuilder
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+Call = Callable[[], None]
+
+
+def _consume(app: Any, environ_factory: Callable[[], dict[str, Any]]) -> Call:
+    def call() -> None:
+        status: list[str] = []
+
+        def start_response(s: str, _headers: Any, _exc: Any = None) -> None:
+            status.append(s)
+
+        body: Iterable[bytes] = app(environ_factory(), start_response)
+        for _ in body:
+            pass
+        close = getattr(body, "close", None)
+        if close:
+            close()
+        if not status[0].startswith("2"):
+            raise RuntimeError(f"unexpected status {status[0]}")
+
+    return call
+
+
+def _environ(
+    method: str, path: str, *, key: str | None = None, body: str | None = None
+) -> Callable[[], dict[str, Any]]:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    builder = EnvironBuilder(
+        path=path.split("?")[0],
+        query_string=path.split("?")[1] if "?" in path else None,
+        method=method,
+        headers=headers,
+        data=body,
+        content_type="application/json" if body else None,
+    )
+    base = builder.get_environ()
+    raw = body.encode() if body else b""
+
+    def make() -> dict[str, Any]:
+        env = dict(base)
+        env["wsgi.input"] = io.BytesIO(raw)
+        return env
+
+    return make
+
+
+def timed(call: Call, n: int) -> float:
+    for _ in range(min(200, n)):
+        call()
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            call()
+        best = min(best, (time.perf_counter() - t0) / n)
+    return best * 1e6
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--db", type=Path, required=True)
+    p.add_argument("--n", type=int, default=3000)
+    p.add_argument("--profile", help="cProfile the endpoints whose name contains this")
+    p.add_argument("--only", help="comma-separated substrings of endpoint names")
+    args = p.parse_args()
+
+    meta = json.loads(Path(str(args.db) + ".json").read_text())
+    scratch = Path(tempfile.mkdtemp(prefix="aipod-inproc-"))
+    db = scratch / "bench.db"
+    shutil.copyfile(args.db, db)
+    os.environ.update(
+        AIPOD_DATABASE_URL=f"sqlite:///{db}",
+        AIPOD_DEMO="false",
+        AIPOD_RATE_LIMIT="100000000/minute",
+        AIPOD_LOG_LEVEL="WARNING",
+    )
+    from ceiling_app import app as ceiling_app
+
+    from aipod_api.app import create_app
+    from aipod_api.settings import Settings
+
+    app = create_app(Settings())
+    wsgi = app.wsgi_app
+    users = meta["users"]
+    key = users[0]["key"]
+    cap = urllib.parse.quote(meta["capability"])
+    tag = urllib.parse.quote(meta["tag"])
+    n_agents = meta["agents"]
+    agent_ids = [f"agent_{i:07d}" for i in range(1, n_agents + 1, max(1, n_agents // 997))]
+    agent_envs = [_environ("GET", f"/v1/agents/{aid}", key=key) for aid in agent_ids]
+    it = iter(range(10**12))
+
+    def rotating_agent() -> dict[str, Any]:
+        return agent_envs[next(it) % len(agent_envs)]()
+
+    endpoints: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+        ("GET /v1/agents/{id}", rotating_agent),
+        ("GET /v1/agents?capability=", _environ("GET", f"/v1/agents?capability={cap}", key=key)),
+        ("GET /v1/tasks?status=open", _environ("GET", "/v1/tasks?status=open", key=key)),
+        ("GET /v1/wallet", _environ("GET", "/v1/wallet", key=key)),
+        ("GET /v1/memory?tag=", _environ("GET", f"/v1/memory?tag={tag}", key=key)),
+        (
+            "POST /v1/tasks",
+            _environ(
+                "POST",
+                "/v1/tasks",
+                key=key,
+                body=json.dumps({"title": "bench", "description": "load", "budget": 0.01}),
+            ),
+        ),
+    ]
+    if args.only:
+        wanted = args.only.split(",")
+        endpoints = [e for e in endpoints if any(w in e[0] for w in wanted)]
+
+    print(f"{'endpoint':32} {'bytes':>6} {'µs/req':>8} {'ceiling µs':>10} {'ratio':>6}")
+    for name, env in endpoints:
+        captured: list[bytes] = []
+
+        def sr(_s: str, _h: Any, _e: Any = None) -> None:
+            pass
+
+        for chunk in wsgi(env(), sr):
+            captured.append(chunk)
+        size = len(b"".join(captured))
+        ceiling = _consume(ceiling_app.wsgi_app, _environ("GET", f"/?size={size}"))
+        call = _consume(wsgi, env)
+        c_us = timed(ceiling, args.n)
+        us = timed(call, args.n)
+        print(f"{name:32} {size:6d} {us:8.1f} {c_us:10.1f} {c_us / us:6.2f}")
+        if args.profile and args.profile in name:
+            prof = cProfile.Profile()
+            prof.enable()
+            for _ in range(args.n):
+                call()
+            prof.disable()
+            out = io.StringIO()
+            pstats.Stats(prof, stream=out).sort_stats(
+                os.environ.get("SORT", "tottime")
+            ).print_stats(35)
+            print(out.getvalue())
+    shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
