@@ -30,6 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="processes (AIPOD_WORKERS, default 1)")
     p.add_argument("--threads", type=int, help="threads per process (AIPOD_THREADS, default 16)")
     p.add_argument("--no-demo", action="store_true", help="never create demo data (AIPOD_DEMO=0)")
+    p.add_argument(
+        "--migrate-only",
+        action="store_true",
+        help="apply database migrations (and demo data unless --no-demo), then exit",
+    )
     p.add_argument("--version", action="version", version=f"aipod_api {__version__}")
     return p
 
@@ -95,6 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         engine.dispose()
+    if args.migrate_only:
+        print("database is at the newest schema", flush=True)
+        return 0
 
     from granian.constants import Interfaces
     from granian.server import Server

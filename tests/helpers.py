@@ -143,8 +143,10 @@ def invariants(database_url: str) -> list[str]:
 
     engine = make_null_pool_engine(database_url)
     try:
+        from aipod_api.core import counters
+
         with transaction(engine, write=False) as conn:
-            return check_invariants(conn)
+            return check_invariants(conn) + counters.check(conn)
     finally:
         engine.dispose()
 

@@ -5,12 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, bindparam, delete, exists, insert, literal, select, update
+from sqlalchemy import (
+    Connection,
+    Float,
+    String,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 
+from aipod_api.core import counters
 from aipod_api.core.errors import Forbidden, NotFound
 from aipod_api.core.prepared import Prepared
 from aipod_api.core.tables import agent_capabilities, agents
-from aipod_api.core.types import capped_count, fetch_page, iso, page_data
+from aipod_api.core.types import COUNT_CAP, Total, iso, page_data
 
 PUBLIC_COLUMNS = (
     agents.c.agent_id,
@@ -124,6 +138,68 @@ def agent_exists(conn: Connection, agent_id: str) -> bool:
     return bool(conn.execute(select(exists().where(agents.c.agent_id == agent_id))).scalar())
 
 
+_LIST_SHAPES: dict[tuple[int, bool], tuple[Prepared, Prepared]] = {}
+_MAX_PREPARED_CAPS = 4
+
+
+def _list_statements(n_caps: int, min_trust: bool) -> tuple[Prepared, Prepared]:
+    """(count, page) statements for a filter shape, prepared once per shape."""
+    key = (n_caps, min_trust)
+    found = _LIST_SHAPES.get(key)
+    if found is not None:
+        return found
+    clauses: list[Any] = [
+        exists().where(
+            and_(
+                agent_capabilities.c.agent_id == agents.c.agent_id,
+                agent_capabilities.c.capability == bindparam(f"cap{i}", type_=String),
+            )
+        )
+        for i in range(n_caps)
+    ]
+    if min_trust:
+        clauses.append(agents.c.trust_score >= bindparam("min_trust", type_=Float))
+    cond: Any = and_(True, *clauses)
+    count = Prepared(
+        select(func.count()).select_from(
+            _count_source(n_caps, min_trust, cond).limit(bindparam("count_limit")).subquery()
+        )
+    )
+    if n_caps:
+        # In trust order straight from the (capability, trust_score DESC, agent_id) index:
+        # agent_capabilities.trust_score mirrors agents.trust_score (migration 0004).
+        first = agent_capabilities.alias("c0")
+        where: list[Any] = [first.c.capability == bindparam("cap0", type_=String)]
+        for i in range(1, n_caps):
+            other = agent_capabilities.alias(f"c{i}")
+            where.append(
+                exists().where(
+                    and_(
+                        other.c.agent_id == first.c.agent_id,
+                        other.c.capability == bindparam(f"cap{i}", type_=String),
+                    )
+                )
+            )
+        if min_trust:
+            where.append(first.c.trust_score >= bindparam("min_trust", type_=Float))
+        listed = (
+            select(*PUBLIC_COLUMNS)
+            .select_from(first.join(agents, agents.c.agent_id == first.c.agent_id))
+            .where(*where)
+            .order_by(first.c.trust_score.desc(), first.c.agent_id.asc())
+        )
+    else:
+        listed = (
+            select(*PUBLIC_COLUMNS)
+            .where(cond)
+            .order_by(agents.c.trust_score.desc(), agents.c.agent_id.asc())
+        )
+    page = Prepared(listed.limit(bindparam("lim")).offset(bindparam("off")))
+    if n_caps <= _MAX_PREPARED_CAPS:
+        _LIST_SHAPES[key] = (count, page)
+    return count, page
+
+
 def list_agents(
     conn: Connection,
     *,
@@ -133,45 +209,46 @@ def list_agents(
     page_size: int,
 ) -> dict[str, Any]:
     """Ordered by trust_score desc, agent_id asc; `capabilities` must all be present."""
-    clauses: list[Any] = []
-    for cap in capabilities:
-        clauses.append(
-            exists().where(
-                and_(
-                    agent_capabilities.c.agent_id == agents.c.agent_id,
-                    agent_capabilities.c.capability == cap,
-                )
-            )
-        )
-    if min_trust is not None:
-        clauses.append(agents.c.trust_score >= min_trust)
-    cond: Any = and_(*clauses) if clauses else True
-    total = capped_count(conn, _count_source(capabilities, min_trust, cond))
-    rows, has_more = fetch_page(
-        conn,
-        select(*PUBLIC_COLUMNS)
-        .where(cond)
-        .order_by(agents.c.trust_score.desc(), agents.c.agent_id.asc()),
-        page=page,
-        page_size=page_size,
+    caps = list(dict.fromkeys(capabilities))
+    count_stmt, page_stmt = _list_statements(len(caps), min_trust is not None)
+    params: dict[str, Any] = {f"cap{i}": cap for i, cap in enumerate(caps)}
+    params["min_trust"] = min_trust
+    if min_trust is None and len(caps) <= 1:
+        # Kept by triggers (core/counters.py): exact at any size, no rows read.
+        name = f"agents.capability:{caps[0]}" if caps else "agents.all"
+        total = Total(counters.total(conn, name))
+    else:
+        counted = int(count_stmt.execute(conn, {**params, "count_limit": COUNT_CAP + 1}).scalar())
+        total = Total(min(counted, COUNT_CAP), counted > COUNT_CAP)
+    rows = page_stmt.execute(
+        conn, {**params, "lim": page_size + 1, "off": (page - 1) * page_size}
+    ).all()
+    items = [serialize(r) for r in rows[:page_size]]
+    return page_data(
+        items, page=page, page_size=page_size, total=total, has_more=len(rows) > page_size
     )
-    items = [serialize(r) for r in rows]
-    return page_data(items, page=page, page_size=page_size, total=total, has_more=has_more)
 
 
-def _count_source(capabilities: list[str], min_trust: float | None, cond: Any) -> Any:
+def _count_source(n_caps: int, min_trust: bool, cond: Any) -> Any:
     """Rows to count for the list's total. Filtered by capabilities only, they are read
     from the capability index alone (a covering range scan) instead of probing every
     agent: the same number, since each (agent_id, capability) row is unique and
     references an existing agent."""
-    if capabilities and min_trust is None:
+    if n_caps and not min_trust:
         first = agent_capabilities.alias("c0")
-        query = select(literal(1)).select_from(first).where(first.c.capability == capabilities[0])
-        for i, cap in enumerate(dict.fromkeys(capabilities[1:]), start=1):
+        query = (
+            select(literal(1))
+            .select_from(first)
+            .where(first.c.capability == bindparam("cap0", type_=String))
+        )
+        for i in range(1, n_caps):
             other = agent_capabilities.alias(f"c{i}")
             query = query.where(
                 exists().where(
-                    and_(other.c.agent_id == first.c.agent_id, other.c.capability == cap)
+                    and_(
+                        other.c.agent_id == first.c.agent_id,
+                        other.c.capability == bindparam(f"cap{i}", type_=String),
+                    )
                 )
             )
         return query

@@ -39,7 +39,9 @@ class _Compiled:
         "defaults",
         "names",
         "positional",
+        "processors_known",
         "result_processors",
+        "result_types",
         "returns_rows",
         "row",
         "sql",
@@ -61,10 +63,20 @@ class _Compiled:
         self.returns_rows: bool = bool(columns)
         self.row: Any = None
         self.result_processors: list[Processor | None] | None = None
+        self.result_types = [c[3] for c in columns]
+        self.processors_known = not self.returns_rows
         if self.returns_rows:
             self.row = namedtuple("Row", [c[0] for c in columns], rename=True)  # type: ignore[misc]
-            procs = [c[3]._cached_result_processor(dialect, None) for c in columns]
-            self.result_processors = procs if any(p is not None for p in procs) else None
+
+    def learn_processors(self, dialect: Dialect, description: Any) -> None:
+        """Result processors may depend on the driver's type codes (PostgreSQL's numeric
+        kinds), so they are looked up from the first execution's cursor description."""
+        procs = [
+            t._cached_result_processor(dialect, d[1])
+            for t, d in zip(self.result_types, description, strict=True)
+        ]
+        self.result_processors = procs if any(p is not None for p in procs) else None
+        self.processors_known = True
 
     def params(self, given: Mapping[str, Any] | None) -> Sequence[Any] | dict[str, Any]:
         values = self.defaults if not given else {**self.defaults, **given}
@@ -144,6 +156,8 @@ class Prepared:
             cursor.execute(c.sql, args)
             rows: list[Any] = []
             if c.returns_rows:
+                if not c.processors_known:
+                    c.learn_processors(dialect, cursor.description)
                 raw = cursor.fetchall()
                 make = c.row._make
                 procs = c.result_processors

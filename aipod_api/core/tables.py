@@ -63,8 +63,17 @@ agent_capabilities = Table(
     Column("agent_id", String(32), ForeignKey("agents.agent_id"), primary_key=True),
     Column("capability", String(64), primary_key=True),
     Column("position", Integer, nullable=False),
+    # A copy of agents.trust_score kept by triggers (migration 0004) for the
+    # capability-filtered list in trust order.
+    Column("trust_score", Float, nullable=False, server_default="0.5"),
 )
 Index("ix_agent_capabilities_cap", agent_capabilities.c.capability, agent_capabilities.c.agent_id)
+Index(
+    "ix_agent_capabilities_cap_trust",
+    agent_capabilities.c.capability,
+    agent_capabilities.c.trust_score.desc(),
+    agent_capabilities.c.agent_id,
+)
 
 api_keys = Table(
     "api_keys",
@@ -208,3 +217,13 @@ ratings = Table(
     CheckConstraint("quality_x100 BETWEEN 100 AND 500", name="quality_range"),
 )
 Index("ix_ratings_agent_seq", ratings.c.agent_id, ratings.c.seq)
+
+# List totals kept by database triggers (migration 0004): SUM(value) over a name's shards.
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("shard", Integer, primary_key=True),
+    Column("value", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)

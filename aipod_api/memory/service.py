@@ -7,9 +7,10 @@ same SQL as the items and the total; a hidden memory is "not found" (404), never
 Listing (docs/memory-search.md): one *source* yields candidate seqs in seq order from an
 index — participant > author > tag > q > all memories, the first filter given — and every
 other filter is a per-candidate index probe. Newest first is the source's own order, so
-a page stops after `offset + page_size + 1` visible candidates. The total is counted up
-to `COUNT_CAP` (then `total = COUNT_CAP`, `total_capped = true`); `has_more` is always
-exact (one extra row is fetched).
+a page stops after `offset + page_size + 1` visible candidates. Unfiltered and tag-only
+lists take an exact total from the kept counters; other filters count up to `COUNT_CAP`
+(then `total = COUNT_CAP`, `total_capped = true`); `has_more` is always exact (one extra
+row is fetched).
 """
 
 from __future__ import annotations
@@ -17,10 +18,23 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, insert, select, text
+from sqlalchemy import (
+    Connection,
+    String,
+    and_,
+    bindparam,
+    column,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+)
 
+from aipod_api.core import counters
 from aipod_api.core.errors import ApiError, Forbidden, NotFound
 from aipod_api.core.i18n import register_messages
+from aipod_api.core.prepared import Prepared
 from aipod_api.core.tables import agents
 from aipod_api.core.types import COUNT_CAP as SHARED_COUNT_CAP
 from aipod_api.core.types import MEMORY_ID, iso
@@ -192,6 +206,62 @@ def _memories_source(where: str) -> search.Source:
     )
 
 
+_PRIVATE_VISIBLE = Prepared(
+    select(func.count())
+    .select_from(memory_access)
+    .where(memory_access.c.agent_id == bindparam("me", type_=String))
+)
+_PRIVATE_VISIBLE_TAGGED = Prepared(
+    select(func.count())
+    .select_from(
+        memory_access.join(
+            memory_tags,
+            and_(
+                memory_tags.c.memory_seq == memory_access.c.memory_seq,
+                memory_tags.c.tag == bindparam("tag", type_=String),
+            ),
+        )
+    )
+    .where(
+        memory_access.c.agent_id == bindparam("me", type_=String), memory_tags.c.public.is_(False)
+    )
+)
+
+
+_ROW_COLUMNS = "m.seq, m.content, m.participants, m.tags, m.author_id, m.visibility, m.created_at"
+_TEXT_CACHE: dict[tuple[str, bool], Prepared] = {}
+_TEXT_CACHE_MAX = 512
+
+
+def _prepared_text(sql: str, *, rows: bool) -> Prepared:
+    """The list's SQL for one filter shape, prepared once (values are always parameters;
+    the SQL text depends only on which filters are present and the search backend)."""
+    found = _TEXT_CACHE.get((sql, rows))
+    if found is None:
+        stmt: Any = text(sql)
+        if rows:
+            stmt = stmt.columns(*(memories.c[c.split(".")[1]] for c in _ROW_COLUMNS.split(", ")))
+        else:
+            stmt = stmt.columns(column("v"))
+        found = Prepared(stmt)
+        if len(_TEXT_CACHE) < _TEXT_CACHE_MAX:
+            _TEXT_CACHE[(sql, rows)] = found
+    return found
+
+
+def _kept_total(conn: Connection, *, viewer_id: str, tag: str | None) -> int:
+    """Visible memories (optionally with `tag`): the public ones from the kept counter,
+    plus the "participants" ones the caller is a member of (memory_access lists exactly
+    those, one row per member)."""
+    if tag is None:
+        public = counters.total(conn, "memory.public")
+        mine = _PRIVATE_VISIBLE.execute(conn, {"me": viewer_id}).scalar()
+    else:
+        public = counters.total(conn, f"memory.tag.public:{tag}")
+        mine = _PRIVATE_VISIBLE_TAGGED.execute(conn, {"me": viewer_id, "tag": tag}).scalar()
+    return public + int(mine)
+
+
 def list_memories(
     conn: Connection,
     *,
@@ -257,14 +327,21 @@ def list_memories(
     where = " AND ".join(f"({c})" for c in conditions)
     body = f"FROM {source.from_} WHERE {where}"
 
-    params["cap1"] = count_cap + 1
-    counted = int(
-        conn.execute(
-            text(f"SELECT count(*) FROM (SELECT 1 AS one {body} LIMIT :cap1) counted"), params
-        ).scalar_one()
-    )
-    capped = counted > count_cap
-    total = min(counted, count_cap)
+    if source_kind in ("tag", "all") and participant is None and author is None and q is None:
+        # Exact from the kept counters (core/counters.py) plus the caller's own
+        # "participants" memories, read from memory_access by the caller's index.
+        total, capped = _kept_total(conn, viewer_id=viewer_id, tag=tag), False
+    else:
+        params["cap1"] = count_cap + 1
+        counted = int(
+            _prepared_text(
+                f"SELECT count(*) FROM (SELECT 1 AS one {body} LIMIT :cap1) counted", rows=False
+            )
+            .execute(conn, params)
+            .scalar()
+        )
+        capped = counted > count_cap
+        total = min(counted, count_cap)
 
     params["lim"] = page_size + 1
     params["off"] = (page - 1) * page_size
@@ -282,8 +359,21 @@ def list_memories(
             "LIMIT :lim OFFSET :off"
         )
     else:
-        sql = f"{newest} LIMIT :lim OFFSET :off"
-    seqs = [int(s) for s in conn.execute(text(sql), params).scalars().all()]
+        # Newest first: the page's rows in the same statement.
+        sql = (
+            f"SELECT {_ROW_COLUMNS} FROM ({newest} LIMIT :lim OFFSET :off) p "
+            "JOIN memories m ON m.seq = p.seq ORDER BY m.seq DESC"
+        )
+        found = _prepared_text(sql, rows=True).execute(conn, params).all()
+        return {
+            "items": [serialize(r) for r in found[:page_size]],
+            "page": page,
+            "page_size": page_size,
+            "total": total,
+            "has_more": len(found) > page_size,
+            "total_capped": capped,
+        }
+    seqs = [int(s) for s in _prepared_text(sql, rows=False).execute(conn, params).scalars()]
     has_more = len(seqs) > page_size
     seqs = seqs[:page_size]
     rows = {}

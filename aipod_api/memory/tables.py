@@ -71,3 +71,4 @@ memory_access = Table(
     PrimaryKeyConstraint("memory_seq", "agent_id", name="pk_memory_access"),
     sqlite_with_rowid=False,
 )
+Index("ix_memory_access_agent", memory_access.c.agent_id, memory_access.c.memory_seq)

@@ -24,9 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Connection, and_, or_, update
+from sqlalchemy import BigInteger, Connection, String, and_, bindparam, or_, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from aipod_api.core.prepared import Prepared
 from aipod_api.core.tables import tasks
 
 Status = Literal["open", "progress", "done", "cancelled", "expired"]
@@ -55,10 +56,11 @@ def deadline_pending(now: Any) -> ColumnElement[bool]:
 
 @dataclass(frozen=True)
 class Ctx:
-    """What a guard may look at besides the row: the clock and the acting agent."""
+    """What a guard may look at besides the row: the clock and the acting agent (values,
+    or bind parameters when the statement is prepared once)."""
 
-    now: int
-    actor: str | None
+    now: Any
+    actor: Any
 
 
 Guard = Callable[[Ctx], ColumnElement[bool] | None]
@@ -109,12 +111,34 @@ def apply(
     values: dict[str, Any] | None = None,
 ) -> bool:
     """Apply `action` to the task if it is allowed right now. True when this call won."""
-    result = conn.execute(
-        update(tasks)
-        .where(and_(tasks.c.seq == task_seq, condition(action, Ctx(now=now, actor=actor))))
-        .values(status=target(action), **(values or {}))
-    )
-    return result.rowcount == 1
+    given = values or {}
+    stmt = _apply_statement(action, tuple(sorted(given)))
+    params = {f"v_{k}": v for k, v in given.items()}
+    params.update(seq=task_seq, now=now, actor=actor)
+    return stmt.execute(conn, params).rowcount == 1
+
+
+_APPLY: dict[tuple[str, tuple[str, ...]], Prepared] = {}
+
+
+def _apply_statement(action: Action, columns: tuple[str, ...]) -> Prepared:
+    """The action's conditional UPDATE, prepared once per (action, columns set)."""
+    found = _APPLY.get((action, columns))
+    if found is None:
+        ctx = Ctx(
+            now=bindparam("now", type_=BigInteger),
+            actor=bindparam("actor", type_=String),
+        )
+        stmt = (
+            update(tasks)
+            .where(and_(tasks.c.seq == bindparam("seq", type_=BigInteger), condition(action, ctx)))
+            .values(
+                status=target(action),
+                **{c: bindparam(f"v_{c}", type_=tasks.c[c].type) for c in columns},
+            )
+        )
+        found = _APPLY.setdefault((action, columns), Prepared(stmt))
+    return found
 
 
 def effective_status(status: str, deadline: int | None, now: int) -> str:
@@ -124,7 +148,7 @@ def effective_status(status: str, deadline: int | None, now: int) -> str:
     return status
 
 
-def status_filter(status: str, now: int) -> ColumnElement[bool]:
+def status_filter(status: str, now: Any) -> ColumnElement[bool]:
     """A WHERE clause matching tasks whose *effective* status is `status`."""
     if status == "open":
         return and_(tasks.c.status == "open", deadline_pending(now))

@@ -15,13 +15,36 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, exists, insert, literal, not_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    not_,
+    select,
+    update,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
+from aipod_api.core import counters
 from aipod_api.core.errors import Conflict, FieldError, Forbidden, NotFound
 from aipod_api.core.i18n import register_messages
+from aipod_api.core.prepared import Prepared
 from aipod_api.core.tables import agent_capabilities, agents, task_capabilities, tasks
-from aipod_api.core.types import TASK_ID, capped_count, fetch_page, iso, money_out, page_data
+from aipod_api.core.types import (
+    COUNT_CAP,
+    TASK_ID,
+    Total,
+    iso,
+    money_out,
+    page_data,
+)
 from aipod_api.tasks import flows
 from aipod_api.wallet import service as wallet
 
@@ -146,7 +169,7 @@ def serialize(row: Any, *, viewer_id: str | None, now: int) -> dict[str, Any]:
 
 
 def _row(conn: Connection, task_seq: int) -> Any:
-    row = conn.execute(select(tasks).where(tasks.c.seq == task_seq)).first()
+    row = _TASK_ROW.execute(conn, {"seq": task_seq}).first()
     if row is None:
         raise TaskNotFound(task_id=public_id(task_seq))
     return row
@@ -174,6 +197,45 @@ def due_condition(now: Any, publisher_id: Any = None) -> ColumnElement[bool]:
     return cond
 
 
+def _due_seqs(publisher: bool) -> Prepared:
+    cond = due_condition(_NOW, bindparam("publisher_id", type_=String) if publisher else None)
+    return Prepared(
+        select(tasks.c.seq)
+        .where(cond)
+        .order_by(tasks.c.deadline, tasks.c.seq)
+        .limit(bindparam("lim"))
+    )
+
+
+_NOW = bindparam("now", type_=BigInteger)
+_DUE_SEQS = _due_seqs(False)
+_DUE_SEQS_FOR = _due_seqs(True)
+_NEW_TASK = Prepared(
+    insert(tasks)
+    .values(
+        title=bindparam("title", type_=String),
+        description=bindparam("description", type_=String),
+        required_capabilities=bindparam("required_capabilities", type_=String),
+        budget_cents=bindparam("budget_cents", type_=BigInteger),
+        deadline=bindparam("deadline", type_=BigInteger),
+        status="open",
+        publisher_id=bindparam("publisher_id", type_=String),
+        assignee_id=None,
+        created_at=_NOW,
+        rated=False,
+    )
+    .returning(tasks.c.seq)
+)
+_NEW_TASK_CAP = Prepared(
+    insert(task_capabilities).values(
+        task_seq=bindparam("task_seq", type_=BigInteger),
+        capability=bindparam("capability", type_=String),
+        position=bindparam("position", type_=Integer),
+    )
+)
+_TASK_ROW = Prepared(select(tasks).where(tasks.c.seq == bindparam("seq", type_=BigInteger)))
+
+
 def expire_due(
     conn: Connection, *, now: int, publisher_id: str | None = None, limit: int = 500
 ) -> int:
@@ -182,12 +244,12 @@ def expire_due(
     Each expiry is `expire_task`'s conditional update, so racing sweepers, accepts and
     cancels refund every task exactly once.
     """
-    seqs = conn.execute(
-        select(tasks.c.seq)
-        .where(due_condition(now, publisher_id))
-        .order_by(tasks.c.deadline, tasks.c.seq)
-        .limit(limit)
-    ).scalars()
+    stmt, params = (
+        (_DUE_SEQS, {"now": now, "lim": limit})
+        if publisher_id is None
+        else (_DUE_SEQS_FOR, {"now": now, "lim": limit, "publisher_id": publisher_id})
+    )
+    seqs = stmt.execute(conn, params).scalars()
     return sum(1 for seq in list(seqs) if expire_task(conn, task_seq=int(seq), now=now))
 
 
@@ -209,31 +271,21 @@ def publish_task(
     # that reads as refunded (the task reads `expired`) must also be spendable.
     expire_due(conn, now=now, publisher_id=publisher_id)
     seq = int(
-        conn.execute(
-            insert(tasks)
-            .values(
-                title=title,
-                description=description,
-                required_capabilities=orjson.dumps(required_capabilities).decode(),
-                budget_cents=budget_cents,
-                deadline=deadline,
-                status="open",
-                publisher_id=publisher_id,
-                assignee_id=None,
-                created_at=now,
-                rated=False,
-            )
-            .returning(tasks.c.seq)
+        _NEW_TASK.execute(
+            conn,
+            {
+                "title": title,
+                "description": description,
+                "required_capabilities": orjson.dumps(required_capabilities).decode(),
+                "budget_cents": budget_cents,
+                "deadline": deadline,
+                "publisher_id": publisher_id,
+                "now": now,
+            },
         ).scalar_one()
     )
-    if required_capabilities:
-        conn.execute(
-            insert(task_capabilities),
-            [
-                {"task_seq": seq, "capability": cap, "position": i}
-                for i, cap in enumerate(required_capabilities)
-            ],
-        )
+    for i, cap in enumerate(required_capabilities):
+        _NEW_TASK_CAP.execute(conn, {"task_seq": seq, "capability": cap, "position": i})
     # The conditional debit inside refuses to overdraw; the whole request rolls back then.
     wallet.hold_escrow(
         conn, publisher_id=publisher_id, task_seq=seq, amount_cents=budget_cents, now=now
@@ -253,9 +305,7 @@ def _caller_capabilities(conn: Connection, agent_id: str) -> set[str]:
 
 def expire_task(conn: Connection, *, task_seq: int, now: int) -> bool:
     """Expire an open task whose deadline has passed and refund it. True if this call won."""
-    row = conn.execute(
-        select(tasks.c.publisher_id, tasks.c.budget_cents).where(tasks.c.seq == task_seq)
-    ).first()
+    row = _TASK_ROW.execute(conn, {"seq": task_seq}).first()
     if row is None:
         return False
     if not flows.apply(
@@ -378,7 +428,7 @@ def cancel_task(conn: Connection, *, task_seq: int, caller_id: str, now: int) ->
 # --- lists -----------------------------------------------------------------------------
 
 
-def _eligible(caller_id: str, now: int) -> ColumnElement[bool]:
+def _eligible(caller_id: Any, now: Any) -> ColumnElement[bool]:
     """Open, not past the deadline, not mine, and I have every required capability."""
     missing_cap = exists().where(
         and_(
@@ -400,6 +450,89 @@ def _eligible(caller_id: str, now: int) -> ColumnElement[bool]:
     )
 
 
+# Prepared list statements, one pair (count, page) per filter shape: which filters are
+# present, the status value (a handful) and how many capabilities (up to a few).
+_LIST_SHAPES: dict[tuple[Any, ...], tuple[Prepared, Prepared]] = {}
+_MAX_PREPARED_CAPS = 4
+
+
+def _list_statements(
+    status: str | None, n_caps: int, publisher: bool, assignee: bool, eligible: bool
+) -> tuple[Prepared, Prepared]:
+    key = (status, n_caps, publisher, assignee, eligible)
+    found = _LIST_SHAPES.get(key)
+    if found is not None:
+        return found
+    clauses: list[ColumnElement[bool]] = []
+    if status is not None:
+        clauses.append(flows.status_filter(status, _NOW))
+    for i in range(n_caps):
+        clauses.append(
+            exists().where(
+                and_(
+                    task_capabilities.c.task_seq == tasks.c.seq,
+                    task_capabilities.c.capability == bindparam(f"cap{i}", type_=String),
+                )
+            )
+        )
+    if publisher:
+        clauses.append(tasks.c.publisher_id == bindparam("publisher", type_=String))
+    if assignee:
+        clauses.append(tasks.c.assignee_id == bindparam("assignee", type_=String))
+    if eligible:
+        clauses.append(_eligible(bindparam("viewer", type_=String), _NOW))
+    cond = and_(True, *clauses)
+    count = Prepared(
+        select(func.count()).select_from(
+            select(literal(1))
+            .select_from(tasks)
+            .where(cond)
+            .limit(bindparam("count_limit"))
+            .subquery()
+        )
+    )
+    page = Prepared(
+        select(tasks)
+        .where(cond)
+        .order_by(tasks.c.seq.desc())
+        .limit(bindparam("lim"))
+        .offset(bindparam("off"))
+    )
+    if n_caps <= _MAX_PREPARED_CAPS:
+        _LIST_SHAPES[key] = (count, page)
+    return count, page
+
+
+_DUE_COUNT = Prepared(
+    select(func.count()).select_from(
+        select(literal(1))
+        .select_from(tasks)
+        .where(due_condition(_NOW))
+        .limit(bindparam("count_limit"))
+        .subquery()
+    )
+)
+
+
+def _status_total(conn: Connection, status: str | None, now: int) -> Total | None:
+    """The total of a status-only (or unfiltered) list from the kept counters.
+
+    Stored status differs from what readers see only for open tasks past their deadline
+    that the sweep has not yet expired: they count as expired. Those are counted directly
+    (an index range, small while the sweep keeps up); None if there are too many."""
+    if status is None:
+        return Total(sum(counters.total(conn, f"tasks.status:{s}") for s in flows.STATUSES))
+    kept = counters.total(conn, f"tasks.status:{status}")
+    if status not in ("open", "expired"):
+        return Total(kept)
+    due = int(_DUE_COUNT.execute(conn, {"now": now, "count_limit": COUNT_CAP + 1}).scalar())
+    if due > COUNT_CAP:
+        return None
+    if status == "open":
+        return Total(kept - due)
+    return Total(kept + due)
+
+
 def list_tasks(
     conn: Connection,
     *,
@@ -414,31 +547,26 @@ def list_tasks(
     now: int,
 ) -> dict[str, Any]:
     """Newest first (seq descending)."""
-    clauses: list[ColumnElement[bool]] = []
-    if status is not None:
-        clauses.append(flows.status_filter(status, now))
-    for cap in capabilities:
-        clauses.append(
-            exists().where(
-                and_(
-                    task_capabilities.c.task_seq == tasks.c.seq,
-                    task_capabilities.c.capability == cap,
-                )
-            )
-        )
-    if publisher is not None:
-        clauses.append(tasks.c.publisher_id == publisher.lower())
-    if assignee is not None:
-        clauses.append(tasks.c.assignee_id == assignee.lower())
-    if eligible:
-        clauses.append(_eligible(viewer_id, now))
-    cond = and_(True, *clauses)
-    total = capped_count(conn, select(literal(1)).select_from(tasks).where(cond))
-    rows, has_more = fetch_page(
-        conn,
-        select(tasks).where(cond).order_by(tasks.c.seq.desc()),
-        page=page,
-        page_size=page_size,
+    caps = list(dict.fromkeys(capabilities))
+    count_stmt, page_stmt = _list_statements(
+        status, len(caps), publisher is not None, assignee is not None, eligible
     )
-    items = [serialize(r, viewer_id=viewer_id, now=now) for r in rows]
+    params: dict[str, Any] = {f"cap{i}": cap for i, cap in enumerate(caps)}
+    params.update(
+        now=now,
+        publisher=publisher.lower() if publisher is not None else None,
+        assignee=assignee.lower() if assignee is not None else None,
+        viewer=viewer_id,
+    )
+    total: Total | None = None
+    if not caps and publisher is None and assignee is None and not eligible:
+        total = _status_total(conn, status, now)
+    if total is None:
+        counted = int(count_stmt.execute(conn, {**params, "count_limit": COUNT_CAP + 1}).scalar())
+        total = Total(min(counted, COUNT_CAP), counted > COUNT_CAP)
+    rows = page_stmt.execute(
+        conn, {**params, "lim": page_size + 1, "off": (page - 1) * page_size}
+    ).all()
+    has_more = len(rows) > page_size
+    items = [serialize(r, viewer_id=viewer_id, now=now) for r in rows[:page_size]]
     return page_data(items, page=page, page_size=page_size, total=total, has_more=has_more)

@@ -11,7 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, literal, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    String,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 
 from aipod_api.core.errors import Conflict
 from aipod_api.core.prepared import Prepared
@@ -49,17 +60,99 @@ class Movement:
     credit_balance_after: int
 
 
+def _p(name: str, type_: Any = None) -> Any:
+    return bindparam(name, type_=type_)
+
+
+# The ledger's statements, prepared once (core/prepared.py): every money movement runs
+# these few statements, so they are the write path's fixed cost.
+_ISSUANCE = Prepared(select(accounts.c.account_id).where(accounts.c.kind == "issuance"))
+_AGENT_ACCOUNT = Prepared(
+    select(accounts.c.account_id).where(accounts.c.agent_id == _p("agent_id", String))
+)
+_ESCROW_ACCOUNT = Prepared(
+    select(accounts.c.account_id).where(accounts.c.task_seq == _p("task_seq", BigInteger))
+)
+_OPEN_ACCOUNT = Prepared(
+    insert(accounts)
+    .values(
+        kind=_p("kind", String),
+        agent_id=_p("agent_id", String),
+        task_seq=_p("task_seq", BigInteger),
+        balance_cents=0,
+        held_cents=0,
+        earned_cents=0,
+        spent_cents=0,
+    )
+    .returning(accounts.c.account_id)
+)
+_DEBIT = Prepared(
+    update(accounts)
+    .where(
+        and_(
+            accounts.c.account_id == _p("account_id", BigInteger),
+            (accounts.c.kind == "issuance")
+            | (accounts.c.balance_cents >= _p("amount", BigInteger)),
+        )
+    )
+    .values(balance_cents=accounts.c.balance_cents - _p("amount", BigInteger))
+    .returning(accounts.c.balance_cents)
+)
+_CREDIT = Prepared(
+    update(accounts)
+    .where(accounts.c.account_id == _p("account_id", BigInteger))
+    .values(balance_cents=accounts.c.balance_cents + _p("amount", BigInteger))
+    .returning(accounts.c.balance_cents)
+)
+_BALANCE = Prepared(
+    select(accounts.c.balance_cents).where(accounts.c.account_id == _p("account_id", BigInteger))
+)
+_NEW_TX = Prepared(
+    insert(ledger_transactions)
+    .values(
+        type=_p("type", String),
+        task_seq=_p("task_seq", BigInteger),
+        created_at=_p("now", BigInteger),
+    )
+    .returning(ledger_transactions.c.seq)
+)
+_NEW_ENTRY = Prepared(
+    insert(ledger_entries).values(
+        tx_seq=_p("tx_seq", BigInteger),
+        account_id=_p("account_id", BigInteger),
+        amount_cents=_p("amount", BigInteger),
+        balance_after_cents=_p("balance_after", BigInteger),
+    )
+)
+_NEW_LINE = Prepared(
+    insert(statement_lines).values(
+        agent_id=_p("agent_id", String),
+        tx_seq=_p("tx_seq", BigInteger),
+        type=_p("type", String),
+        amount_cents=_p("amount", BigInteger),
+        balance_after_cents=_p("balance_after", BigInteger),
+        task_seq=_p("task_seq", BigInteger),
+        counterparty_id=_p("counterparty_id", String),
+        created_at=_p("now", BigInteger),
+    )
+)
+_BUMP = Prepared(
+    update(accounts)
+    .where(accounts.c.account_id == _p("account_id", BigInteger))
+    .values(
+        held_cents=accounts.c.held_cents + _p("held", BigInteger),
+        earned_cents=accounts.c.earned_cents + _p("earned", BigInteger),
+        spent_cents=accounts.c.spent_cents + _p("spent", BigInteger),
+    )
+)
+
+
 def issuance_account_id(conn: Connection) -> int:
-    row = conn.execute(
-        select(accounts.c.account_id).where(accounts.c.kind == "issuance")
-    ).scalar_one()
-    return int(row)
+    return int(_ISSUANCE.execute(conn).scalar_one())
 
 
 def agent_account_id(conn: Connection, agent_id: str) -> int:
-    row = conn.execute(
-        select(accounts.c.account_id).where(accounts.c.agent_id == agent_id)
-    ).scalar_one_or_none()
+    row = _AGENT_ACCOUNT.execute(conn, {"agent_id": agent_id}).scalar()
     if row is None:
         raise AccountMissing(agent_id)
     return int(row)
@@ -68,19 +161,7 @@ def agent_account_id(conn: Connection, agent_id: str) -> int:
 def _open_account(
     conn: Connection, *, kind: str, agent_id: str | None = None, task_seq: int | None = None
 ) -> int:
-    result = conn.execute(
-        insert(accounts)
-        .values(
-            kind=kind,
-            agent_id=agent_id,
-            task_seq=task_seq,
-            balance_cents=0,
-            held_cents=0,
-            earned_cents=0,
-            spent_cents=0,
-        )
-        .returning(accounts.c.account_id)
-    )
+    result = _OPEN_ACCOUNT.execute(conn, {"kind": kind, "agent_id": agent_id, "task_seq": task_seq})
     return int(result.scalar_one())
 
 
@@ -94,10 +175,7 @@ def open_escrow_account(conn: Connection, *, task_seq: int) -> int:
 
 
 def escrow_account_id(conn: Connection, task_seq: int) -> int:
-    row = conn.execute(
-        select(accounts.c.account_id).where(accounts.c.task_seq == task_seq)
-    ).scalar_one()
-    return int(row)
+    return int(_ESCROW_ACCOUNT.execute(conn, {"task_seq": task_seq}).scalar_one())
 
 
 def transfer(
@@ -117,52 +195,24 @@ def transfer(
     """
     if amount_cents < 0:
         raise ValueError("amount must be >= 0")
-    debit = conn.execute(
-        update(accounts)
-        .where(
-            and_(
-                accounts.c.account_id == debit_account,
-                (accounts.c.kind == "issuance") | (accounts.c.balance_cents >= amount_cents),
-            )
-        )
-        .values(balance_cents=accounts.c.balance_cents - amount_cents)
-        .returning(accounts.c.balance_cents)
-    ).scalar_one_or_none()
+    debit = _DEBIT.execute(conn, {"account_id": debit_account, "amount": amount_cents}).scalar()
     if debit is None:
-        balance = conn.execute(
-            select(accounts.c.balance_cents).where(accounts.c.account_id == debit_account)
-        ).scalar_one()
+        balance = _BALANCE.execute(conn, {"account_id": debit_account}).scalar_one()
         raise InsufficientFunds(balance_cents=int(balance), required_cents=amount_cents)
-    credit = conn.execute(
-        update(accounts)
-        .where(accounts.c.account_id == credit_account)
-        .values(balance_cents=accounts.c.balance_cents + amount_cents)
-        .returning(accounts.c.balance_cents)
+    credit = _CREDIT.execute(
+        conn, {"account_id": credit_account, "amount": amount_cents}
     ).scalar_one()
     tx_seq = int(
-        conn.execute(
-            insert(ledger_transactions)
-            .values(type=tx_type, task_seq=task_seq, created_at=now)
-            .returning(ledger_transactions.c.seq)
-        ).scalar_one()
+        _NEW_TX.execute(conn, {"type": tx_type, "task_seq": task_seq, "now": now}).scalar_one()
     )
-    conn.execute(
-        insert(ledger_entries),
-        [
-            {
-                "tx_seq": tx_seq,
-                "account_id": debit_account,
-                "amount_cents": -amount_cents,
-                "balance_after_cents": int(debit),
-            },
-            {
-                "tx_seq": tx_seq,
-                "account_id": credit_account,
-                "amount_cents": amount_cents,
-                "balance_after_cents": int(credit),
-            },
-        ],
-    )
+    for account_id, amount, after in (
+        (debit_account, -amount_cents, int(debit)),
+        (credit_account, amount_cents, int(credit)),
+    ):
+        _NEW_ENTRY.execute(
+            conn,
+            {"tx_seq": tx_seq, "account_id": account_id, "amount": amount, "balance_after": after},
+        )
     return Movement(tx_seq=tx_seq, debit_balance_after=int(debit), credit_balance_after=int(credit))
 
 
@@ -178,26 +228,32 @@ def add_statement_line(
     counterparty_id: str | None,
     now: int,
 ) -> None:
-    conn.execute(
-        insert(statement_lines).values(
-            agent_id=agent_id,
-            tx_seq=tx_seq,
-            type=tx_type,
-            amount_cents=amount_cents,
-            balance_after_cents=balance_after_cents,
-            task_seq=task_seq,
-            counterparty_id=counterparty_id,
-            created_at=now,
-        )
+    _NEW_LINE.execute(
+        conn,
+        {
+            "agent_id": agent_id,
+            "tx_seq": tx_seq,
+            "type": tx_type,
+            "amount": amount_cents,
+            "balance_after": balance_after_cents,
+            "task_seq": task_seq,
+            "counterparty_id": counterparty_id,
+            "now": now,
+        },
     )
 
 
 def _bump(conn: Connection, account_id: int, **deltas: int) -> None:
-    values: dict[str, Any] = {
-        name: getattr(accounts.c, name) + delta for name, delta in deltas.items() if delta
-    }
-    if values:
-        conn.execute(update(accounts).where(accounts.c.account_id == account_id).values(values))
+    if any(deltas.values()):
+        _BUMP.execute(
+            conn,
+            {
+                "account_id": account_id,
+                "held": deltas.get("held_cents", 0),
+                "earned": deltas.get("earned_cents", 0),
+                "spent": deltas.get("spent_cents", 0),
+            },
+        )
 
 
 # --- the movements the marketplace needs ---------------------------------------------
@@ -314,9 +370,7 @@ def settle_escrow(
     )
     _bump(conn, publisher_account, held_cents=-amount_cents, spent_cents=amount_cents)
     _bump(conn, assignee_account, earned_cents=amount_cents)
-    publisher_balance = conn.execute(
-        select(accounts.c.balance_cents).where(accounts.c.account_id == publisher_account)
-    ).scalar_one()
+    publisher_balance = _BALANCE.execute(conn, {"account_id": publisher_account}).scalar_one()
     add_statement_line(
         conn,
         agent_id=assignee_id,

@@ -75,8 +75,9 @@ class Market:
             return sweep.expire_due(conn, now=self.now)
 
     def invariants(self) -> list[str]:
+        from aipod_api.core import counters
         from aipod_api.core.db import transaction
         from aipod_api.wallet.service import check_invariants
 
         with transaction(self.state.engine, write=False) as conn:
-            return check_invariants(conn)
+            return check_invariants(conn) + counters.check(conn)
