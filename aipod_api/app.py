@@ -17,6 +17,7 @@ from aipod_api.core.bootstrap import prepare_database
 from aipod_api.core.context import AppState, ReadConnections, init_request_scope
 from aipod_api.core.db import make_engine
 from aipod_api.core.errors import register_error_handlers, validation_error_response
+from aipod_api.core.execlock import ExecutionLock, SerializedApp
 from aipod_api.core.openapi import ValidationErrorEnvelope
 from aipod_api.core.ratelimit import Limits
 from aipod_api.core.types import to_cents
@@ -82,12 +83,16 @@ def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> 
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.url_map.strict_slashes = False
+    if settings.uses_exec_lock:
+        app.wsgi_app = SerializedApp(  # type: ignore[method-assign]
+            app.wsgi_app, ExecutionLock(), max_body=settings.max_body_bytes
+        )
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
         )
 
-    engine = make_engine(settings.database_url, pool_size=max(4, settings.threads + 2))
+    engine = make_engine(settings.database_url, pool_size=max(4, settings.thread_count + 2))
     redis_client = _redis_client(settings.redis_url) if settings.redis_url else None
     signup_cents = to_cents(settings.signup_credit)
     if migrate_db:

@@ -28,7 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--redis-url", help="redis://host:6379/0 (AIPOD_REDIS_URL)")
     p.add_argument("--workers", type=int, help="processes (AIPOD_WORKERS, default 1)")
-    p.add_argument("--threads", type=int, help="threads per process (AIPOD_THREADS, default 16)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="threads per process (AIPOD_THREADS; default 2 on SQLite, 16 on PostgreSQL)",
+    )
     p.add_argument("--no-demo", action="store_true", help="never create demo data (AIPOD_DEMO=0)")
     p.add_argument(
         "--migrate-only",
@@ -113,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=settings.port,
         interface=Interfaces.WSGI,
         workers=settings.workers,
-        blocking_threads=settings.threads,
+        blocking_threads=settings.thread_count,
         backlog=2048,
         log_level=settings.log_level.lower(),  # type: ignore[arg-type]
         respawn_failed_workers=True,

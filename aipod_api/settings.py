@@ -19,7 +19,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///aipod.db"
     redis_url: str | None = None
     workers: int = Field(default=1, ge=1, le=256)
-    threads: int = Field(default=16, ge=1, le=1024)
+    threads: int | None = Field(default=None, ge=1, le=1024)
     demo: bool = True
 
     rate_limit: str = "120/minute"
@@ -35,11 +35,31 @@ class Settings(BaseSettings):
     cors_origins: str = "*"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     key_cache_ttl_s: float = Field(default=30.0, ge=0)
+    exec_lock: Literal["auto", "on", "off"] = "auto"
 
     # Test hooks (never enable in production): a `X-Debug-Sleep` header makes the
     # request sleep that many seconds inside the concurrency slot, so tests can observe
     # the in-flight limit deterministically.
     testing: bool = False
+
+    @property
+    def backend(self) -> str:
+        from aipod_api.core.db import make_url_backend
+
+        return make_url_backend(self.database_url)
+
+    @property
+    def uses_exec_lock(self) -> bool:
+        """One request runs Python at a time per process (core/execlock.py)."""
+        return self.exec_lock == "on" or (self.exec_lock == "auto" and self.backend == "sqlite")
+
+    @property
+    def thread_count(self) -> int:
+        """`threads`, or by default 2 with the execution lock (SQLite) and 16 without
+        (PostgreSQL, where threads overlap each statement's network wait)."""
+        if self.threads is not None:
+            return self.threads
+        return 2 if self.uses_exec_lock else 16
 
     @field_validator("redis_url", mode="before")
     @classmethod

@@ -414,13 +414,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=float, default=2, help="seconds of warm-up per endpoint")
     p.add_argument("--connections", type=int, default=8, help="wrk threads = connections")
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--threads", type=int, default=16)
+    p.add_argument(
+        "--threads", type=int, help="threads per process (default: the server's own default)"
+    )
     p.add_argument("--redis-url", help="pass to the API (needed for --workers > 1)")
     p.add_argument("--data-dir", type=Path, default=HERE / ".data")
     p.add_argument("--reload", action="store_true", help="rebuild the cached datasets")
     p.add_argument("--only", help="comma-separated substrings of endpoint names")
     p.add_argument("--json", type=Path, help="also write the raw results here")
     args = p.parse_args(argv)
+    if args.threads is None:
+        # What `python -m aipod_api.server` picks for a SQLite database; the ceiling runs
+        # with the same number.
+        from aipod_api.settings import Settings
+
+        args.threads = Settings(database_url="sqlite:///bench.db", threads=None).thread_count
     sys.path.insert(0, str(HERE))
     wrk_bin = ensure_wrk()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]

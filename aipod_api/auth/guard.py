@@ -19,6 +19,7 @@ from aipod_api.auth import service
 from aipod_api.core.context import AppState, db, state
 from aipod_api.core.db import transaction
 from aipod_api.core.errors import ApiError, BadRequest, FieldError, TooManyRequests, Unauthorized
+from aipod_api.core.execlock import blocking
 from aipod_api.core.ratelimit import Decision
 from aipod_api.core.types import now_s
 
@@ -202,7 +203,8 @@ def _authenticate_and_limit(req: Request, ctx: Any, st: AppState) -> None:
     if st.settings.testing:
         delay = req.headers.get("X-Debug-Sleep")
         if delay:
-            time.sleep(min(float(delay), 10.0))
+            with blocking():
+                time.sleep(min(float(delay), 10.0))
     _touch_key(principal)
 
 

@@ -233,6 +233,16 @@ _NEW_TASK_CAP = Prepared(
         position=bindparam("position", type_=Integer),
     )
 )
+_COUNT_COMPLETED = Prepared(
+    update(agents)
+    .where(agents.c.agent_id == bindparam("agent_id", type_=String))
+    .values(tasks_completed=agents.c.tasks_completed + 1)
+)
+_CALLER_CAPS = Prepared(
+    select(agent_capabilities.c.capability).where(
+        agent_capabilities.c.agent_id == bindparam("agent_id", type_=String)
+    )
+)
 _TASK_ROW = Prepared(select(tasks).where(tasks.c.seq == bindparam("seq", type_=BigInteger)))
 
 
@@ -297,10 +307,7 @@ def publish_task(
 
 
 def _caller_capabilities(conn: Connection, agent_id: str) -> set[str]:
-    rows = conn.execute(
-        select(agent_capabilities.c.capability).where(agent_capabilities.c.agent_id == agent_id)
-    ).scalars()
-    return set(rows)
+    return set(_CALLER_CAPS.execute(conn, {"agent_id": agent_id}).scalars())
 
 
 def expire_task(conn: Connection, *, task_seq: int, now: int) -> bool:
@@ -390,11 +397,7 @@ def complete_task(
         amount_cents=row.budget_cents,
         now=now,
     )
-    conn.execute(
-        update(agents)
-        .where(agents.c.agent_id == caller_id)
-        .values(tasks_completed=agents.c.tasks_completed + 1)
-    )
+    _COUNT_COMPLETED.execute(conn, {"agent_id": caller_id})
     return get_task(conn, task_seq=task_seq, viewer_id=caller_id, now=now)
 
 

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 
 from flask import Flask, g, request
 from sqlalchemy import BigInteger, Connection, Engine, String, bindparam, exists, select
 
 from aipod_api.core.context import AppState, db
-from aipod_api.core.db import transaction
+from aipod_api.core.db import checkpoint, is_sqlite, transaction
 from aipod_api.core.prepared import Prepared
 from aipod_api.tasks import service
 
@@ -73,8 +74,13 @@ def settle_due(engine: Engine, *, now: int, publisher_id: str | None = None) -> 
             return total
 
 
+CHECKPOINT_EVERY_S = 1.0
+
+
 class Sweeper:
-    """A daemon thread that settles expired escrow every `interval_s` seconds."""
+    """A daemon thread that settles expired escrow every `interval_s` seconds and, on
+    SQLite, copies the write-ahead log back into the database every second (see
+    `core.db.checkpoint`)."""
 
     def __init__(self, st: AppState, interval_s: float) -> None:
         self._state = weakref.ref(st)  # the thread ends once its app is gone
@@ -106,7 +112,21 @@ class Sweeper:
         return settle_due(st.engine, now=st.now())
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
+        tick = min(self.interval_s, CHECKPOINT_EVERY_S)
+        next_sweep = time.monotonic() + self.interval_s
+        while not self._stop.wait(tick):
+            st = self._state()
+            if st is None:
+                return
+            if is_sqlite(st.engine):
+                try:
+                    checkpoint(st.engine)
+                except Exception:  # the next tick retries; SQLite's own fallback remains
+                    log.warning("WAL checkpoint failed", exc_info=True)
+            del st
+            if time.monotonic() < next_sweep:
+                continue
+            next_sweep = time.monotonic() + self.interval_s
             try:
                 settled = self.run_once()
                 if settled:
