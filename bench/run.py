@@ -282,6 +282,7 @@ def run_size(
     for suffix in ("", "-wal", "-shm"):
         Path(str(work) + suffix).unlink(missing_ok=True)
     shutil.copyfile(template, work)
+    os.sync()  # no write-back of the fresh copy's dirty pages during the measurements
 
     api_port, ceil_port = free_port(), free_port()
     env = {

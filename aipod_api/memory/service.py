@@ -21,10 +21,10 @@ import orjson
 from sqlalchemy import (
     Connection,
     String,
-    and_,
     bindparam,
     column,
     delete,
+    exists,
     func,
     insert,
     select,
@@ -211,19 +211,18 @@ _PRIVATE_VISIBLE = Prepared(
     .select_from(memory_access)
     .where(memory_access.c.agent_id == bindparam("me", type_=String))
 )
+# Driven from the caller's own access rows (ix_memory_access_agent), each probed for the
+# tag: a correlated EXISTS fixes that order (a join lets SQLite start from the tag's rows).
 _PRIVATE_VISIBLE_TAGGED = Prepared(
     select(func.count())
-    .select_from(
-        memory_access.join(
-            memory_tags,
-            and_(
-                memory_tags.c.memory_seq == memory_access.c.memory_seq,
-                memory_tags.c.tag == bindparam("tag", type_=String),
-            ),
-        )
-    )
+    .select_from(memory_access)
     .where(
-        memory_access.c.agent_id == bindparam("me", type_=String), memory_tags.c.public.is_(False)
+        memory_access.c.agent_id == bindparam("me", type_=String),
+        exists().where(
+            memory_tags.c.tag == bindparam("tag", type_=String),
+            memory_tags.c.memory_seq == memory_access.c.memory_seq,
+            memory_tags.c.public.is_(False),
+        ),
     )
 )
 
