@@ -119,6 +119,15 @@ function request()
   return wrk.format(method, p, headers(key), body)
 end
 
+local reported = 0
+function response(status, headers, body)
+  -- the first few refusals, for the report (stderr; the summary stays on stdout)
+  if status >= 400 and reported < 3 then
+    reported = reported + 1
+    io.stderr:write(string.format("HTTP %%d %%s\n", status, string.sub(body, 1, 200)))
+  end
+end
+
 function done(summary, latency, requests)
   io.write(string.format(
     '{"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, ' ..
@@ -233,7 +242,10 @@ def wrk(
         str(script),
         url,
     ]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    out = proc.stdout
+    for refusal in [x for x in proc.stderr.splitlines() if x.startswith("HTTP ")][:3]:
+        print(f"    {refusal}", flush=True)
     line = [x for x in out.splitlines() if x.startswith("{")][-1]
     r: dict[str, Any] = json.loads(line)
     r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
