@@ -143,31 +143,19 @@ _MAX_PREPARED_CAPS = 4
 
 
 def _list_statements(n_caps: int, min_trust: bool) -> tuple[Prepared, Prepared]:
-    """(count, page) statements for a filter shape, prepared once per shape."""
+    """(count, page) statements for a filter shape, prepared once per shape.
+
+    With capabilities, both are driven by the first capability's rows in the
+    (capability, trust_score DESC, agent_id) index — agent_capabilities.trust_score
+    mirrors agents.trust_score (migration 0004) — so the page is an index range in trust
+    order and the count never touches the agents table; further capabilities and
+    `min_trust` are probes on those rows."""
     key = (n_caps, min_trust)
     found = _LIST_SHAPES.get(key)
     if found is not None:
         return found
-    clauses: list[Any] = [
-        exists().where(
-            and_(
-                agent_capabilities.c.agent_id == agents.c.agent_id,
-                agent_capabilities.c.capability == bindparam(f"cap{i}", type_=String),
-            )
-        )
-        for i in range(n_caps)
-    ]
-    if min_trust:
-        clauses.append(agents.c.trust_score >= bindparam("min_trust", type_=Float))
-    cond: Any = and_(True, *clauses)
-    count = Prepared(
-        select(func.count()).select_from(
-            _count_source(n_caps, min_trust, cond).limit(bindparam("count_limit")).subquery()
-        )
-    )
+    min_score = bindparam("min_trust", type_=Float)
     if n_caps:
-        # In trust order straight from the (capability, trust_score DESC, agent_id) index:
-        # agent_capabilities.trust_score mirrors agents.trust_score (migration 0004).
         first = agent_capabilities.alias("c0")
         where: list[Any] = [first.c.capability == bindparam("cap0", type_=String)]
         for i in range(1, n_caps):
@@ -181,7 +169,8 @@ def _list_statements(n_caps: int, min_trust: bool) -> tuple[Prepared, Prepared]:
                 )
             )
         if min_trust:
-            where.append(first.c.trust_score >= bindparam("min_trust", type_=Float))
+            where.append(first.c.trust_score >= min_score)
+        counted = select(literal(1)).select_from(first).where(*where)
         listed = (
             select(*PUBLIC_COLUMNS)
             .select_from(first.join(agents, agents.c.agent_id == first.c.agent_id))
@@ -189,11 +178,16 @@ def _list_statements(n_caps: int, min_trust: bool) -> tuple[Prepared, Prepared]:
             .order_by(first.c.trust_score.desc(), first.c.agent_id.asc())
         )
     else:
+        cond: Any = agents.c.trust_score >= min_score if min_trust else True
+        counted = select(literal(1)).select_from(agents).where(cond)
         listed = (
             select(*PUBLIC_COLUMNS)
             .where(cond)
             .order_by(agents.c.trust_score.desc(), agents.c.agent_id.asc())
         )
+    count = Prepared(
+        select(func.count()).select_from(counted.limit(bindparam("count_limit")).subquery())
+    )
     page = Prepared(listed.limit(bindparam("lim")).offset(bindparam("off")))
     if n_caps <= _MAX_PREPARED_CAPS:
         _LIST_SHAPES[key] = (count, page)
@@ -227,32 +221,6 @@ def list_agents(
     return page_data(
         items, page=page, page_size=page_size, total=total, has_more=len(rows) > page_size
     )
-
-
-def _count_source(n_caps: int, min_trust: bool, cond: Any) -> Any:
-    """Rows to count for the list's total. Filtered by capabilities only, they are read
-    from the capability index alone (a covering range scan) instead of probing every
-    agent: the same number, since each (agent_id, capability) row is unique and
-    references an existing agent."""
-    if n_caps and not min_trust:
-        first = agent_capabilities.alias("c0")
-        query = (
-            select(literal(1))
-            .select_from(first)
-            .where(first.c.capability == bindparam("cap0", type_=String))
-        )
-        for i in range(1, n_caps):
-            other = agent_capabilities.alias(f"c{i}")
-            query = query.where(
-                exists().where(
-                    and_(
-                        other.c.agent_id == first.c.agent_id,
-                        other.c.capability == bindparam(f"cap{i}", type_=String),
-                    )
-                )
-            )
-        return query
-    return select(literal(1)).select_from(agents).where(cond)
 
 
 def update_agent(

@@ -94,3 +94,35 @@ def test_capability_list_follows_trust(make_app: Any) -> None:
     r = market.api.get("/v1/agents?capability=coding&min_trust=0.51", key=alice)
     assert [a["agent_id"] for a in r.data["items"]] == ["wc001"] and r.data["total"] == 1
     _check(market)
+
+
+def test_agent_filters_match_brute_force(make_app: Any) -> None:
+    market = Market(make_app())
+    caps = [["a", "b"], ["a"], ["b", "c"], ["a", "b", "c"], ["c"], ["b", "a"]]
+    keys = [market.register(f"ag{i:03d}", caps=c) for i, c in enumerate(caps)]
+    for worker, score in ((3, 5), (1, 2)):
+        task = market.done_task(keys[4], keys[worker], 20)
+        r = market.rate(
+            keys[4], agent_id=f"ag{worker:03d}", task_id=task, quality_score=score, on_time=True
+        )
+        assert r.status == 201, r.body
+    api = market.api
+    everyone = api.get("/v1/agents?page_size=100", key=keys[0]).data["items"]
+    for wanted in (["a"], ["a", "b"], ["a", "b", "c"], ["c", "a"], ["zz"]):
+        for min_trust in (None, 0.5, 0.51):
+            expected = [
+                a["agent_id"]
+                for a in everyone
+                if set(wanted) <= set(a["capabilities"])
+                and (min_trust is None or a["trust_score"] >= min_trust)
+            ]
+            query = "&".join(f"capability={c}" for c in wanted)
+            if min_trust is not None:
+                query += f"&min_trust={min_trust}"
+            got: list[str] = []
+            for page in (1, 2, 3, 4):
+                r = api.get(f"/v1/agents?{query}&page_size=2&page={page}", key=keys[0])
+                assert r.status == 200, r.body
+                assert r.data["total"] == len(expected), (wanted, min_trust)
+                got += [a["agent_id"] for a in r.data["items"]]
+            assert got == expected, (wanted, min_trust)
