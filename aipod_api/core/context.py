@@ -109,10 +109,6 @@ class ReadConnections:
         else:
             conn.close()
 
-    def close(self) -> None:
-        while self.idle:
-            self.idle.pop().close()
-
 
 def _release_gate() -> None:
     gate = g.pop("_db_gate", None)
