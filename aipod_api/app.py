@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> 
         template_folder="web/templates",
     )
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["AIPOD_TESTING"] = settings.testing
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.url_map.strict_slashes = False
     if settings.uses_exec_lock:

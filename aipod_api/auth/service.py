@@ -48,6 +48,7 @@ class EmailTaken(Conflict):
 
 class BadCredentials(Unauthorized):
     key = "bad_credentials"
+    error_code = "invalid_credentials"
 
 
 class KeyNotFound(NotFound):

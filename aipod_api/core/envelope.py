@@ -34,13 +34,16 @@ def envelope(
     message: str | None = None,
     code: int = 0,
     status: int = 200,
+    error: str | None = None,
 ) -> Response:
-    body = {
-        "code": code,
-        "message": message if message is not None else t("ok"),
-        "data": data,
-        "timestamp": utc_timestamp(),
-    }
+    """`error` is the stable machine code of an error response (core/errors.py
+    ERROR_CODES); success responses have none."""
+    body: dict[str, Any] = {"code": code}
+    if error is not None:
+        body["error"] = error
+    body["message"] = message if message is not None else t("ok")
+    body["data"] = data
+    body["timestamp"] = utc_timestamp()
     payload = orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
     return Response(payload, status=status, content_type=JSON_MIMETYPE)
 

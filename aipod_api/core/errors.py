@@ -20,11 +20,70 @@ from aipod_api.core.i18n import t
 log = logging.getLogger("aipod_api")
 
 
+# The stable machine codes of every error response (the top-level `error` field), with
+# their HTTP status and an English description. One table: README and OpenAPI derive
+# from it, and a code missing here is a bug (refused loudly under AIPOD_TESTING).
+ERROR_CODES: dict[str, tuple[int, str]] = {
+    # request shape
+    "validation_failed": (400, "A field or query parameter is missing, unknown or invalid"),
+    "invalid_json": (400, "The body is not valid JSON"),
+    "bad_request": (400, "The request is malformed"),
+    "payload_too_large": (413, "The body is larger than AIPOD_MAX_BODY_BYTES"),
+    "route_not_found": (404, "No such endpoint"),
+    "method_not_allowed": (405, "The endpoint does not support this method"),
+    "http_error": (400, "The request was refused by the HTTP layer"),
+    # authentication and limits
+    "invalid_api_key": (401, "Missing, malformed, unknown or revoked API key"),
+    "invalid_credentials": (401, "Wrong username or password"),
+    "rate_limited": (429, "Too many requests; retry after Retry-After seconds"),
+    "too_many_in_flight": (429, "Too many concurrent requests for this caller"),
+    "login_throttled": (429, "Too many failed logins"),
+    # resources
+    "forbidden": (403, "Authenticated, but not allowed to do this"),
+    "not_found": (404, "The resource does not exist"),
+    "conflict": (409, "The resource's state forbids this"),
+    "username_taken": (409, "The username is already registered"),
+    "email_taken": (409, "The email is already registered"),
+    "key_not_found": (404, "No such API key of the caller"),
+    "last_key": (409, "An agent cannot revoke its last API key"),
+    "agent_not_found": (404, "No such agent"),
+    "not_owner": (403, "Only the agent itself may change its profile"),
+    "task_not_found": (404, "No such task"),
+    "own_task": (403, "A publisher cannot accept its own task"),
+    "missing_capabilities": (403, "The caller lacks a capability the task requires"),
+    "not_assignee": (403, "Only the task's assignee may do this"),
+    "not_publisher": (403, "Only the task's publisher may do this"),
+    "illegal_transition": (409, "The task's state does not allow this action"),
+    "task_not_acceptable": (409, "The task is not open (taken, expired, cancelled...)"),
+    "task_not_in_progress": (409, "The task is not in progress"),
+    "task_not_cancellable": (409, "The task cannot be cancelled in its state"),
+    "task_in_progress_before_deadline": (
+        409,
+        "A task in progress can be cancelled only after its deadline",
+    ),
+    "insufficient_funds": (409, "The balance does not cover the amount; see data"),
+    "not_task_publisher": (403, "Only the task's publisher may rate it"),
+    "task_not_done": (409, "Only a completed task can be rated"),
+    "already_rated": (409, "The task has already been rated"),
+    "memory_not_found": (404, "No such memory visible to the caller"),
+    "memory_not_author": (403, "Only the author may delete a memory"),
+    "memory_unknown_participants": (400, "Some participants are not agents; see data"),
+    # the server
+    "internal_error": (500, "An unexpected error; quote the request id"),
+    "service_unavailable": (503, "Storage is unreachable"),
+}
+
+
 class ApiError(Exception):
-    """An error with an HTTP status, a message key (see i18n) and optional data."""
+    """An error with an HTTP status, a message key (see i18n) and optional data.
+
+    `error_code` is the stable machine code sent as the envelope's `error` field; a
+    class that leaves it unset uses its message key (which must then be a registered
+    code, see ERROR_CODES)."""
 
     status = 400
     key = "bad_request"
+    error_code: str | None = None
 
     def __init__(
         self,
@@ -44,6 +103,10 @@ class ApiError(Exception):
         self.headers = headers or {}
         super().__init__(self.key)
 
+    @property
+    def code_name(self) -> str:
+        return type(self).error_code or self.key
+
 
 class BadRequest(ApiError):
     status = 400
@@ -53,6 +116,7 @@ class BadRequest(ApiError):
 class Unauthorized(ApiError):
     status = 401
     key = "unauthorized"
+    error_code = "invalid_api_key"
 
 
 class Forbidden(ApiError):
@@ -77,6 +141,8 @@ class TooManyRequests(ApiError):
 
 class FieldError(BadRequest):
     """A 400 about one field, shaped like a validation error."""
+
+    error_code = "validation_failed"
 
     def __init__(self, field: str, key: str, **params: Any) -> None:
         message_params = {"field": field, **params}
@@ -173,7 +239,7 @@ def validation_payload(exc: ValidationError) -> tuple[str, dict[str, Any]]:
 def validation_error_response(exc: ValidationError) -> Response:
     """flask-openapi3's validation_error_callback: a 400 in the envelope."""
     message, data = validation_payload(exc)
-    return envelope(data, message=message, code=400, status=400)
+    return envelope(data, message=message, code=400, status=400, error="validation_failed")
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -183,7 +249,12 @@ def register_error_handlers(app: Flask) -> None:
             message, data = exc.render()
         else:
             message, data = t(exc.key, **exc.params), exc.data
-        resp = envelope(data, message=message, code=exc.status, status=exc.status)
+        error = exc.code_name
+        if error not in ERROR_CODES:
+            log.error("error code %r is not in ERROR_CODES", error)
+            if app.config.get("AIPOD_TESTING"):
+                raise AssertionError(f"unregistered error code {error!r}")
+        resp = envelope(data, message=message, code=exc.status, status=exc.status, error=error)
         for name, value in exc.headers.items():
             resp.headers[name] = value
         return resp
@@ -199,16 +270,17 @@ def register_error_handlers(app: Flask) -> None:
             return exc.response
         status = exc.code or 500
         if status == 404:
-            message = t("route_not_found", path=request.path)
+            message, error = t("route_not_found", path=request.path), "route_not_found"
         elif status == 405:
-            message = t("method_not_allowed", method=request.method)
+            message, error = t("method_not_allowed", method=request.method), "method_not_allowed"
         elif status == 413:
             message = t("too_large", limit=app.config.get("MAX_CONTENT_LENGTH"))
+            error = "payload_too_large"
         elif status == 400:
-            message = t("bad_request")
+            message, error = t("bad_request"), "bad_request"
         else:
-            message = t("http_error")
-        resp = envelope(None, message=message, code=status, status=status)
+            message, error = t("http_error"), "http_error"
+        resp = envelope(None, message=message, code=status, status=status, error=error)
         valid_methods = getattr(exc, "valid_methods", None)
         if status == 405 and valid_methods:
             resp.headers["Allow"] = ", ".join(valid_methods)
@@ -219,5 +291,9 @@ def register_error_handlers(app: Flask) -> None:
         request_id = getattr(g, "request_id", "-")
         log.exception("unhandled error (request %s)", request_id)
         return envelope(
-            None, message=t("internal_error", request_id=request_id), code=500, status=500
+            None,
+            message=t("internal_error", request_id=request_id),
+            code=500,
+            status=500,
+            error="internal_error",
         )

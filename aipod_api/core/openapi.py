@@ -6,7 +6,7 @@ import copy
 import re
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, JsonValue
 
 T = TypeVar("T")
 
@@ -27,8 +27,20 @@ class ValidationProblems(BaseModel):
     errors: list[FieldProblem]
 
 
+def _error_field() -> Any:
+    from aipod_api.core.errors import ERROR_CODES
+
+    codes: list[JsonValue] = [*sorted(ERROR_CODES)]
+    return Field(
+        description="稳定的机器错误码 / stable machine error code (never localised); "
+        "the table is in the README",
+        json_schema_extra={"enum": codes},
+    )
+
+
 class ErrorEnvelope(BaseModel):
     code: int = Field(description="the HTTP status")
+    error: str = _error_field()
     message: str
     data: Any = Field(description="null, or details such as `{balance, required}`")
     timestamp: str
@@ -36,6 +48,7 @@ class ErrorEnvelope(BaseModel):
 
 class ValidationErrorEnvelope(BaseModel):
     code: int = Field(description="400")
+    error: str = _error_field()
     message: str
     data: ValidationProblems | None = Field(
         description="`{errors: [{field, message}]}`; null when the body is not JSON at all"

@@ -15,11 +15,13 @@ class AipodError(Exception):
         data: Any = None,
         request_id: str | None = None,
         headers: dict[str, str] | None = None,
+        error: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.code = code
+        self.error = error  # the stable machine code, e.g. "insufficient_funds"
         self.data = data
         self.request_id = request_id
         self.headers = headers or {}
@@ -96,17 +98,34 @@ _BY_STATUS: dict[int, type[AipodError]] = {
 }
 
 
+# Exceptions chosen by the machine `error` code first; the HTTP status otherwise.
+_BY_ERROR: dict[str, type[AipodError]] = {
+    "insufficient_funds": InsufficientFunds,
+}
+
+
 def error_for(
     status: int, body: Any, headers: dict[str, str], request_id: str | None
 ) -> AipodError:
     message = "HTTP error"
     data = None
     code = status
+    error: str | None = None
     if isinstance(body, dict):
         message = str(body.get("message") or message)
         data = body.get("data")
         code = int(body.get("code") or status)
-    cls = _BY_STATUS.get(status, ServerError if status >= 500 else AipodError)
-    if cls is ConflictError and isinstance(data, dict) and {"balance", "required"} <= set(data):
-        cls = InsufficientFunds
-    return cls(message, status=status, code=code, data=data, request_id=request_id, headers=headers)
+        raw = body.get("error")
+        error = raw if isinstance(raw, str) else None
+    cls = _BY_ERROR.get(error or "") or _BY_STATUS.get(
+        status, ServerError if status >= 500 else AipodError
+    )
+    return cls(
+        message,
+        status=status,
+        code=code,
+        data=data,
+        request_id=request_id,
+        headers=headers,
+        error=error,
+    )

@@ -51,4 +51,6 @@ def status() -> Response:
     }
     if healthy:
         return envelope(data)
-    return envelope(data, message=t("unavailable"), code=503, status=503)
+    return envelope(
+        data, message=t("unavailable"), code=503, status=503, error="service_unavailable"
+    )

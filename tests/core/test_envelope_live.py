@@ -14,7 +14,15 @@ def _check(r: requests.Response, status: int) -> dict:
     assert r.status_code == status, r.text
     assert r.headers["Content-Type"].startswith("application/json")
     body = r.json()
-    assert set(body) == {"code", "message", "data", "timestamp"}
+    if status < 400:
+        assert set(body) == {"code", "message", "data", "timestamp"}
+    else:
+        from aipod_api.core.errors import ERROR_CODES
+
+        assert set(body) == {"code", "error", "message", "data", "timestamp"}
+        assert body["error"] in ERROR_CODES
+        # `http_error` covers statuses the HTTP layer answers without a code of their own
+        assert ERROR_CODES[body["error"]][0] == status or body["error"] == "http_error"
     assert body["code"] == (0 if status < 400 else status)
     assert TS.match(body["timestamp"])
     assert isinstance(body["message"], str) and body["message"]

@@ -69,9 +69,14 @@ RAW_BODIES = [b"{", b"[]", b'"str"', b"123", b"null", b"\xff\xfe", b'{"a": NaN}'
 def _assert_envelope(r: Any, context: str) -> None:
     assert r.status < 500, f"{context}: {r.status} {r.body}"
     assert isinstance(r.body, dict), f"{context}: not JSON"
-    assert set(r.body) == {"code", "message", "data", "timestamp"}, context
     if r.status >= 400:
+        from aipod_api.core.errors import ERROR_CODES
+
+        assert set(r.body) == {"code", "error", "message", "data", "timestamp"}, context
         assert r.body["code"] == r.status, context
+        assert r.body["error"] in ERROR_CODES, context
+    else:
+        assert set(r.body) == {"code", "message", "data", "timestamp"}, context
 
 
 def _operations(api: Api) -> list[tuple[str, str, dict[str, Any]]]:
