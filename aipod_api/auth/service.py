@@ -5,10 +5,10 @@ API keys are `fg_live_` + 32 base62 characters (190 bits). Only their SHA-256 is
 hash and the final comparison is constant-time. Passwords use argon2id.
 
 Password hashing (~50 ms of CPU) never runs inside a transaction or under the execution
-lock: callers read what they need in a short read (`login_record`, `check_available`),
-hash or verify with no transaction open, inside one of a bounded number of `HashSlots`
-(beyond them: `HashingBusy`, a 503, at once), then write in a short transaction that
-re-checks what it relies on (`issue_login_key`, `register`).
+lock: `verify_login` and `new_password_hash` read what they need in a short read, then
+hash or verify with no transaction open (callers run them inside one of a bounded number
+of `HashSlots`; beyond them: `HashingBusy`, a 503, at once); the write that follows is a
+short transaction that re-checks what it relies on (`issue_login_key`, `register`).
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from aipod_api.agents import service as agents_service
+from aipod_api.core.db import transaction
 from aipod_api.core.errors import ApiError, Conflict, NotFound, Unauthorized
 from aipod_api.core.execlock import blocking
 from aipod_api.core.i18n import register_messages
@@ -272,6 +273,32 @@ def check_password(record: LoginRecord | None, password: str) -> LoginRecord:
     if not verify_password(record.password_hash, password):
         raise BadCredentials()
     return record
+
+
+def new_password_hash(
+    engine: Engine,
+    *,
+    username: str,
+    email: str,
+    password: str,
+    slot: contextlib.AbstractContextManager[Any] | None = None,
+) -> str:
+    """Registration's hash, computed (inside `slot`, e.g. `HashSlots.slot()`) with no
+    transaction open, after a short read that refuses a taken name at once: a taken name
+    costs no hashing. `register` checks again in its own transaction, where the unique
+    indexes decide a race."""
+    with transaction(engine, write=False) as conn:
+        check_available(conn, username=username, email=email)
+    with slot or contextlib.nullcontext():
+        return hash_password(password)
+
+
+def verify_login(engine: Engine, *, username: str, password: str) -> LoginRecord:
+    """The agent whose password this is, or BadCredentials: the stored hash is read in a
+    short read, and verified (the slow part) once that read has ended."""
+    with transaction(engine, write=False) as conn:
+        record = login_record(conn, username=username)
+    return check_password(record, password)
 
 
 def _lock_agent(conn: Connection, agent_id: str) -> Any:

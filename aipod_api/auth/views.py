@@ -25,7 +25,6 @@ from aipod_api.auth.schemas import (
     RegisterCreate,
 )
 from aipod_api.core.context import AppState, after_commit, caller_id, db, state
-from aipod_api.core.db import transaction
 from aipod_api.core.envelope import created, ok
 from aipod_api.core.errors import TooManyRequests
 from aipod_api.core.execlock import blocking
@@ -80,12 +79,13 @@ def register(body: RegisterCreate) -> Response:
     st = state()
     password_hash = None
     if body.password is not None:
-        # A taken name is refused before any hashing; the write below re-checks (and the
-        # unique indexes decide a race), so each username is still registered once.
-        with transaction(st.engine, write=False) as conn:
-            service.check_available(conn, username=body.username, email=body.email)
-        with _hashing(st):
-            password_hash = service.hash_password(body.password)
+        password_hash = service.new_password_hash(
+            st.engine,
+            username=body.username,
+            email=body.email,
+            password=body.password,
+            slot=_hashing(st),
+        )
     data = service.register(
         db(),
         username=body.username,
@@ -123,9 +123,7 @@ def login(body: LoginCreate) -> Response:
             decision = window.hit(bucket)  # atomic: at most the limit ever reach the check
             if not decision.allowed:
                 raise _throttled(decision)
-        with transaction(st.engine, write=False) as conn:
-            record = service.login_record(conn, username=username)
-        record = service.check_password(record, body.password)
+        record = service.verify_login(st.engine, username=username, password=body.password)
     key, revoked = service.issue_login_key(
         db(), record=record, now=now_s(), max_keys=st.settings.max_keys_per_agent
     )

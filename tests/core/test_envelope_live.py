@@ -30,9 +30,7 @@ def test_error_classes(live: LiveServer) -> None:
     body = _check(requests.get(f"{base}/v1/agents"), 401)
     assert body["data"] == {"reason": "missing", "expected": expected}
     assert body["message"] == "缺少 API Key:请在请求头中携带 Authorization: Bearer <api_key>"
-    body = _check(
-        requests.get(f"{base}/v1/agents", headers={"Authorization": "Bearer nope"}), 401
-    )
+    body = _check(requests.get(f"{base}/v1/agents", headers={"Authorization": "Bearer nope"}), 401)
     assert body["data"]["reason"] == "malformed"
     body = _check(
         requests.get(
