@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> 
         rate_limit=settings.rate_limit,
         register_limit=settings.register_limit,
         login_limit=settings.login_limit,
+        login_user_limit=settings.login_user_limit,
         max_concurrency=settings.max_concurrency,
         redis_url=settings.redis_url,
         redis_client=redis_client,

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     register_limit: str = "1000/day"
     max_concurrency: int = Field(default=10, ge=1)
     login_limit: str = "10/minute"
+    login_user_limit: str = "100/hour"
+    hash_concurrency: int = Field(default=2, ge=1, le=256)
+    max_keys_per_agent: int = Field(default=20, ge=1, le=100_000)
 
     signup_credit: Decimal = Decimal("1000")
     timezone: str = "UTC"
@@ -61,6 +64,12 @@ class Settings(BaseSettings):
             return self.threads
         return 2 if self.uses_exec_lock else 16
 
+    @property
+    def hash_slots(self) -> int:
+        """Password hashes computed at once per process: `hash_concurrency`, but never
+        all the threads, so that one is always left for other requests."""
+        return max(1, min(self.hash_concurrency, self.thread_count - 1))
+
     @field_validator("redis_url", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
@@ -80,7 +89,7 @@ class Settings(BaseSettings):
                 raise ValueError("AIPOD_SIGNUP_CREDIT must be a number") from exc
         return _to_money(value)
 
-    @field_validator("rate_limit", "register_limit", "login_limit")
+    @field_validator("rate_limit", "register_limit", "login_limit", "login_user_limit")
     @classmethod
     def _limit_spec(cls, value: str) -> str:
         from limits import parse

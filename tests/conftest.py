@@ -118,6 +118,7 @@ def make_app(database_url: str, redis_url: str | None) -> Callable[..., Any]:
             "rate_limit": FAST_LIMITS["AIPOD_RATE_LIMIT"],
             "register_limit": FAST_LIMITS["AIPOD_REGISTER_LIMIT"],
             "login_limit": FAST_LIMITS["AIPOD_LOGIN_LIMIT"],
+            "login_user_limit": FAST_LIMITS["AIPOD_LOGIN_USER_LIMIT"],
             "max_concurrency": 1000,
         }
         values.update(overrides)

@@ -20,6 +20,7 @@ from aipod_api.core.context import AppState, db, state
 from aipod_api.core.db import transaction
 from aipod_api.core.errors import ApiError, BadRequest, FieldError, TooManyRequests, Unauthorized
 from aipod_api.core.execlock import blocking
+from aipod_api.core.i18n import register_messages
 from aipod_api.core.ratelimit import Decision
 from aipod_api.core.types import now_s
 
@@ -173,33 +174,123 @@ def install(app: Flask) -> None:
                 log.warning("could not release in-flight slot", exc_info=True)
 
 
-def _authenticate_and_limit(req: Request, ctx: Any, st: AppState) -> None:
-    header = req.headers.get("Authorization", "")
+# Why a request is not authenticated (`data.reason`) -> its message key, and when a key
+# was sent and refused, the RFC 6750 `error_description` (ASCII) of `invalid_token`.
+# Without usable credentials the challenge carries no error (RFC 6750 §3.1).
+AUTH_FAILURES: dict[str, tuple[str, str | None]] = {
+    "missing": ("auth_missing", None),
+    "x_api_key": ("auth_x_api_key", None),
+    "no_bearer": ("auth_no_bearer", None),
+    "scheme": ("auth_scheme", None),
+    "malformed": ("auth_malformed", "The API key is malformed"),
+    "unknown": ("auth_unknown", "The API key is unknown or revoked"),
+    "demo_disabled": ("demo_disabled", "The demo account is disabled on this server"),
+}
+EXPECTED_HEADER = "Authorization: Bearer <api_key>"
+_NO_DEMO = ""  # cached "no demo account" (never an agent id)
+
+register_messages(
+    {
+        "auth_missing": (
+            "缺少 API Key:请在请求头中携带 Authorization: Bearer <api_key>",
+            "No API key: send the header Authorization: Bearer <api_key>",
+        ),
+        "auth_x_api_key": (
+            "不支持 X-API-Key 请求头:请改用 Authorization: Bearer <api_key>",
+            "The X-API-Key header is not supported: send Authorization: Bearer <api_key>",
+        ),
+        "auth_no_bearer": (
+            "Authorization 请求头缺少 Bearer 前缀:应为 Authorization: Bearer <api_key>",
+            "The Authorization header lacks the Bearer prefix: send "
+            "Authorization: Bearer <api_key>",
+        ),
+        "auth_scheme": (
+            "Authorization 请求头只支持 Bearer 方案:应为 Authorization: Bearer <api_key>",
+            "The Authorization header must use the Bearer scheme: Authorization: Bearer <api_key>",
+        ),
+        "auth_malformed": (
+            "API Key 格式不正确(应为 fg_live_ 加 32 位字母或数字):Authorization: Bearer <api_key>",
+            "Malformed API key (expected fg_live_ and 32 letters or digits): "
+            "Authorization: Bearer <api_key>",
+        ),
+        "auth_unknown": (
+            "API Key 不存在或已被撤销:请在 Authorization: Bearer <api_key> 中使用有效的 Key"
+            "(POST /v1/auth/login 可签发新 Key)",
+            "Unknown or revoked API key: send a valid one as Authorization: Bearer <api_key> "
+            "(POST /v1/auth/login issues a new key)",
+        ),
+    }
+)
+
+
+def disabled_demo_owner(st: AppState) -> str | None:
+    """With demo off: the demo account's agent id, which may then neither use a key nor
+    log in. None with demo on, or when this database never had demo data."""
+    if st.settings.demo:
+        return None
+    owner: str | None = st.extras.get("demo_owner")
+    if owner is None:
+        # Looked up once per process: demo data is only ever created at startup.
+        with transaction(st.engine, write=False) as conn:
+            owner = service.demo_owner(conn) or _NO_DEMO
+        st.extras["demo_owner"] = owner
+    return owner or None
+
+
+def _principal(req: Request, st: AppState) -> tuple[service.Principal | None, str]:
+    """The caller's principal, or None and why not (a key of AUTH_FAILURES)."""
+    header = req.headers.get("Authorization", "").strip()
+    if not header:
+        return None, "x_api_key" if req.headers.get("X-API-Key") else "missing"
     scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None, "no_bearer" if scheme.startswith(service.KEY_PREFIX[:3]) else "scheme"
     token = token.strip()
-    principal = None
-    if scheme.lower() == "bearer" and token:
-        if token == service.DEMO_KEY and not st.settings.demo:
-            principal = None
-        else:
-            principal = st.extras["key_cache"].lookup(token)
+    if not service.looks_like_key(token):
+        return None, "malformed"
+    if token == service.DEMO_KEY and not st.settings.demo:
+        return None, "demo_disabled"
+    principal = st.extras["key_cache"].lookup(token)
+    if principal is None:
+        return None, "unknown"
+    if not st.settings.demo and principal.agent_id == disabled_demo_owner(st):
+        return None, "demo_disabled"
+    return principal, ""
+
+
+def _unauthorized(reason: str) -> Unauthorized:
+    key, description = AUTH_FAILURES[reason]
+    challenge = 'Bearer realm="aipod_api"'
+    if description:
+        challenge += f', error="invalid_token", error_description="{description}"'
+    return Unauthorized(
+        key,
+        data={"reason": reason, "expected": EXPECTED_HEADER},
+        headers={"WWW-Authenticate": challenge},
+    )
+
+
+def _authenticate_and_limit(req: Request, ctx: Any, st: AppState) -> None:
+    principal, reason = _principal(req, st)
     if principal is None:
         decision = st.limits.requests.hit("ip:" + _client_ip())
         if not decision.allowed:
             raise _refuse(decision)
-        raise Unauthorized()
+        raise _unauthorized(reason)
     ctx.principal = principal
-    decision = st.limits.requests.hit("key:" + principal.key_hash)
+    # Limits are the agent's, shared by all its keys: minting keys multiplies nothing.
+    agent_key = "agent:" + principal.agent_id
+    decision = st.limits.requests.hit(agent_key)
     ctx.limit_decision = decision
     if not decision.allowed:
         raise _refuse(decision)
-    if not st.limits.in_flight.acquire(principal.key_hash):
+    if not st.limits.in_flight.acquire(agent_key):
         raise TooManyRequests(
             "too_many_in_flight",
             headers={**_limit_headers(decision), "Retry-After": "1"},
             limit=st.limits.max_concurrency,
         )
-    ctx.inflight_key = principal.key_hash
+    ctx.inflight_key = agent_key
     if st.settings.testing:
         delay = req.headers.get("X-Debug-Sleep")
         if delay:

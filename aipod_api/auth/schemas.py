@@ -69,6 +69,14 @@ class LoginPublic(BaseModel):
     key_id: str
 
 
+class LoginData(LoginPublic):
+    revoked_key_ids: list[str] = Field(
+        default_factory=list,
+        description="登录签发的旧 Key 中为腾出名额而撤销的 / login-issued keys revoked to stay "
+        "within the per-agent key cap (oldest first; usually empty)",
+    )
+
+
 class KeyPublic(BaseModel):
     key_id: str
     prefix: str

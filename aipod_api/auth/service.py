@@ -3,6 +3,12 @@
 API keys are `fg_live_` + 32 base62 characters (190 bits). Only their SHA-256 is stored
 (a fast hash is right for high-entropy secrets: nothing to brute-force); the lookup is by
 hash and the final comparison is constant-time. Passwords use argon2id.
+
+Password hashing (~50 ms of CPU) never runs inside a transaction or under the execution
+lock: `verify_login` and `new_password_hash` read what they need in a short read, then
+hash or verify with no transaction open (callers run them inside one of a bounded number
+of `HashSlots`; beyond them: `HashingBusy`, a 503, at once); the write that follows is a
+short transaction that re-checks what it relies on (`issue_login_key`, `register`).
 """
 
 from __future__ import annotations
@@ -13,23 +19,28 @@ import hmac
 import re
 import secrets
 import string
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from aipod_api.agents import service as agents_service
+from aipod_api.core.db import transaction
 from aipod_api.core.errors import ApiError, Conflict, NotFound, Unauthorized
 from aipod_api.core.execlock import blocking
+from aipod_api.core.i18n import register_messages
 from aipod_api.core.tables import agents, api_keys
 from aipod_api.core.types import KEY_ID, iso
 from aipod_api.wallet import service as wallet
 
 KEY_PREFIX = "fg_live_"
 DEMO_KEY = "fg_live_demo_xxxxxxxxxxxx"
+LOGIN_LABEL = "login"  # the label of keys issued by login (the ones login may recycle)
 _ALPHABET = string.ascii_letters + string.digits
 _KEY_SHAPE = re.compile(re.escape(KEY_PREFIX) + "[A-Za-z0-9]{32}")
 _hasher = PasswordHasher()  # argon2id with the library's recommended parameters
@@ -59,6 +70,52 @@ class LastKey(Conflict):
     key = "last_key"
 
 
+class TooManyKeys(Conflict):
+    key = "too_many_keys"
+
+
+class LoginKeysExhausted(Conflict):
+    key = "login_keys_exhausted"
+
+
+class DemoDisabled(Unauthorized):
+    key = "demo_disabled"
+
+
+class HashingBusy(ApiError):
+    status = 503
+    key = "hashing_busy"
+
+
+register_messages(
+    {
+        "too_many_keys": (
+            "每个节点最多 {limit} 个有效 API Key,请先撤销不再使用的 Key"
+            "(DELETE /v1/auth/keys/{{key_id}})",
+            "An agent may hold at most {limit} active API keys; revoke one you no longer "
+            "use first (DELETE /v1/auth/keys/{{key_id}})",
+        ),
+        "login_keys_exhausted": (
+            "该节点已有 {limit} 个有效 API Key,且都不是登录签发的,登录不会自动撤销它们;"
+            "请先撤销一个 Key(DELETE /v1/auth/keys/{{key_id}})",
+            "This agent already holds {limit} active API keys, none of them issued by "
+            "login, and login never revokes those; revoke one first "
+            "(DELETE /v1/auth/keys/{{key_id}})",
+        ),
+        "demo_disabled": (
+            "演示账号已停用:服务器未开启演示数据(--no-demo / AIPOD_DEMO=0)",
+            "The demo account is disabled: this server runs without demo data "
+            "(--no-demo / AIPOD_DEMO=0)",
+        ),
+        "hashing_busy": (
+            "服务器正忙于其他密码校验(同时最多 {limit} 个),请 {retry_after} 秒后重试",
+            "The server is busy checking other passwords (at most {limit} at once); "
+            "retry in {retry_after} s",
+        ),
+    }
+)
+
+
 @dataclass(frozen=True)
 class Principal:
     agent_id: str
@@ -79,6 +136,31 @@ def looks_like_key(api_key: str) -> bool:
     if api_key == DEMO_KEY:
         return True
     return _KEY_SHAPE.fullmatch(api_key) is not None
+
+
+class HashSlots:
+    """At most `limit` password hashes at once in this process; the next is refused at
+    once (`HashingBusy`) instead of queueing: a queue of 50 ms CPU jobs would grow without
+    bound under a login flood and hold every server thread."""
+
+    RETRY_AFTER_S = 1
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._sem = threading.BoundedSemaphore(limit)
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        if not self._sem.acquire(blocking=False):
+            raise HashingBusy(
+                headers={"Retry-After": str(self.RETRY_AFTER_S)},
+                limit=self.limit,
+                retry_after=self.RETRY_AFTER_S,
+            )
+        try:
+            yield
+        finally:
+            self._sem.release()
 
 
 def hash_password(password: str) -> str:
@@ -129,16 +211,14 @@ def register(
     username: str,
     email: str,
     capabilities: list[str],
-    password: str | None,
+    password_hash: str | None,
     nickname: str | None,
     signup_credit_cents: int,
     now: int,
 ) -> dict[str, Any]:
-    if agents_service.username_taken(conn, username):
-        raise UsernameTaken()
-    if agents_service.email_taken(conn, email):
-        raise EmailTaken()
-    password_hash = hash_password(password) if password is not None else None
+    """Create the agent, its signup credit and first key. `password_hash` comes from
+    `hash_password`, computed before this transaction began."""
+    check_available(conn, username=username, email=email)
     try:
         agent_id = agents_service.create_agent(
             conn,
@@ -159,19 +239,155 @@ def register(
     return {"api_key": key["api_key"], "node_id": agent_id, "key_id": key["key_id"], "agent": agent}
 
 
-def check_password(conn: Connection, *, username: str, password: str) -> str:
-    """Return the agent_id when the password is right; raise BadCredentials otherwise."""
+def check_available(conn: Connection, *, username: str, email: str) -> None:
+    """409 when the username or the email is taken (both ignoring case)."""
+    if agents_service.username_taken(conn, username):
+        raise UsernameTaken()
+    if agents_service.email_taken(conn, email):
+        raise EmailTaken()
+
+
+@dataclass(frozen=True)
+class LoginRecord:
+    agent_id: str
+    password_hash: str | None
+
+
+def login_record(conn: Connection, *, username: str) -> LoginRecord | None:
+    """What login needs to verify a password (one indexed read); None when unknown."""
     row = conn.execute(
         select(agents.c.agent_id, agents.c.password_hash).where(
             agents.c.agent_id == username.lower()
         )
     ).first()
     if row is None:
+        return None
+    return LoginRecord(agent_id=str(row.agent_id), password_hash=row.password_hash)
+
+
+def check_password(record: LoginRecord | None, password: str) -> LoginRecord:
+    """Verify `password` (with no transaction open: this is the slow part). Unknown
+    users and agents without a password cost the same and fail the same way."""
+    if record is None or record.password_hash is None:
         verify_password(None, password)
         raise BadCredentials()
-    if not verify_password(row.password_hash, password):
+    if not verify_password(record.password_hash, password):
         raise BadCredentials()
-    return str(row.agent_id)
+    return record
+
+
+def new_password_hash(
+    engine: Engine,
+    *,
+    username: str,
+    email: str,
+    password: str,
+    slot: contextlib.AbstractContextManager[Any] | None = None,
+) -> str:
+    """Registration's hash, computed (inside `slot`, e.g. `HashSlots.slot()`) with no
+    transaction open, after a short read that refuses a taken name at once: a taken name
+    costs no hashing. `register` checks again in its own transaction, where the unique
+    indexes decide a race."""
+    with transaction(engine, write=False) as conn:
+        check_available(conn, username=username, email=email)
+    with slot or contextlib.nullcontext():
+        return hash_password(password)
+
+
+def verify_login(engine: Engine, *, username: str, password: str) -> LoginRecord:
+    """The agent whose password this is, or BadCredentials: the stored hash is read in a
+    short read, and verified (the slow part) once that read has ended."""
+    with transaction(engine, write=False) as conn:
+        record = login_record(conn, username=username)
+    return check_password(record, password)
+
+
+def _lock_agent(conn: Connection, agent_id: str) -> Any:
+    """The agent's row, locked until commit (PostgreSQL; SQLite writers are serialised
+    anyway), so that key-count checks of concurrent requests cannot interleave."""
+    return conn.execute(
+        select(agents.c.seq, agents.c.password_hash)
+        .where(agents.c.agent_id == agent_id)
+        .with_for_update()
+    ).first()
+
+
+def _live_keys(conn: Connection, agent_id: str) -> int:
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(api_keys)
+            .where(and_(api_keys.c.agent_id == agent_id, api_keys.c.revoked_at.is_(None)))
+        ).scalar_one()
+    )
+
+
+def create_key(
+    conn: Connection, *, agent_id: str, label: str | None, now: int, max_keys: int
+) -> dict[str, Any]:
+    """POST /v1/auth/keys: a new key, refused (409) when the agent holds `max_keys`."""
+    _lock_agent(conn, agent_id)
+    live = _live_keys(conn, agent_id)
+    if live >= max_keys:
+        raise TooManyKeys(limit=max_keys, data={"limit": max_keys, "active": live})
+    return issue_key(conn, agent_id=agent_id, label=label, now=now)
+
+
+def issue_login_key(
+    conn: Connection, *, record: LoginRecord, now: int, max_keys: int
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The key a successful login issues, in the write transaction after the check.
+
+    The password verified outside the transaction must still be the agent's. At the
+    key cap, the agent's oldest login-issued keys are revoked to make room (a login
+    never revokes a key made with POST /v1/auth/keys, the signup key or the demo key;
+    if there is no login-issued key to recycle, 409). Returns the key and the
+    `(key_id, key_hash)` of each revoked key.
+    """
+    row = _lock_agent(conn, record.agent_id)
+    if row is None or row.password_hash != record.password_hash:
+        raise BadCredentials()  # the password changed (or the agent went) meanwhile
+    live = _live_keys(conn, record.agent_id)
+    revoked: list[tuple[str, str]] = []
+    if live >= max_keys:
+        excess = live - max_keys + 1
+        victims = conn.execute(
+            select(api_keys.c.seq, api_keys.c.key_hash)
+            .where(
+                and_(
+                    api_keys.c.agent_id == record.agent_id,
+                    api_keys.c.revoked_at.is_(None),
+                    api_keys.c.label == LOGIN_LABEL,
+                )
+            )
+            .order_by(api_keys.c.seq)
+            .limit(excess)
+        ).all()
+        if len(victims) < excess:
+            raise LoginKeysExhausted(limit=max_keys, data={"limit": max_keys, "active": live})
+        conn.execute(
+            update(api_keys)
+            .where(
+                and_(
+                    api_keys.c.seq.in_([v.seq for v in victims]),
+                    api_keys.c.revoked_at.is_(None),
+                )
+            )
+            .values(revoked_at=now)
+        )
+        revoked = [(KEY_ID.format(int(v.seq)), str(v.key_hash)) for v in victims]
+    key = issue_key(conn, agent_id=record.agent_id, label=LOGIN_LABEL, now=now)
+    return key, revoked
+
+
+def demo_owner(conn: Connection) -> str | None:
+    """The agent the demo data created (the owner of the demo key, revoked or not);
+    None on a database that never had demo data. A user who registers the username
+    `demo` on such a database is not the demo account."""
+    row = conn.execute(
+        select(api_keys.c.agent_id).where(api_keys.c.key_hash == hash_key(DEMO_KEY)).limit(1)
+    ).first()
+    return None if row is None else str(row.agent_id)
 
 
 def authenticate(conn: Connection, api_key: str) -> Principal | None:
@@ -227,7 +443,7 @@ def revoke_key(conn: Connection, *, agent_id: str, key_id: str, now: int) -> str
     """Revoke one of the caller's keys; returns its hash (for cache eviction)."""
     # Lock the owner's row so two concurrent revocations cannot both pass the
     # "not the last key" check (PostgreSQL; SQLite writers are serialised anyway).
-    conn.execute(select(agents.c.seq).where(agents.c.agent_id == agent_id).with_for_update())
+    _lock_agent(conn, agent_id)
     seq = KEY_ID.parse(key_id)
     row = None
     if seq is not None:
@@ -244,11 +460,7 @@ def revoke_key(conn: Connection, *, agent_id: str, key_id: str, now: int) -> str
         # Another agent's key is reported as missing, never as forbidden: key ids
         # must not be probeable.
         raise KeyNotFound(key_id=key_id)
-    live = conn.execute(
-        select(func.count())
-        .select_from(api_keys)
-        .where(and_(api_keys.c.agent_id == agent_id, api_keys.c.revoked_at.is_(None)))
-    ).scalar_one()
+    live = _live_keys(conn, agent_id)
     if live <= 1:
         raise LastKey()
     result = conn.execute(

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Response, g
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import Response, g, request
 from flask_openapi3 import APIBlueprint, Tag
 
 from aipod_api.agents.schemas import AgentOwner
 from aipod_api.auth import service
+from aipod_api.auth.guard import _client_ip as client_ip
+from aipod_api.auth.guard import disabled_demo_owner
 from aipod_api.auth.schemas import (
     KeyCreate,
     KeyCreatedPublic,
@@ -14,13 +20,16 @@ from aipod_api.auth.schemas import (
     KeyPath,
     KeyPublic,
     LoginCreate,
+    LoginData,
     LoginPublic,
     RegisterCreate,
 )
-from aipod_api.core.context import after_commit, caller_id, db, state
+from aipod_api.core.context import AppState, after_commit, caller_id, db, state
 from aipod_api.core.envelope import created, ok
 from aipod_api.core.errors import TooManyRequests
+from aipod_api.core.execlock import blocking
 from aipod_api.core.openapi import AUTH_ERRORS, Deleted, Envelope, Page, responses
+from aipod_api.core.ratelimit import Decision
 from aipod_api.core.types import now_s, page_data
 
 tag = Tag(name="auth", description="认证 Authentication: register, login, API keys")
@@ -32,20 +41,59 @@ class RegisterData(LoginPublic):
     agent: AgentOwner
 
 
+def _hash_slots(st: AppState) -> service.HashSlots:
+    slots: service.HashSlots | None = st.extras.get("hash_slots")
+    if slots is None:  # setdefault: two first requests still share one semaphore
+        slots = st.extras.setdefault("hash_slots", service.HashSlots(st.settings.hash_slots))
+    return slots
+
+
+@contextmanager
+def _hashing(st: AppState) -> Iterator[None]:
+    """One hashing slot (503 at once when all are taken). Entered with no transaction
+    open; the hash itself runs off the execution lock (`service.hash_password`)."""
+    with _hash_slots(st).slot():
+        if st.settings.testing:
+            # Test hook: a hash that takes this long (the slot held, no lock, no transaction).
+            delay = request.headers.get("X-Debug-Hash-Sleep")
+            if delay:
+                with blocking():
+                    time.sleep(min(float(delay), 10.0))
+        yield
+
+
+def _throttled(decision: Decision) -> TooManyRequests:
+    return TooManyRequests(
+        "login_throttled",
+        headers={"Retry-After": str(decision.reset_after)},
+        retry_after=decision.reset_after,
+    )
+
+
 @bp.post(
     "/register",
     summary="注册新节点 Register a new agent",
-    responses=responses(Envelope[RegisterData], status=201, errors=(400, 409, 429)),
+    responses=responses(Envelope[RegisterData], status=201, errors=(400, 409, 429, 503)),
 )
 def register(body: RegisterCreate) -> Response:
+    st = state()
+    password_hash = None
+    if body.password is not None:
+        password_hash = service.new_password_hash(
+            st.engine,
+            username=body.username,
+            email=body.email,
+            password=body.password,
+            slot=_hashing(st),
+        )
     data = service.register(
         db(),
         username=body.username,
         email=body.email,
         capabilities=body.capabilities,
-        password=body.password,
+        password_hash=password_hash,
         nickname=body.nickname,
-        signup_credit_cents=state().signup_credit_cents,
+        signup_credit_cents=st.signup_credit_cents,
         now=now_s(),
     )
     return created(data, message_key="registered")
@@ -54,27 +102,42 @@ def register(body: RegisterCreate) -> Response:
 @bp.post(
     "/login",
     summary="用户名密码登录,签发新 Key / Log in and get a new API key",
-    responses=responses(Envelope[LoginPublic], errors=(400, 401, 429)),
+    responses=responses(Envelope[LoginData], errors=(400, 401, 409, 429, 503)),
 )
 def login(body: LoginCreate) -> Response:
-    limits = state().limits
-    throttle_key = body.username.lower()
-    before = limits.logins.test(throttle_key)
-    if not before.allowed:
-        raise TooManyRequests(
-            "login_throttled",
-            headers={"Retry-After": str(before.reset_after)},
-            retry_after=before.reset_after,
-        )
-    conn = db()
-    try:
-        agent_id = service.check_password(conn, username=body.username, password=body.password)
-    except service.BadCredentials:
-        limits.logins.hit(throttle_key)
-        raise
-    key = service.issue_key(conn, agent_id=agent_id, label="login", now=now_s())
+    st = state()
+    username = body.username.lower()
+    if username == disabled_demo_owner(st):
+        raise service.DemoDisabled()
+    limits = st.limits
+    # Every attempt counts, right or wrong, before its password is checked: per
+    # (username, client IP), so one IP's guesses cannot lock the owner out from another,
+    # and per username from any IP (a slower ceiling against guesses from many IPs).
+    windows = ((limits.logins, f"{username}|{client_ip()}"), (limits.login_users, username))
+    for window, bucket in windows:
+        seen = window.test(bucket)  # an exhausted budget is refused without taking a slot
+        if not seen.allowed:
+            raise _throttled(seen)
+    with _hashing(st):  # a busy refusal (503) costs no attempt
+        for window, bucket in windows:
+            decision = window.hit(bucket)  # atomic: at most the limit ever reach the check
+            if not decision.allowed:
+                raise _throttled(decision)
+        record = service.verify_login(st.engine, username=username, password=body.password)
+    key, revoked = service.issue_login_key(
+        db(), record=record, now=now_s(), max_keys=st.settings.max_keys_per_agent
+    )
+    if revoked:
+        cache = st.extras["key_cache"]
+        for _key_id, key_hash in revoked:
+            after_commit(lambda key_hash=key_hash: cache.revoked(key_hash))
     return ok(
-        {"api_key": key["api_key"], "node_id": agent_id, "key_id": key["key_id"]},
+        {
+            "api_key": key["api_key"],
+            "node_id": record.agent_id,
+            "key_id": key["key_id"],
+            "revoked_key_ids": [key_id for key_id, _ in revoked],
+        },
         message_key="logged_in",
     )
 
@@ -96,10 +159,16 @@ def list_keys(query: KeyListQuery) -> Response:
     "/keys",
     summary="创建新的 API Key / Create an API key",
     security=SECURITY,
-    responses=responses(Envelope[KeyCreatedPublic], status=201, errors=AUTH_ERRORS),
+    responses=responses(Envelope[KeyCreatedPublic], status=201, errors=(*AUTH_ERRORS, 409)),
 )
 def create_key(body: KeyCreate) -> Response:
-    key = service.issue_key(db(), agent_id=caller_id(), label=body.label, now=now_s())
+    key = service.create_key(
+        db(),
+        agent_id=caller_id(),
+        label=body.label,
+        now=now_s(),
+        max_keys=state().settings.max_keys_per_agent,
+    )
     return created(key)
 
 

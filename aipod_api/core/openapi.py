@@ -107,14 +107,16 @@ BODY_METHODS = frozenset({"post", "put", "patch", "delete"})
 
 ERROR_DESCRIPTIONS: dict[str, str] = {
     "400": "参数错误,缺少必填字段 / Bad request: `data.errors` names each field",
-    "401": "未提供 API Key 或 Key 无效 / Missing or invalid API key",
+    "401": "未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, "
+    "malformed, unknown or revoked API key (`data.reason` says which; send "
+    "`Authorization: Bearer <api_key>`)",
     "403": "权限不足,无权操作此资源 / Not allowed for the caller",
     "404": "资源不存在 / Not found",
     "409": "资源冲突 / Conflict with the resource's state",
     "413": "请求体过大 / Body over the size limit",
     "429": "请求过于频繁,触发限流 / Rate limited (see `Retry-After`)",
     "500": "服务器内部错误 / Internal error",
-    "503": "服务不可用 / Storage unreachable",
+    "503": "服务不可用或正忙 / Storage unreachable, or busy (see `Retry-After`)",
 }
 
 _DEMO_KEY = "fg_live_demo_xxxxxxxxxxxx"

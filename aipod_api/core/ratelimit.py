@@ -1,9 +1,10 @@
 """Rate limits of CONTRACT §3 on the `limits` library (memory or Redis storage).
 
-- a rolling (moving-window) limit per API key, or per client IP when unauthenticated;
+- a rolling (moving-window) limit per agent (all its keys together), or per client IP
+  when unauthenticated;
 - a registrations-per-IP limit;
-- failed-login throttling per username;
-- a cap on requests in flight per key (refused at once, not queued).
+- login attempts per (username, client IP), under a slower per-username ceiling;
+- a cap on requests in flight per agent (refused at once, not queued).
 
 With a Redis URL every counter lives in Redis (the `limits` library's moving window), so
 all processes and hosts share them. Without Redis the same moving window is kept in
@@ -210,12 +211,14 @@ class Limits:
         register_limit: str,
         login_limit: str,
         max_concurrency: int,
+        login_user_limit: str = "100/hour",
         redis_url: str | None,
         redis_client: Any = None,
     ) -> None:
         self.requests: RateWindow
         self.registrations: RateWindow
-        self.logins: RateWindow
+        self.logins: RateWindow  # per "username|client IP"
+        self.login_users: RateWindow  # per username, from any IP
         self.in_flight: InFlight
         if redis_url:
             storage = storage_from_string(redis_url)
@@ -225,10 +228,12 @@ class Limits:
             self.requests = Window(limiter, rate_limit, "req")
             self.registrations = Window(limiter, register_limit, "reg")
             self.logins = Window(limiter, login_limit, "login")
+            self.login_users = Window(limiter, login_user_limit, "login_user")
             self.in_flight = RedisInFlight(redis_client, max_concurrency)
         else:
             self.requests = MemoryWindow(rate_limit)
             self.registrations = MemoryWindow(register_limit)
             self.logins = MemoryWindow(login_limit)
+            self.login_users = MemoryWindow(login_user_limit)
             self.in_flight = MemoryInFlight(max_concurrency)
         self.max_concurrency = max_concurrency

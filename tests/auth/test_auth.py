@@ -167,6 +167,8 @@ def test_demo_key_only_with_demo(make_app: Callable[..., Any]) -> None:
     assert api.get("/v1/agents/me", key=DEMO_KEY).data["agent_id"] == "demo"
     r = api.post("/v1/auth/login", json={"username": "demo", "password": "demo"})
     assert r.status == 200
-    # the same database served with demo off refuses the demo key
+    # the same database served with demo off refuses the demo key and the demo password
     off = Api(test_client=make_app(demo=False).test_client())
     assert off.get("/v1/agents/me", key=DEMO_KEY).status == 401
+    r = off.post("/v1/auth/login", json={"username": "demo", "password": "demo"})
+    assert r.status == 401 and r.data is None

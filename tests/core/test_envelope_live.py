@@ -34,17 +34,22 @@ def test_error_classes(live: LiveServer) -> None:
     base = live.base_url
     auth = {"Authorization": f"Bearer {DEMO_KEY}"}
 
+    expected = "Authorization: Bearer <api_key>"
     body = _check(requests.get(f"{base}/v1/agents"), 401)
-    assert body["data"] is None and "API Key" in body["message"]
-    _check(requests.get(f"{base}/v1/agents", headers={"Authorization": "Bearer nope"}), 401)
-    _check(
+    assert body["data"] == {"reason": "missing", "expected": expected}
+    assert body["message"] == "缺少 API Key:请在请求头中携带 Authorization: Bearer <api_key>"
+    body = _check(requests.get(f"{base}/v1/agents", headers={"Authorization": "Bearer nope"}), 401)
+    assert body["data"]["reason"] == "malformed"
+    body = _check(
         requests.get(
             f"{base}/v1/agents",
             headers={"Authorization": "Bearer fg_live_" + "A" * 32},
         ),
         401,
     )
-    _check(requests.get(f"{base}/v1/agents", headers={"Authorization": DEMO_KEY}), 401)
+    assert body["data"]["reason"] == "unknown"
+    body = _check(requests.get(f"{base}/v1/agents", headers={"Authorization": DEMO_KEY}), 401)
+    assert body["data"]["reason"] == "no_bearer" and DEMO_KEY not in str(body)
 
     body = _check(requests.get(f"{base}/v1/no/such/route", headers=auth), 404)
     assert "/v1/no/such/route" in body["message"]
@@ -78,7 +83,7 @@ def test_error_classes(live: LiveServer) -> None:
     body = _check(
         requests.get(f"{base}/v1/agents", headers={"Accept-Language": "en-US,en;q=0.9"}), 401
     )
-    assert body["message"] == "Missing or invalid API key"
+    assert body["message"] == "No API key: send the header Authorization: Bearer <api_key>"
 
 
 def test_chinese_round_trip(live: LiveServer) -> None:
