@@ -80,6 +80,7 @@ class LoginKeysExhausted(Conflict):
 
 class DemoDisabled(Unauthorized):
     key = "demo_disabled"
+    error_code = "demo_disabled"
 
 
 class HashingBusy(ApiError):

@@ -38,6 +38,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "rate_limited": (429, "Too many requests; retry after Retry-After seconds"),
     "too_many_in_flight": (429, "Too many concurrent requests for this caller"),
     "login_throttled": (429, "Too many failed logins"),
+    "demo_disabled": (401, "The demo account is off on this server (AIPOD_DEMO=0)"),
+    "hashing_busy": (503, "Every password-hashing slot is busy; retry after Retry-After"),
     # resources
     "forbidden": (403, "Authenticated, but not allowed to do this"),
     "not_found": (404, "The resource does not exist"),
@@ -46,6 +48,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "email_taken": (409, "The email is already registered"),
     "key_not_found": (404, "No such API key of the caller"),
     "last_key": (409, "An agent cannot revoke its last API key"),
+    "too_many_keys": (409, "The agent holds AIPOD_MAX_KEYS_PER_AGENT active keys already"),
+    "login_keys_exhausted": (409, "At the key cap with no login-issued key left to recycle"),
     "agent_not_found": (404, "No such agent"),
     "not_owner": (403, "Only the agent itself may change its profile"),
     "task_not_found": (404, "No such task"),
