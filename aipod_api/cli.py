@@ -221,7 +221,7 @@ def render_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column]) -
         for i in range(len(columns))
     ]
     numeric = [kind in ("money", "number") for _, kind, _ in columns]
-    out = ["  ".join(pad(h, widths[i]) for i, h in enumerate(header)).rstrip()]
+    out = ["  ".join(pad(h, widths[i], right=numeric[i]) for i, h in enumerate(header)).rstrip()]
     out.append("  ".join("-" * w for w in widths))
     for line in body:
         out.append(

@@ -52,8 +52,14 @@ def test_class_matches_the_status_family(code: str) -> None:
 def test_specific_families() -> None:
     assert class_for(409, "insufficient_funds") is InsufficientFunds
     assert issubclass(InsufficientFunds, ConflictError)
-    for code in ("task_not_acceptable", "task_not_in_progress", "task_not_cancellable",
-                 "task_in_progress_before_deadline", "task_not_done", "illegal_transition"):  # fmt: skip
+    for code in (
+        "task_not_acceptable",
+        "task_not_in_progress",
+        "task_not_cancellable",
+        "task_in_progress_before_deadline",
+        "task_not_done",
+        "illegal_transition",
+    ):
         assert class_for(409, code) is TaskStateError
     for code in ("username_taken", "email_taken", "last_key", "already_rated", "conflict"):
         assert class_for(409, code) is ConflictError
@@ -83,18 +89,33 @@ def test_error_for_carries_everything() -> None:
     }
     err = error_for(409, body, {"X-Request-Id": "abc", "Retry-After": "7"}, "abc")
     assert isinstance(err, InsufficientFunds)
-    assert (err.status, err.code, err.error, err.message) == (409, 409, "insufficient_funds", "余额不足")
+    assert (err.status, err.code, err.error, err.message) == (
+        409,
+        409,
+        "insufficient_funds",
+        "余额不足",
+    )
     assert (err.balance, err.required, err.request_id) == (12.5, 500, "abc")
     assert err.headers["retry-after"] == "7"
     assert str(err) == "409 余额不足 [insufficient_funds] (request abc)"
-    limited = error_for(429, {"code": 429, "error": "rate_limited", "message": "m"},
-                        {"retry-after": "12"}, None)  # fmt: skip
+    limited = error_for(
+        429, {"code": 429, "error": "rate_limited", "message": "m"}, {"retry-after": "12"}, None
+    )
     assert isinstance(limited, RateLimitError) and limited.retry_after == 12
     odd = error_for(429, None, {"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, None)
     assert isinstance(odd, RateLimitError) and odd.retry_after is None
     bare = error_for(500, None, {}, None)
     assert isinstance(bare, ServerError) and bare.message == "HTTP 500" and bare.data is None
-    bad = error_for(400, {"code": 400, "error": "validation_failed", "message": "m",
-                          "data": {"errors": [{"field": "budget", "message": "m"}]}}, {}, None)  # fmt: skip
+    bad = error_for(
+        400,
+        {
+            "code": 400,
+            "error": "validation_failed",
+            "message": "m",
+            "data": {"errors": [{"field": "budget", "message": "m"}]},
+        },
+        {},
+        None,
+    )
     assert isinstance(bad, InvalidRequestError) and bad.errors[0]["field"] == "budget"
     assert InvalidRequestError("x").errors == [] and InsufficientFunds("x").balance is None

@@ -118,9 +118,12 @@ def test_register_and_login_return_node_id_and_honour_language(
     assert en.value.message == "Username already exists"
     with pytest.raises(AuthenticationError) as bad:
         Client.login(
-            username="alice_sdk", password="wrong-password", base_url=BASE,
-            transport=transport, language="en",
-        )  # fmt: skip
+            username="alice_sdk",
+            password="wrong-password",
+            base_url=BASE,
+            transport=transport,
+            language="en",
+        )
     assert bad.value.error == "invalid_credentials" and bad.value.status == 401
     assert transport.sent[-1].headers["Accept-Language"] == "en"
     direct = Client("", base_url=BASE, transport=transport).auth.login(
@@ -404,9 +407,13 @@ def test_client_reads_the_environment(
 def test_rate_limit_and_login_throttle_errors(make_app: Callable[..., Any]) -> None:
     transport = WSGITransport(make_app(rate_limit="2/minute"))
     client = Client.register(
-        username="rl_sdk", email="rl@example.com", base_url=BASE, transport=transport,
-        password="rl-password", max_retries=0,
-    )  # fmt: skip
+        username="rl_sdk",
+        email="rl@example.com",
+        base_url=BASE,
+        transport=transport,
+        password="rl-password",
+        max_retries=0,
+    )
     client.wallet.retrieve()
     client.wallet.retrieve()
     with pytest.raises(RateLimitError) as limited:

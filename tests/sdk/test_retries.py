@@ -65,14 +65,13 @@ class Sleeps:
         self.calls.append(seconds)
 
 
-def make(
-    *steps: Step, jitter: float = 0.0, **options: Any
-) -> tuple[Client, Scripted, Sleeps]:
+def make(*steps: Step, jitter: float = 0.0, **options: Any) -> tuple[Client, Scripted, Sleeps]:
     transport = Scripted(*steps)
     sleeps = Sleeps()
     policy = RetryPolicy(sleep=sleeps, jitter=lambda: jitter)
-    client = Client("fg_live_" + "k" * 32, base_url="http://fake", transport=transport,
-                    retry=policy, **options)  # fmt: skip
+    client = Client(
+        "fg_live_" + "k" * 32, base_url="http://fake", transport=transport, retry=policy, **options
+    )
     return client, transport, sleeps
 
 
@@ -135,8 +134,9 @@ def test_retries_are_bounded_by_max_retries() -> None:
     with pytest.raises(ServerError):
         once.agents.me()
     assert len(transport1.sent) == 1
-    many, transport5, sleeps5 = make(*(fail(500, "internal_error") for _ in range(5)), ok(1),
-                                     max_retries=5)  # fmt: skip
+    many, transport5, sleeps5 = make(
+        *(fail(500, "internal_error") for _ in range(5)), ok(1), max_retries=5
+    )
     assert many.request("GET", "/v1/status") == 1
     assert len(transport5.sent) == 6 and sleeps5.calls == [0.25, 0.5, 1.0, 2.0, 4.0]
 
@@ -144,8 +144,14 @@ def test_retries_are_bounded_by_max_retries() -> None:
 def test_backoff_is_capped_and_jittered() -> None:
     policy = RetryPolicy(initial_delay=0.5, max_delay=8.0, jitter=lambda: 0.5)
     assert [policy.backoff(n) for n in (1, 2, 3, 4, 5, 6, 10)] == [
-        0.375, 0.75, 1.5, 3.0, 6.0, 6.0, 6.0,
-    ]  # fmt: skip
+        0.375,
+        0.75,
+        1.5,
+        3.0,
+        6.0,
+        6.0,
+        6.0,
+    ]
     high = RetryPolicy(jitter=lambda: 0.999_999)
     assert 0.4999 < high.backoff(1) < 0.5 and 7.999 < high.backoff(30) < 8.0
     low = RetryPolicy(jitter=lambda: 0.0)
@@ -174,14 +180,16 @@ def test_writes_without_a_key_are_not_repeated_once_sent() -> None:
         client.tasks.create(title="t", budget=1)
     assert len(transport.sent) == 1 and keys(transport) == [None] and sleeps.calls == []
 
-    client2, transport2, _ = make(APIConnectionError("reset", request_sent=True),
-                                  idempotency_keys=False)  # fmt: skip
+    client2, transport2, _ = make(
+        APIConnectionError("reset", request_sent=True), idempotency_keys=False
+    )
     with pytest.raises(APIConnectionError):
         client2.tasks.accept("task_1")
     assert len(transport2.sent) == 1
     # never sent at all: the server cannot have acted, so even an unkeyed write is retried
-    client3, transport3, _ = make(APIConnectionError("refused", request_sent=False), ok({}),
-                                  idempotency_keys=False)  # fmt: skip
+    client3, transport3, _ = make(
+        APIConnectionError("refused", request_sent=False), ok({}), idempotency_keys=False
+    )
     client3.tasks.accept("task_1")
     assert len(transport3.sent) == 2
     # an explicit key makes it repeatable again
@@ -203,10 +211,16 @@ def test_idempotency_key_in_use_is_retried_but_reused_is_not() -> None:
 
 @pytest.mark.parametrize(
     ("status", "error"),
-    [(400, "validation_failed"), (401, "invalid_api_key"), (403, "forbidden"),
-     (404, "task_not_found"), (409, "task_not_acceptable"), (409, "insufficient_funds"),
-     (501, "http_error")],
-)  # fmt: skip
+    [
+        (400, "validation_failed"),
+        (401, "invalid_api_key"),
+        (403, "forbidden"),
+        (404, "task_not_found"),
+        (409, "task_not_acceptable"),
+        (409, "insufficient_funds"),
+        (501, "http_error"),
+    ],
+)
 def test_client_errors_are_never_retried(status: int, error: str) -> None:
     client, transport, sleeps = make(fail(status, error), ok({}))
     with pytest.raises(Exception) as err:
@@ -246,11 +260,16 @@ def test_request_passes_params_and_json_exactly() -> None:
 
 
 def test_default_policy_retries_twice_with_jittered_backoff() -> None:
-    transport = Scripted(fail(503, "service_unavailable"), fail(503, "service_unavailable"),
-                         fail(503, "service_unavailable"), ok(1))  # fmt: skip
+    transport = Scripted(
+        fail(503, "service_unavailable"),
+        fail(503, "service_unavailable"),
+        fail(503, "service_unavailable"),
+        ok(1),
+    )
     slept: list[float] = []
-    client = Client("", base_url="http://fake", transport=transport,
-                    retry=RetryPolicy(sleep=slept.append))  # fmt: skip
+    client = Client(
+        "", base_url="http://fake", transport=transport, retry=RetryPolicy(sleep=slept.append)
+    )
     with pytest.raises(ServerError):
         client.status()
     assert len(transport.sent) == 3 and len(slept) == 2
