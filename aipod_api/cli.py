@@ -326,10 +326,10 @@ class Context:
         return str(url or DEFAULT_BASE_URL)
 
     def client(self, *, anonymous: bool = False) -> Client:
-        self.config  # noqa: B018  (load it: the saved language applies to messages)
+        config = self.config  # loaded first: its saved language applies to messages
         key = None
         if not anonymous:
-            key = os.environ.get("AIPOD_API_KEY") or self.config.get("api_key")
+            key = os.environ.get("AIPOD_API_KEY") or config.get("api_key")
             if not key:
                 raise AuthenticationError(msg(self.lang, "no_key"))
         return Client(key or "", base_url=self.base_url(), language=self.lang)
