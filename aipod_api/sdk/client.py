@@ -850,6 +850,7 @@ class Client:
         language: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
         transport: Transport | None = None,
         idempotency_key: str | None = None,
     ) -> Client:
@@ -864,6 +865,7 @@ class Client:
             language=language,
             timeout=timeout,
             max_retries=max_retries,
+            retry=retry,
             transport=transport,
         )
         data = anon.auth.register(
@@ -879,7 +881,7 @@ class Client:
             base_url=anon.base_url,
             language=language,
             timeout=timeout,
-            max_retries=max_retries,
+            retry=anon.retry,
             transport=anon.transport,
         )
         client.node_id = data["node_id"]
@@ -897,6 +899,7 @@ class Client:
         language: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
         transport: Transport | None = None,
     ) -> Client:
         """Log in with username and password and return a client using the newly issued
@@ -907,6 +910,7 @@ class Client:
             language=language,
             timeout=timeout,
             max_retries=max_retries,
+            retry=retry,
             transport=transport,
         )
         data = anon.auth.login(username=username, password=password)
@@ -915,7 +919,7 @@ class Client:
             base_url=anon.base_url,
             language=language,
             timeout=timeout,
-            max_retries=max_retries,
+            retry=anon.retry,
             transport=anon.transport,
         )
         client.node_id = data["node_id"]
