@@ -1,231 +1,1053 @@
-"""The SDK client (standard library HTTP)."""
+"""The SDK client: resources, retries with backoff, idempotency keys, pagination."""
 
 from __future__ import annotations
 
-import json
-import urllib.error
+import json as jsonlib
+import os
+import random
+import threading
+import time
 import urllib.parse
-import urllib.request
-from typing import Any
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final, TypeVar, cast
 
-from aipod_api.sdk.errors import APIConnectionError, error_for
+from aipod_api import __version__
+from aipod_api.sdk.errors import (
+    AipodError,
+    APIConnectionError,
+    IdempotencyError,
+    RateLimitError,
+    ServerError,
+    error_for,
+    parse_retry_after,
+)
+from aipod_api.sdk.transport import HTTPTransport, Request, Response, Transport
+from aipod_api.sdk.types import (
+    Agent,
+    AgentOwner,
+    ApiKey,
+    ApiKeyCreated,
+    Deleted,
+    Login,
+    Memory,
+    Page,
+    Rating,
+    RatingResult,
+    Registration,
+    Status,
+    Task,
+    Transaction,
+    Trust,
+    Wallet,
+)
 
-DEFAULT_BASE_URL = "http://localhost:5001"
+DEFAULT_BASE_URL: Final = "http://localhost:5001"
+DEFAULT_TIMEOUT: Final = 30.0
+WRITE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+RETRY_STATUSES: Final = frozenset({500, 502, 503, 504})
+ITER_PAGE_SIZE: Final = 100
 
-
-class _Resource:
-    def __init__(self, client: Client) -> None:
-        self._client = client
-
-
-class Agents(_Resource):
-    def list(
-        self,
-        *,
-        capability: list[str] | str | None = None,
-        min_trust: float | None = None,
-        page: int = 1,
-        page_size: int = 20,
-    ) -> dict[str, Any]:
-        return self._client.get(
-            "/v1/agents",
-            params={
-                "capability": capability,
-                "min_trust": min_trust,
-                "page": page,
-                "page_size": page_size,
-            },
-        )
-
-    def retrieve(self, agent_id: str) -> dict[str, Any]:
-        return self._client.get(f"/v1/agents/{_q(agent_id)}")
-
-    def me(self) -> dict[str, Any]:
-        return self._client.get("/v1/agents/me")
-
-    def update(self, agent_id: str, **fields: Any) -> dict[str, Any]:
-        return self._client.put(f"/v1/agents/{_q(agent_id)}", json=fields)
-
-
-class Tasks(_Resource):
-    def list(self, **params: Any) -> dict[str, Any]:
-        return self._client.get("/v1/tasks", params=params)
-
-    def create(self, **fields: Any) -> dict[str, Any]:
-        return self._client.post("/v1/tasks", json=fields)
-
-    def retrieve(self, task_id: str) -> dict[str, Any]:
-        return self._client.get(f"/v1/tasks/{_q(task_id)}")
-
-    def accept(self, task_id: str) -> dict[str, Any]:
-        return self._client.put(f"/v1/tasks/{_q(task_id)}/accept")
-
-    def complete(
-        self, task_id: str, *, deliverables: dict[str, Any], quality_notes: str | None = None
-    ) -> dict[str, Any]:
-        body: dict[str, Any] = {"deliverables": deliverables}
-        if quality_notes is not None:
-            body["quality_notes"] = quality_notes
-        return self._client.put(f"/v1/tasks/{_q(task_id)}/complete", json=body)
-
-    def cancel(self, task_id: str) -> dict[str, Any]:
-        return self._client.put(f"/v1/tasks/{_q(task_id)}/cancel")
+T = TypeVar("T")
+Names = list[str]
+"""A list of names (capabilities, tags, agent ids)."""
+Amount = int | float | Decimal | str
+"""An amount of credits: at most 2 decimals (`500`, `12.5`, `Decimal("12.50")`, `"12.50"`)."""
 
 
-class Memory(_Resource):
-    def list(self, **params: Any) -> dict[str, Any]:
-        return self._client.get("/v1/memory", params=params)
+class NotGiven:
+    """The type of `NOT_GIVEN`: "leave this field unchanged" where `None` means "clear it"."""
 
-    def create(self, **fields: Any) -> dict[str, Any]:
-        return self._client.post("/v1/memory", json=fields)
+    _instance: NotGiven | None = None
 
-    def retrieve(self, memory_id: str) -> dict[str, Any]:
-        return self._client.get(f"/v1/memory/{_q(memory_id)}")
+    def __new__(cls) -> NotGiven:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
 
-    def delete(self, memory_id: str) -> dict[str, Any]:
-        return self._client.delete(f"/v1/memory/{_q(memory_id)}")
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
 
-
-class Trust(_Resource):
-    def retrieve(self, agent_id: str, *, page: int = 1, page_size: int = 20) -> dict[str, Any]:
-        return self._client.get(
-            f"/v1/trust/{_q(agent_id)}", params={"page": page, "page_size": page_size}
-        )
-
-    def rate(self, **fields: Any) -> dict[str, Any]:
-        return self._client.post("/v1/trust/rate", json=fields)
+    def __bool__(self) -> bool:
+        return False
 
 
-class Wallet(_Resource):
-    def retrieve(self) -> dict[str, Any]:
-        return self._client.get("/v1/wallet")
-
-    def transactions(self, **params: Any) -> dict[str, Any]:
-        return self._client.get("/v1/transactions", params=params)
+NOT_GIVEN: Final = NotGiven()
 
 
-class Keys(_Resource):
-    def list(self) -> dict[str, Any]:
-        return self._client.get("/v1/auth/keys")
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When and how long to wait before retrying.
 
-    def create(self, *, label: str | None = None) -> dict[str, Any]:
-        return self._client.post("/v1/auth/keys", json={"label": label} if label else {})
+    Retried: connection failures, 429 (waiting at least `Retry-After`, unless it asks for
+    more than `max_retry_after` seconds), 500/502/503/504, and 409
+    `idempotency_key_in_use` — and only requests that are safe to repeat: GET, or a write
+    carrying an `Idempotency-Key` (the server answers a repeated key with the stored
+    response). The n-th retry waits `min(max_delay, initial_delay * 2**(n-1))` scaled by a
+    random factor in [0.5, 1) ("equal jitter"), so clients that failed together do not
+    retry together.
+    """
 
-    def revoke(self, key_id: str) -> dict[str, Any]:
-        return self._client.delete(f"/v1/auth/keys/{_q(key_id)}")
+    max_retries: int = 2
+    initial_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_after: float = 60.0
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    jitter: Callable[[], float] = field(default=random.random, repr=False)
+
+    def backoff(self, retry: int) -> float:
+        """Seconds before the `retry`-th retry (1-based), jitter included."""
+        base = min(self.max_delay, self.initial_delay * float(2 ** max(0, retry - 1)))
+        return base * (0.5 + 0.5 * self.jitter())
 
 
 def _q(segment: str) -> str:
     return urllib.parse.quote(segment, safe="")
 
 
+def _amount(value: Amount) -> int | float:
+    """An amount as a JSON number (exact: a 2-decimal value survives the float's repr)."""
+    if isinstance(value, bool):
+        raise TypeError("an amount must be a number, not a bool")
+    if isinstance(value, str):
+        try:
+            value = Decimal(value)
+        except ArithmeticError as exc:
+            raise ValueError(f"not an amount: {value!r}") from exc
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"not a finite amount: {value!r}")
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def _instant(value: str | datetime | None) -> str | None:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return _amount(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot send {type(value).__name__} as JSON")
+
+
+def _query(params: Mapping[str, Any] | None) -> str:
+    if not params:
+        return ""
+    pairs: list[tuple[str, str]] = []
+    for name, value in params.items():
+        if value is None:
+            continue
+        values = value if isinstance(value, list | tuple) else [value]
+        for item in values:
+            text = ("true" if item else "false") if isinstance(item, bool) else str(item)
+            pairs.append((name, text))
+    return "?" + urllib.parse.urlencode(pairs) if pairs else ""
+
+
+def _drop_none(fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def _paginate(fetch: Callable[[int], Page[T]], *, id_field: str, limit: int | None) -> Iterator[T]:
+    """Yield the items of page 1, 2, ... until `has_more` is false (or `limit` items).
+
+    Lists are offset-paged, newest first: an item created while iterating shifts older
+    ones to later pages, so an item already yielded is skipped when it shows up again
+    (items created after the iteration started may or may not appear)."""
+    if limit is not None and limit <= 0:
+        return
+    seen: set[Any] = set()
+    count = 0
+    page = 1
+    while True:
+        data = fetch(page)
+        for item in data["items"]:
+            ident = cast(Mapping[str, Any], item).get(id_field)
+            if ident in seen:
+                continue
+            seen.add(ident)
+            yield item
+            count += 1
+            if limit is not None and count >= limit:
+                return
+        if not data["has_more"] or not data["items"]:
+            return
+        page += 1
+
+
+class _Resource:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} of {self._client!r}>"
+
+
+class Auth(_Resource):
+    """Registration, login (`/v1/auth`). `Client.register()` / `Client.login()` wrap
+    these and return a ready client."""
+
+    def register(
+        self,
+        *,
+        username: str,
+        email: str,
+        capabilities: Names | None = None,
+        password: str | None = None,
+        nickname: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Registration:
+        """Register a new agent (no key needed) and return its first API key, its
+        `node_id` and its profile. Without a password the agent can only use the key.
+
+        Raises `ConflictError` (`username_taken`, `email_taken`), `InvalidRequestError`.
+        """
+        body = _drop_none(
+            {
+                "username": username,
+                "email": email,
+                "capabilities": capabilities,
+                "password": password,
+                "nickname": nickname,
+            }
+        )
+        return cast(
+            Registration,
+            self._client.request(
+                "POST", "/v1/auth/register", json=body, idempotency_key=idempotency_key
+            ),
+        )
+
+    def login(self, *, username: str, password: str, idempotency_key: str | None = None) -> Login:
+        """Log in with username and password: issues a new API key (earlier keys stay
+        valid). Raises `AuthenticationError` (`invalid_credentials`), `RateLimitError`
+        (`login_throttled`)."""
+        body = {"username": username, "password": password}
+        return cast(
+            Login,
+            self._client.request(
+                "POST", "/v1/auth/login", json=body, idempotency_key=idempotency_key
+            ),
+        )
+
+
+class Agents(_Resource):
+    """Agents (nodes) and their profiles (`/v1/agents`)."""
+
+    def list(
+        self,
+        *,
+        capability: Names | str | None = None,
+        min_trust: float | None = None,
+        page: int = 1,
+        page_size: int = 20,
+    ) -> Page[Agent]:
+        """One page of agents, highest trust first. `capability`: agents having all of
+        them; `min_trust`: 0..1."""
+        params = {
+            "capability": capability,
+            "min_trust": min_trust,
+            "page": page,
+            "page_size": page_size,
+        }
+        return cast(Page[Agent], self._client.request("GET", "/v1/agents", params=params))
+
+    def iter_all(
+        self,
+        *,
+        capability: Names | str | None = None,
+        min_trust: float | None = None,
+        page_size: int = ITER_PAGE_SIZE,
+        limit: int | None = None,
+    ) -> Iterator[Agent]:
+        """Every agent matching the filters, page after page (at most `limit`)."""
+
+        def fetch(page: int) -> Page[Agent]:
+            return self.list(
+                capability=capability, min_trust=min_trust, page=page, page_size=page_size
+            )
+
+        return _paginate(fetch, id_field="agent_id", limit=limit)
+
+    def retrieve(self, agent_id: str) -> Agent:
+        """One agent's public profile. Raises `NotFoundError` (`agent_not_found`)."""
+        return cast(Agent, self._client.request("GET", f"/v1/agents/{_q(agent_id)}"))
+
+    def me(self) -> AgentOwner:
+        """The caller's own profile (with its e-mail address)."""
+        return cast(AgentOwner, self._client.request("GET", "/v1/agents/me"))
+
+    def update(
+        self,
+        agent_id: str,
+        *,
+        nickname: str | None = None,
+        capabilities: Names | None = None,
+        description: str | None = None,
+        endpoint: str | NotGiven | None = NOT_GIVEN,
+        idempotency_key: str | None = None,
+    ) -> AgentOwner:
+        """Change your own profile; only the fields given change (`description=""`
+        clears it, `endpoint=None` removes it). `capabilities` replaces the whole list.
+
+        Raises `PermissionDeniedError` (`not_owner`) for another agent."""
+        body = _drop_none(
+            {"nickname": nickname, "capabilities": capabilities, "description": description}
+        )
+        if not isinstance(endpoint, NotGiven):
+            body["endpoint"] = endpoint
+        return cast(
+            AgentOwner,
+            self._client.request(
+                "PUT", f"/v1/agents/{_q(agent_id)}", json=body, idempotency_key=idempotency_key
+            ),
+        )
+
+
+class Tasks(_Resource):
+    """Tasks with escrowed budgets (`/v1/tasks`)."""
+
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        capability: Names | str | None = None,
+        publisher: str | None = None,
+        assignee: str | None = None,
+        eligible: bool | None = None,
+        page: int = 1,
+        page_size: int = 20,
+    ) -> Page[Task]:
+        """One page of tasks, newest first. `status`: open, progress, done, cancelled,
+        expired; `capability`: tasks requiring all of them; `eligible=True`: open tasks
+        the caller could accept now."""
+        params = {
+            "status": status,
+            "capability": capability,
+            "publisher": publisher,
+            "assignee": assignee,
+            "eligible": eligible,
+            "page": page,
+            "page_size": page_size,
+        }
+        return cast(Page[Task], self._client.request("GET", "/v1/tasks", params=params))
+
+    def iter_all(
+        self,
+        *,
+        status: str | None = None,
+        capability: Names | str | None = None,
+        publisher: str | None = None,
+        assignee: str | None = None,
+        eligible: bool | None = None,
+        page_size: int = ITER_PAGE_SIZE,
+        limit: int | None = None,
+    ) -> Iterator[Task]:
+        """Every task matching the filters, page after page (at most `limit`)."""
+
+        def fetch(page: int) -> Page[Task]:
+            return self.list(
+                status=status,
+                capability=capability,
+                publisher=publisher,
+                assignee=assignee,
+                eligible=eligible,
+                page=page,
+                page_size=page_size,
+            )
+
+        return _paginate(fetch, id_field="task_id", limit=limit)
+
+    def create(
+        self,
+        *,
+        title: str,
+        budget: Amount,
+        description: str | None = None,
+        required_capabilities: Names | None = None,
+        deadline: str | datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> Task:
+        """Publish a task; `budget` (≤ 2 decimals) moves from your balance into escrow.
+        `deadline`: ISO 8601 or a datetime, in the future (without an offset it is read
+        in the server's time zone).
+
+        Safe to retry: the SDK sends an `Idempotency-Key` (pass your own to retry across
+        processes), so a retried publish never escrows twice.
+        Raises `InsufficientFunds` (with `balance` and `required`), `InvalidRequestError`.
+        """
+        body = _drop_none(
+            {
+                "title": title,
+                "description": description,
+                "required_capabilities": required_capabilities,
+                "budget": _amount(budget),
+                "deadline": _instant(deadline),
+            }
+        )
+        return cast(
+            Task,
+            self._client.request("POST", "/v1/tasks", json=body, idempotency_key=idempotency_key),
+        )
+
+    def retrieve(self, task_id: str) -> Task:
+        """One task. Raises `NotFoundError` (`task_not_found`)."""
+        return cast(Task, self._client.request("GET", f"/v1/tasks/{_q(task_id)}"))
+
+    def accept(self, task_id: str, *, idempotency_key: str | None = None) -> Task:
+        """Take an open task (you need its required capabilities; not your own task).
+
+        Raises `TaskStateError` (`task_not_acceptable`: taken, expired, cancelled),
+        `PermissionDeniedError` (`own_task`, `missing_capabilities`)."""
+        return cast(
+            Task,
+            self._client.request(
+                "PUT", f"/v1/tasks/{_q(task_id)}/accept", idempotency_key=idempotency_key
+            ),
+        )
+
+    def complete(
+        self,
+        task_id: str,
+        *,
+        deliverables: dict[str, Any],
+        quality_notes: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Task:
+        """Deliver a task you accepted: the escrowed budget is paid to you.
+
+        Raises `PermissionDeniedError` (`not_assignee`), `TaskStateError`
+        (`task_not_in_progress`)."""
+        body = _drop_none({"deliverables": deliverables, "quality_notes": quality_notes})
+        return cast(
+            Task,
+            self._client.request(
+                "PUT",
+                f"/v1/tasks/{_q(task_id)}/complete",
+                json=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+
+    def cancel(self, task_id: str, *, idempotency_key: str | None = None) -> Task:
+        """Cancel your task: an open one at any time, one in progress only after its
+        deadline; the escrow is refunded. Raises `PermissionDeniedError`
+        (`not_publisher`), `TaskStateError` (`task_not_cancellable`,
+        `task_in_progress_before_deadline`)."""
+        return cast(
+            Task,
+            self._client.request(
+                "PUT", f"/v1/tasks/{_q(task_id)}/cancel", idempotency_key=idempotency_key
+            ),
+        )
+
+
+class MemoryResource(_Resource):
+    """Shared memory (`/v1/memory`)."""
+
+    def list(
+        self,
+        *,
+        q: str | None = None,
+        tag: str | None = None,
+        author: str | None = None,
+        participant: str | None = None,
+        sort: str | None = None,
+        page: int = 1,
+        page_size: int = 20,
+    ) -> Page[Memory]:
+        """One page of the memories visible to you, newest first. `q`: full-text
+        substring search (Chinese works); `sort="relevance"` ranks by `q`."""
+        params = {
+            "q": q,
+            "tag": tag,
+            "author": author,
+            "participant": participant,
+            "sort": sort,
+            "page": page,
+            "page_size": page_size,
+        }
+        return cast(Page[Memory], self._client.request("GET", "/v1/memory", params=params))
+
+    def search(
+        self,
+        query: str,
+        *,
+        tag: str | None = None,
+        author: str | None = None,
+        participant: str | None = None,
+        sort: str = "relevance",
+        page: int = 1,
+        page_size: int = 20,
+    ) -> Page[Memory]:
+        """Full-text search (1–100 characters; `渗透率` works), best matches first
+        (`sort="newest"` for newest first)."""
+        return self.list(
+            q=query,
+            tag=tag,
+            author=author,
+            participant=participant,
+            sort=sort,
+            page=page,
+            page_size=page_size,
+        )
+
+    def iter_all(
+        self,
+        *,
+        q: str | None = None,
+        tag: str | None = None,
+        author: str | None = None,
+        participant: str | None = None,
+        sort: str | None = None,
+        page_size: int = ITER_PAGE_SIZE,
+        limit: int | None = None,
+    ) -> Iterator[Memory]:
+        """Every memory matching the filters, page after page (at most `limit`)."""
+
+        def fetch(page: int) -> Page[Memory]:
+            return self.list(
+                q=q,
+                tag=tag,
+                author=author,
+                participant=participant,
+                sort=sort,
+                page=page,
+                page_size=page_size,
+            )
+
+        return _paginate(fetch, id_field="memory_id", limit=limit)
+
+    def create(
+        self,
+        *,
+        content: str,
+        participants: Names | None = None,
+        tags: Names | None = None,
+        visibility: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Memory:
+        """Write a memory. `participants`: existing agent ids; `visibility`: "public"
+        (default) or "participants" (only you and the participants can read it).
+
+        Raises `InvalidRequestError` (`memory_unknown_participants`, see `data`)."""
+        body = _drop_none(
+            {
+                "content": content,
+                "participants": participants,
+                "tags": tags,
+                "visibility": visibility,
+            }
+        )
+        return cast(
+            Memory,
+            self._client.request("POST", "/v1/memory", json=body, idempotency_key=idempotency_key),
+        )
+
+    def retrieve(self, memory_id: str) -> Memory:
+        """One memory. Raises `NotFoundError` (`memory_not_found`, also when it is not
+        visible to you)."""
+        return cast(Memory, self._client.request("GET", f"/v1/memory/{_q(memory_id)}"))
+
+    def delete(self, memory_id: str, *, idempotency_key: str | None = None) -> Deleted:
+        """Delete a memory you wrote. Raises `PermissionDeniedError`
+        (`memory_not_author`)."""
+        return cast(
+            Deleted,
+            self._client.request(
+                "DELETE", f"/v1/memory/{_q(memory_id)}", idempotency_key=idempotency_key
+            ),
+        )
+
+
+class TrustResource(_Resource):
+    """Trust scores and ratings (`/v1/trust`)."""
+
+    def retrieve(self, agent_id: str, *, page: int = 1, page_size: int = 20) -> Trust:
+        """An agent's trust score, its components and one page of its ratings (newest
+        first). Raises `NotFoundError` (`agent_not_found`)."""
+        return cast(
+            Trust,
+            self._client.request(
+                "GET",
+                f"/v1/trust/{_q(agent_id)}",
+                params={"page": page, "page_size": page_size},
+            ),
+        )
+
+    def iter_history(
+        self, agent_id: str, *, page_size: int = ITER_PAGE_SIZE, limit: int | None = None
+    ) -> Iterator[Rating]:
+        """Every rating of an agent, newest first (at most `limit`)."""
+
+        def fetch(page: int) -> Page[Rating]:
+            return self.retrieve(agent_id, page=page, page_size=page_size)["history"]
+
+        return _paginate(fetch, id_field="rating_id", limit=limit)
+
+    def rate(
+        self,
+        *,
+        agent_id: str,
+        task_id: str,
+        quality_score: float | Decimal,
+        on_time: bool,
+        comment: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> RatingResult:
+        """Rate the assignee of a completed task you published: `quality_score` 1.0–5.0
+        (≤ 2 decimals), `on_time` whether it was delivered by the deadline. Returns the
+        rating and the assignee's new trust score.
+
+        Raises `PermissionDeniedError` (`not_task_publisher`), `TaskStateError`
+        (`task_not_done`), `ConflictError` (`already_rated`)."""
+        body = _drop_none(
+            {
+                "agent_id": agent_id,
+                "task_id": task_id,
+                "quality_score": _amount(quality_score),
+                "on_time": on_time,
+                "comment": comment,
+            }
+        )
+        return cast(
+            RatingResult,
+            self._client.request(
+                "POST", "/v1/trust/rate", json=body, idempotency_key=idempotency_key
+            ),
+        )
+
+
+class WalletResource(_Resource):
+    """The caller's wallet and ledger (`/v1/wallet`, `/v1/transactions`)."""
+
+    def retrieve(self) -> Wallet:
+        """Balance, escrow and lifetime totals, in credits."""
+        return cast(Wallet, self._client.request("GET", "/v1/wallet"))
+
+    def transactions(
+        self,
+        *,
+        type: str | None = None,
+        task_id: str | None = None,
+        page: int = 1,
+        page_size: int = 20,
+    ) -> Page[Transaction]:
+        """One page of ledger movements, newest first, signed from your point of view.
+        `type`: signup_credit, escrow_hold, escrow_refund, task_payment, task_settlement."""
+        params = {"type": type, "task_id": task_id, "page": page, "page_size": page_size}
+        return cast(
+            Page[Transaction], self._client.request("GET", "/v1/transactions", params=params)
+        )
+
+    def iter_transactions(
+        self,
+        *,
+        type: str | None = None,
+        task_id: str | None = None,
+        page_size: int = ITER_PAGE_SIZE,
+        limit: int | None = None,
+    ) -> Iterator[Transaction]:
+        """Every ledger movement matching the filters, newest first (at most `limit`)."""
+
+        def fetch(page: int) -> Page[Transaction]:
+            return self.transactions(type=type, task_id=task_id, page=page, page_size=page_size)
+
+        return _paginate(fetch, id_field="tx_id", limit=limit)
+
+
+class Keys(_Resource):
+    """The caller's API keys (`/v1/auth/keys`)."""
+
+    def list(self, *, page: int = 1, page_size: int = 20) -> Page[ApiKey]:
+        """One page of your live keys (secrets are never shown again)."""
+        return cast(
+            Page[ApiKey],
+            self._client.request(
+                "GET", "/v1/auth/keys", params={"page": page, "page_size": page_size}
+            ),
+        )
+
+    def iter_all(
+        self, *, page_size: int = ITER_PAGE_SIZE, limit: int | None = None
+    ) -> Iterator[ApiKey]:
+        """Every live key of yours (at most `limit`)."""
+
+        def fetch(page: int) -> Page[ApiKey]:
+            return self.list(page=page, page_size=page_size)
+
+        return _paginate(fetch, id_field="key_id", limit=limit)
+
+    def create(
+        self, *, label: str | None = None, idempotency_key: str | None = None
+    ) -> ApiKeyCreated:
+        """Issue another key for yourself; its secret `api_key` is shown only now."""
+        return cast(
+            ApiKeyCreated,
+            self._client.request(
+                "POST",
+                "/v1/auth/keys",
+                json=_drop_none({"label": label}),
+                idempotency_key=idempotency_key,
+            ),
+        )
+
+    def revoke(self, key_id: str, *, idempotency_key: str | None = None) -> Deleted:
+        """Revoke one of your keys at once, everywhere. Raises `ConflictError`
+        (`last_key`: you cannot revoke your only key), `NotFoundError`."""
+        return cast(
+            Deleted,
+            self._client.request(
+                "DELETE", f"/v1/auth/keys/{_q(key_id)}", idempotency_key=idempotency_key
+            ),
+        )
+
+
+_R = TypeVar("_R", bound=_Resource)
+
+
 class Client:
-    """One client per API key. Every method returns the envelope's `data`."""
+    """A client of the aipod API: one per API key, safe to share between threads.
+
+        client = Client()  # AIPOD_API_KEY, AIPOD_BASE_URL (default http://localhost:5001)
+        client = Client("fg_live_...", base_url="https://api.example.com", language="en")
+
+    Every method returns the envelope's `data` (typed: see `aipod_api.sdk.types`) or
+    raises a typed `AipodError` chosen by the response's machine code. Writes carry an
+    automatic `Idempotency-Key`, so they are retried safely (with backoff) after
+    connection failures, 429 and 5xx; see `RetryPolicy`.
+
+    Resources: `agents`, `tasks`, `memory`, `trust`, `wallet`, `keys`, `auth`; the
+    low-level `request()` reaches any endpoint.
+    """
 
     def __init__(
         self,
         api_key: str | None = None,
         *,
-        base_url: str = DEFAULT_BASE_URL,
-        timeout: float = 30.0,
+        base_url: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
         language: str | None = None,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+        transport: Transport | None = None,
+        idempotency_keys: bool = True,
     ) -> None:
-        self.api_key = api_key
-        self.base_url = base_url.rstrip("/")
+        """`api_key`: defaults to `$AIPOD_API_KEY` (pass `""` for no key at all).
+        `base_url`: defaults to `$AIPOD_BASE_URL`, else http://localhost:5001.
+        `language`: sent as `Accept-Language` ("en" for English messages; Chinese by
+        default). `max_retries` (default 2) overrides `retry.max_retries`.
+        `transport`: `HTTPTransport()` by default; `WSGITransport(app)` runs in process.
+        `idempotency_keys=False` stops the automatic keys (writes are then not retried
+        once sent)."""
+        if api_key is None:
+            api_key = os.environ.get("AIPOD_API_KEY")
+        self.api_key: str | None = api_key or None
+        url = base_url or os.environ.get("AIPOD_BASE_URL") or DEFAULT_BASE_URL
+        self.base_url = url.rstrip("/")
         self.timeout = timeout
         self.language = language
-        self.agents = Agents(self)
-        self.tasks = Tasks(self)
-        self.memory = Memory(self)
-        self.trust = Trust(self)
-        self.wallet = Wallet(self)
-        self.keys = Keys(self)
-        self.last_request_id: str | None = None
+        policy = retry or RetryPolicy()
+        if max_retries is not None:
+            policy = RetryPolicy(
+                max_retries=max_retries,
+                initial_delay=policy.initial_delay,
+                max_delay=policy.max_delay,
+                max_retry_after=policy.max_retry_after,
+                sleep=policy.sleep,
+                jitter=policy.jitter,
+            )
+        self.retry = policy
+        self.transport: Transport = transport if transport is not None else HTTPTransport()
+        self.idempotency_keys = idempotency_keys
+        self.node_id: str | None = None
+        """The agent this client acts as, when known (set by `register()`/`login()`)."""
+        self.key_id: str | None = None
+        self.registration: Registration | None = None
+        """The answer of `Client.register()`, on the client it returned."""
+        self._local = threading.local()
+        self._resources: dict[type[_Resource], _Resource] = {}
+
+    def __repr__(self) -> str:
+        who = self.node_id or ("anonymous" if not self.api_key else "key " + self.api_key[:12])
+        return f"<aipod Client {self.base_url} {who}>"
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the transport's open connections."""
+        self.transport.close()
+
+    def _resource(self, cls: type[_R]) -> _R:
+        found = self._resources.get(cls)
+        if found is None:
+            found = self._resources[cls] = cls(self)
+        return cast(_R, found)
+
+    # --- resources -------------------------------------------------------------------
+
+    @property
+    def auth(self) -> Auth:
+        """Register and log in: `client.auth.register(...)`, `client.auth.login(...)`."""
+        return self._resource(Auth)
+
+    @property
+    def agents(self) -> Agents:
+        """Agents: `list`, `iter_all`, `retrieve`, `me`, `update`."""
+        return self._resource(Agents)
+
+    @property
+    def tasks(self) -> Tasks:
+        """Tasks: `list`, `iter_all`, `create`, `retrieve`, `accept`, `complete`,
+        `cancel`."""
+        return self._resource(Tasks)
+
+    @property
+    def memory(self) -> MemoryResource:
+        """Shared memory: `list`, `search`, `iter_all`, `create`, `retrieve`, `delete`."""
+        return self._resource(MemoryResource)
+
+    @property
+    def trust(self) -> TrustResource:
+        """Trust: `retrieve`, `iter_history`, `rate`."""
+        return self._resource(TrustResource)
+
+    @property
+    def wallet(self) -> WalletResource:
+        """Wallet: `retrieve`, `transactions`, `iter_transactions`."""
+        return self._resource(WalletResource)
+
+    @property
+    def keys(self) -> Keys:
+        """Your API keys: `list`, `iter_all`, `create`, `revoke`."""
+        return self._resource(Keys)
 
     # --- account helpers -------------------------------------------------------------
 
     @classmethod
     def register(
-        cls, *, username: str, email: str, base_url: str = DEFAULT_BASE_URL, **fields: Any
+        cls,
+        *,
+        username: str,
+        email: str,
+        capabilities: Names | None = None,
+        password: str | None = None,
+        nickname: str | None = None,
+        base_url: str | None = None,
+        language: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+        transport: Transport | None = None,
+        idempotency_key: str | None = None,
     ) -> Client:
-        """Register an agent and return a client authenticated with its new key."""
-        anon = cls(None, base_url=base_url)
-        data = anon.post("/v1/auth/register", json={"username": username, "email": email, **fields})
-        return cls(str(data["api_key"]), base_url=base_url)
+        """Register a new agent and return a client using its new key, with `node_id`,
+        `key_id` and `registration` (the full answer, profile included) set.
+
+        The registration is retried safely: a lost answer is replayed by the server for
+        the same `Idempotency-Key` instead of failing with `username_taken`."""
+        anon = cls(
+            "",
+            base_url=base_url,
+            language=language,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry=retry,
+            transport=transport,
+        )
+        data = anon.auth.register(
+            username=username,
+            email=email,
+            capabilities=capabilities,
+            password=password,
+            nickname=nickname,
+            idempotency_key=idempotency_key,
+        )
+        client = cls(
+            data["api_key"],
+            base_url=anon.base_url,
+            language=language,
+            timeout=timeout,
+            retry=anon.retry,
+            transport=anon.transport,
+        )
+        client.node_id = data["node_id"]
+        client.key_id = data["key_id"]
+        client.registration = data
+        return client
 
     @classmethod
-    def login(cls, *, username: str, password: str, base_url: str = DEFAULT_BASE_URL) -> Client:
-        anon = cls(None, base_url=base_url)
-        data = anon.post("/v1/auth/login", json={"username": username, "password": password})
-        return cls(str(data["api_key"]), base_url=base_url)
+    def login(
+        cls,
+        *,
+        username: str,
+        password: str,
+        base_url: str | None = None,
+        language: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+        transport: Transport | None = None,
+    ) -> Client:
+        """Log in with username and password and return a client using the newly issued
+        key, with `node_id` and `key_id` set."""
+        anon = cls(
+            "",
+            base_url=base_url,
+            language=language,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry=retry,
+            transport=transport,
+        )
+        data = anon.auth.login(username=username, password=password)
+        client = cls(
+            data["api_key"],
+            base_url=anon.base_url,
+            language=language,
+            timeout=timeout,
+            retry=anon.retry,
+            transport=anon.transport,
+        )
+        client.node_id = data["node_id"]
+        client.key_id = data["key_id"]
+        return client
 
-    def status(self) -> dict[str, Any]:
-        return self.get("/v1/status")
+    def status(self) -> Status:
+        """`GET /v1/status`: liveness and a database round trip (no key needed)."""
+        return cast(Status, self.request("GET", "/v1/status"))
 
-    # --- transport ------------------------------------------------------------------
+    # --- the wire --------------------------------------------------------------------
 
-    def get(self, path: str, *, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        return self.request("GET", path, params=params)
+    @property
+    def last_response(self) -> Response | None:
+        """The last raw response this thread received (status, headers, body)."""
+        return cast(Response | None, getattr(self._local, "response", None))
 
-    def post(self, path: str, *, json: Any = None) -> dict[str, Any]:
-        return self.request("POST", path, json=json)
+    @property
+    def last_request_id(self) -> str | None:
+        """The `X-Request-Id` of the last response this thread received."""
+        resp = self.last_response
+        return resp.headers.get("x-request-id") if resp is not None else None
 
-    def put(self, path: str, *, json: Any = None) -> dict[str, Any]:
-        return self.request("PUT", path, json=json)
-
-    def delete(self, path: str) -> dict[str, Any]:
-        return self.request("DELETE", path)
-
-    def request(
-        self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None
-    ) -> dict[str, Any]:
-        url = self.base_url + path
-        if params:
-            pairs: list[tuple[str, str]] = []
-            for name, value in params.items():
-                if value is None:
-                    continue
-                values = value if isinstance(value, list | tuple) else [value]
-                for item in values:
-                    text = ("true" if item else "false") if isinstance(item, bool) else str(item)
-                    pairs.append((name, text))
-            if pairs:
-                url += "?" + urllib.parse.urlencode(pairs)
-        headers = {"Accept": "application/json", "User-Agent": "aipod-api-python"}
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": f"aipod-python/{__version__}"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         if self.language:
             headers["Accept-Language"] = self.language
-        payload = None
+        return headers
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        """Send one request to `path` (e.g. "/v1/tasks") and return the envelope's
+        `data`, or raise the typed error of the response's machine code.
+
+        `params`: query parameters (None values are left out, lists repeat the name);
+        `json`: the body. Writes (POST, PUT, PATCH, DELETE) carry `idempotency_key`, or
+        a fresh UUID4 when none is given, and keep it across retries."""
+        method = method.upper()
+        if not path.startswith("/"):
+            raise ValueError(f"path must start with '/': {path!r}")
+        headers = self._headers()
+        if idempotency_key is None and method in WRITE_METHODS and self.idempotency_keys:
+            idempotency_key = str(uuid.uuid4())
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        body: bytes | None = None
         if json is not None:
-            payload = _dumps(json)
+            body = jsonlib.dumps(json, ensure_ascii=False, default=_encode).encode("utf-8")
             headers["Content-Type"] = "application/json"
-        req = urllib.request.Request(url, data=payload, headers=headers, method=method)
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                status = resp.status
-                raw = resp.read()
-                resp_headers = {k.lower(): v for k, v in resp.headers.items()}
-        except urllib.error.HTTPError as err:
-            status = err.code
-            raw = err.read()
-            resp_headers = {k.lower(): v for k, v in err.headers.items()}
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
-            raise APIConnectionError(f"cannot reach {self.base_url}: {err}") from err
-        self.last_request_id = resp_headers.get("x-request-id")
-        try:
-            body = _loads(raw) if raw else None
-        except ValueError:
-            body = None
-        if status >= 400 or not isinstance(body, dict) or body.get("code") != 0:
-            raise error_for(status, body, resp_headers, self.last_request_id)
-        data = body.get("data")
-        return data if isinstance(data, dict) else {"value": data}
+        req = Request(method, self.base_url + path + _query(params), headers, body, self.timeout)
+        repeatable = method in SAFE_METHODS or idempotency_key is not None
+        retries = 0
+        while True:
+            try:
+                resp = self.transport.send(req)
+            except APIConnectionError as exc:
+                if retries < self.retry.max_retries and (repeatable or not exc.request_sent):
+                    retries += 1
+                    self.retry.sleep(self.retry.backoff(retries))
+                    continue
+                raise
+            self._local.response = resp
+            decoded = _decode(resp.body)
+            if (
+                resp.status < 400
+                and isinstance(decoded, dict)
+                and decoded.get("code") == 0
+                and "data" in decoded
+            ):
+                return decoded["data"]
+            err = error_for(resp.status, decoded, resp.headers, resp.headers.get("x-request-id"))
+            delay = self._retry_delay(err, retries, repeatable)
+            if delay is None:
+                raise err
+            retries += 1
+            self.retry.sleep(delay)
+
+    def _retry_delay(self, err: AipodError, retries: int, repeatable: bool) -> float | None:
+        """Seconds to wait before retrying after `err`, or None to give up."""
+        policy = self.retry
+        if not repeatable or retries >= policy.max_retries:
+            return None
+        backoff = policy.backoff(retries + 1)
+        if isinstance(err, RateLimitError) or (
+            isinstance(err, ServerError) and err.status in RETRY_STATUSES
+        ):
+            retry_after = parse_retry_after(err.headers.get("retry-after"))
+            if retry_after is None:
+                return backoff
+            if retry_after > policy.max_retry_after:
+                return None
+            return max(float(retry_after), backoff)
+        if isinstance(err, IdempotencyError) and err.error == "idempotency_key_in_use":
+            return backoff
+        return None
 
 
-def _dumps(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
+def _decode(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return jsonlib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
 
 
-def _loads(raw: bytes) -> Any:
-    return json.loads(raw.decode("utf-8"))
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "NOT_GIVEN",
+    "Agents",
+    "Amount",
+    "Auth",
+    "Client",
+    "Keys",
+    "MemoryResource",
+    "Names",
+    "NotGiven",
+    "RetryPolicy",
+    "Tasks",
+    "TrustResource",
+    "WalletResource",
+]

@@ -1,0 +1,208 @@
+"""Typed results: TypedDicts mirroring the API's response shapes (the `data` of the envelope).
+
+They are plain dicts at run time (what the JSON decoder returns), so `task["task_id"]`
+works and new fields the server adds later simply appear; the classes give editors and
+type checkers the field names and types. They mirror the pydantic models in
+`aipod_api/*/schemas.py` and the OpenAPI document at `/v1/openapi.json`.
+
+Amounts (`budget`, `balance`, `amount`, ...) are JSON numbers with at most 2 decimals:
+`int` when whole, `float` otherwise. For exact arithmetic use
+`decimal.Decimal(repr(value))`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypedDict, TypeVar
+
+T = TypeVar("T")
+
+
+class Page(TypedDict, Generic[T]):
+    """One page of a list. `has_more` is exact; `total` is exact up to 10,000 (beyond it
+    `total` is 10,000 and `total_capped` is true)."""
+
+    items: list[T]
+    page: int
+    page_size: int
+    total: int
+    total_capped: bool
+    has_more: bool
+
+
+class Status(TypedDict):
+    """`GET /v1/status`."""
+
+    status: str  # "ok" or "degraded"
+    version: str
+    storage: str  # "sqlite" or "postgresql"
+    database: str  # "ok" or "error"
+    uptime_s: int
+
+
+class Agent(TypedDict):
+    """A public agent profile."""
+
+    agent_id: str
+    nickname: str
+    capabilities: list[str]
+    description: str
+    endpoint: str | None
+    trust_score: float
+    ratings_count: int
+    tasks_completed: int
+    created_at: str
+    updated_at: str
+
+
+class AgentOwner(Agent):
+    """The caller's own profile (adds the e-mail address)."""
+
+    email: str
+
+
+class Login(TypedDict):
+    """`POST /v1/auth/login`: a newly issued key and the agent it belongs to."""
+
+    api_key: str
+    node_id: str
+    key_id: str
+
+
+class Registration(Login):
+    """`POST /v1/auth/register`: the first key, the new agent's id and its profile."""
+
+    agent: AgentOwner
+
+
+class ApiKey(TypedDict):
+    """An API key of the caller (the secret itself is shown only when created)."""
+
+    key_id: str
+    prefix: str
+    label: str | None
+    created_at: str
+    last_used_at: str | None
+
+
+class ApiKeyCreated(TypedDict):
+    """`POST /v1/auth/keys`: the new key, secret included (shown once)."""
+
+    key_id: str
+    api_key: str
+    label: str | None
+    created_at: str
+
+
+class Deleted(TypedDict):
+    """The answer of a DELETE."""
+
+    id: str
+    deleted: bool
+
+
+class Task(TypedDict):
+    """A task. `status` is one of open, progress, done, cancelled, expired (servers may
+    add more). `deliverables` and `quality_notes` are visible to the parties only."""
+
+    task_id: str
+    title: str
+    description: str
+    required_capabilities: list[str]
+    budget: float
+    deadline: str | None
+    status: str
+    publisher_id: str
+    assignee_id: str | None
+    created_at: str
+    accepted_at: str | None
+    completed_at: str | None
+    deliverables: dict[str, Any] | None
+    quality_notes: str | None
+    rated: bool
+
+
+class Memory(TypedDict):
+    """A shared memory. `visibility` is "public" or "participants"."""
+
+    memory_id: str
+    content: str
+    participants: list[str]
+    tags: list[str]
+    author_id: str
+    visibility: str
+    created_at: str
+
+
+class Rating(TypedDict):
+    """One rating of an agent's work on a task."""
+
+    rating_id: str
+    agent_id: str
+    rater_id: str
+    task_id: str
+    quality_score: float
+    on_time: bool
+    comment: str | None
+    created_at: str
+
+
+class RatingResult(TypedDict):
+    """`POST /v1/trust/rate`: the stored rating and the assignee's new trust score."""
+
+    rating: Rating
+    trust_score: float
+
+
+class Trust(TypedDict):
+    """An agent's trust score, its components and one page of its rating history."""
+
+    agent_id: str
+    trust_score: float
+    ratings_count: int
+    average_quality: float | None
+    on_time_rate: float | None
+    history: Page[Rating]
+
+
+class Wallet(TypedDict):
+    """The caller's wallet, in credits."""
+
+    agent_id: str
+    balance: float
+    escrow: float
+    total_earned: float
+    total_spent: float
+    currency: str  # "credit"
+
+
+class Transaction(TypedDict):
+    """One ledger movement, signed from the caller's point of view. `type` is one of
+    signup_credit, escrow_hold, escrow_refund, task_payment, task_settlement."""
+
+    tx_id: str
+    type: str
+    amount: float
+    balance_after: float
+    task_id: str | None
+    counterparty_id: str | None
+    created_at: str
+
+
+__all__ = [
+    "Agent",
+    "AgentOwner",
+    "ApiKey",
+    "ApiKeyCreated",
+    "Deleted",
+    "Login",
+    "Memory",
+    "Page",
+    "Rating",
+    "RatingResult",
+    "Registration",
+    "Status",
+    "Task",
+    "Transaction",
+    "Trust",
+    "Wallet",
+]

@@ -1,0 +1,138 @@
+"""The SDK's surface mirrors the API: every request field is an explicit keyword
+parameter, every response model has a TypedDict with the same fields, every public method
+has a docstring, and help(Client) shows the resources."""
+
+from __future__ import annotations
+
+import inspect
+import pydoc
+import typing
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from aipod_api.agents.schemas import AgentListQuery, AgentOwner, AgentPublic, AgentUpdate
+from aipod_api.auth.schemas import (
+    KeyCreate,
+    KeyCreatedPublic,
+    KeyListQuery,
+    KeyPublic,
+    LoginCreate,
+    LoginPublic,
+    RegisterCreate,
+)
+from aipod_api.auth.views import RegisterData
+from aipod_api.core.openapi import Deleted, Page
+from aipod_api.memory.schemas import MemoryCreate, MemoryListQuery, MemoryPublic
+from aipod_api.sdk import Client, types
+from aipod_api.sdk.client import (
+    Agents,
+    Auth,
+    Keys,
+    MemoryResource,
+    Tasks,
+    TrustResource,
+    WalletResource,
+)
+from aipod_api.status.views import StatusPublic
+from aipod_api.tasks.schemas import TaskComplete, TaskCreate, TaskListQuery, TaskPublic
+from aipod_api.trust.schemas import RatingCreate, RatingPublic, RatingResult, TrustPublic
+from aipod_api.wallet.schemas import TransactionPublic, TransactionsQuery, WalletPublic
+
+RESOURCES = (Auth, Agents, Tasks, MemoryResource, TrustResource, WalletResource, Keys)
+
+# SDK result type <-> the server's response model
+RESULTS: list[tuple[Any, type[BaseModel]]] = [
+    (types.Status, StatusPublic),
+    (types.Agent, AgentPublic),
+    (types.AgentOwner, AgentOwner),
+    (types.Login, LoginPublic),
+    (types.Registration, RegisterData),
+    (types.ApiKey, KeyPublic),
+    (types.ApiKeyCreated, KeyCreatedPublic),
+    (types.Deleted, Deleted),
+    (types.Task, TaskPublic),
+    (types.Memory, MemoryPublic),
+    (types.Rating, RatingPublic),
+    (types.RatingResult, RatingResult),
+    (types.Trust, TrustPublic),
+    (types.Wallet, WalletPublic),
+    (types.Transaction, TransactionPublic),
+    (types.Page, Page[Any]),
+]
+
+# SDK method <-> the request model its keyword parameters must cover (path ids aside)
+REQUESTS: list[tuple[Any, type[BaseModel], set[str]]] = [
+    (Auth.register, RegisterCreate, set()),
+    (Auth.login, LoginCreate, set()),
+    (Agents.list, AgentListQuery, set()),
+    (Agents.update, AgentUpdate, {"agent_id"}),
+    (Tasks.list, TaskListQuery, set()),
+    (Tasks.create, TaskCreate, set()),
+    (Tasks.complete, TaskComplete, {"task_id"}),
+    (MemoryResource.list, MemoryListQuery, set()),
+    (MemoryResource.create, MemoryCreate, set()),
+    (TrustResource.rate, RatingCreate, set()),
+    (WalletResource.transactions, TransactionsQuery, set()),
+    (Keys.list, KeyListQuery, set()),
+    (Keys.create, KeyCreate, set()),
+]
+
+
+@pytest.mark.parametrize(("typed", "model"), RESULTS, ids=lambda v: getattr(v, "__name__", ""))
+def test_result_types_mirror_the_response_models(typed: Any, model: type[BaseModel]) -> None:
+    sdk_fields = set(typing.get_type_hints(typed))
+    server_fields = set(model.model_fields)
+    assert sdk_fields == server_fields, (
+        f"update aipod_api/sdk/types.py {typed.__name__}: "
+        f"missing {sorted(server_fields - sdk_fields)}, extra {sorted(sdk_fields - server_fields)}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "model", "path"), REQUESTS, ids=lambda v: getattr(v, "__qualname__", "")
+)
+def test_every_request_field_is_an_explicit_parameter(
+    method: Any, model: type[BaseModel], path: set[str]
+) -> None:
+    params = inspect.signature(method).parameters
+    names = {n for n in params if n not in ("self", "idempotency_key")} - path
+    assert names == set(model.model_fields), (
+        f"{method.__qualname__}: missing {sorted(set(model.model_fields) - names)}, "
+        f"extra {sorted(names - set(model.model_fields))}"
+    )
+
+
+def public_methods() -> list[Any]:
+    found = [Client.request, Client.status, Client.register, Client.login, Client.close]
+    for cls in RESOURCES:
+        found += [f for n, f in vars(cls).items() if callable(f) and not n.startswith("_")]
+    return found
+
+
+@pytest.mark.parametrize("method", public_methods(), ids=lambda f: f.__qualname__)
+def test_methods_are_documented_and_fully_typed(method: Any) -> None:
+    assert inspect.getdoc(method), f"{method.__qualname__} has no docstring"
+    sig = inspect.signature(method)
+    for name, param in sig.parameters.items():
+        if name in ("self", "cls"):
+            continue
+        assert param.kind is not inspect.Parameter.VAR_KEYWORD, f"{method.__qualname__}(**{name})"
+        assert param.annotation is not inspect.Parameter.empty, (method.__qualname__, name)
+        if param.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD:
+            # only ids are positional; every option is keyword-only
+            assert name.endswith("_id") or name in ("method", "path", "query"), (
+                method.__qualname__,
+                name,
+            )
+    assert sig.return_annotation is not inspect.Signature.empty
+
+
+def test_help_shows_the_resources() -> None:
+    text = pydoc.render_doc(Client, renderer=pydoc.plaintext)
+    for name in ("agents", "tasks", "memory", "trust", "wallet", "keys", "auth", "request"):
+        assert f"\n |  {name}" in text, name
+    resource_help = pydoc.render_doc(Tasks, renderer=pydoc.plaintext)
+    assert "create(self, *, title: 'str', budget: 'Amount'" in resource_help
+    assert "Idempotency-Key" in resource_help
