@@ -148,6 +148,7 @@ ERROR_CLASSES: dict[str, type[AipodError]] = {
     # authentication and limits
     "invalid_api_key": AuthenticationError,
     "invalid_credentials": AuthenticationError,
+    "demo_disabled": AuthenticationError,
     "rate_limited": RateLimitError,
     "too_many_in_flight": RateLimitError,
     "login_throttled": RateLimitError,
@@ -171,6 +172,8 @@ ERROR_CLASSES: dict[str, type[AipodError]] = {
     "username_taken": ConflictError,
     "email_taken": ConflictError,
     "last_key": ConflictError,
+    "too_many_keys": ConflictError,
+    "login_keys_exhausted": ConflictError,
     "already_rated": ConflictError,
     "illegal_transition": TaskStateError,
     "task_not_acceptable": TaskStateError,
@@ -185,6 +188,7 @@ ERROR_CLASSES: dict[str, type[AipodError]] = {
     # the server
     "internal_error": ServerError,
     "service_unavailable": ServerError,
+    "hashing_busy": ServerError,
 }
 
 # For codes this SDK does not know (a newer server): the class of the HTTP status.
