@@ -10,13 +10,20 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from aipod_api import __version__
 
+if TYPE_CHECKING:
+    from aipod_api.settings import Settings
 
-def build_parser() -> argparse.ArgumentParser:
+CONSOLE_SCRIPT = "aipod-api"
+MODULE_COMMAND = "python -m aipod_api.server"
+
+
+def build_parser(prog: str = CONSOLE_SCRIPT) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m aipod_api.server",
+        prog=prog,
         description="aipod_api HTTP server (granian). Flags override AIPOD_* variables.",
     )
     p.add_argument("--host", help="bind address (AIPOD_HOST, default 127.0.0.1)")
@@ -39,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="apply database migrations (and demo data unless --no-demo), then exit",
     )
+    p.add_argument(
+        "--reset-demo",
+        action="store_true",
+        help="embedded SQLite database only: replace it with a fresh one holding the demo "
+        "data (everything else in it is lost), then start (with --migrate-only: exit)",
+    )
     p.add_argument("--version", action="version", version=f"aipod_api {__version__}")
     return p
 
@@ -60,14 +73,88 @@ def _apply_flags(args: argparse.Namespace) -> None:
         os.environ["AIPOD_DEMO"] = "0"
 
 
-def _announce(host: str, port: int) -> None:
-    shown = f"[{host}]" if ":" in host else host
-    print(f"aipod_api {__version__} listening on http://{shown}:{port}", flush=True)
-    print(f"  docs: http://{shown}:{port}/docs", flush=True)
+def _storage(url: str) -> str:
+    """Where the data lives, for people: a SQLite path, or PostgreSQL's host and database
+    (never a password, which may sit in the URL or its query string)."""
+    from sqlalchemy.engine import make_url
+
+    from aipod_api.core.db import normalise_url
+    from aipod_api.core.reset import sqlite_path
+
+    path = sqlite_path(url)
+    if path is not None:
+        return f"SQLite {path}"
+    parsed = make_url(normalise_url(url))
+    user = f"{parsed.username}@" if parsed.username else ""
+    port = f":{parsed.port}" if parsed.port else ""
+    name = parsed.get_backend_name()
+    name = "PostgreSQL" if name == "postgresql" else name
+    return f"{name} {user}{parsed.host or 'localhost'}{port}/{parsed.database or ''}"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _redis(url: str | None) -> str:
+    if not url:
+        return "in this process (no Redis)"
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    port = f":{parts.port}" if parts.port else ""
+    return f"Redis {host}{port}{parts.path}"
+
+
+def _announce(settings: Settings, demo_note: str, *, prog: str) -> None:
+    """The start-up banner: where to go, what is stored where, how to start over."""
+    host = settings.host
+    if host in ("0.0.0.0", "::", ""):
+        shown, where = "127.0.0.1", f" (listening on all interfaces, {host or '*'})"
+    else:
+        shown, where = (f"[{host}]" if ":" in host else host), ""
+    base = f"http://{shown}:{settings.port}"
+    threads = settings.thread_count
+    workers = settings.workers
+    lines = [
+        f"aipod_api {__version__} listening on {base}{where}",
+        f"  docs:     {base}/docs",
+        f"  storage:  {_storage(settings.database_url)}",
+        f"  demo:     {demo_note}",
+        f"  serving:  {workers} worker{'s' if workers != 1 else ''} x {threads} "
+        f"thread{'s' if threads != 1 else ''}; limits counted {_redis(settings.redis_url)}",
+    ]
+    if settings.is_sqlite and settings.demo:
+        lines.append(f"  reset:    stop, then `{prog} --reset-demo` restores the demo data")
+    lines.append("  stop:     Ctrl-C")
+    print("\n".join(lines), flush=True)
+
+
+def _demo_note(settings: Settings, *, created: bool, present: bool, reset: bool) -> str:
+    from aipod_api.auth.service import DEMO_KEY
+
+    if not settings.demo:
+        return "off (register to get a key: POST /v1/auth/register)"
+    if not present:
+        return (
+            "on, but this database had agents before the demo was turned on, so it has no "
+            "demo data and the demo key does not work"
+        )
+    if reset:
+        state = "demo data reset to its initial state now"
+    elif created:
+        state = "demo data created now"
+    else:
+        state = "demo data kept from an earlier start"
+    return f"on, key {DEMO_KEY}; {state}"
+
+
+def _granian_log_level(log_level: str) -> str:
+    """granian's INFO lines ("Websockets are not supported on WSGI, ignoring", "Spawning
+    worker-1 ...", "Started worker-1") repeat what the banner says or nothing at all: at
+    our default INFO only its warnings and errors are shown; DEBUG shows everything."""
+    return "warning" if log_level == "INFO" else log_level.lower()
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str = CONSOLE_SCRIPT) -> int:
+    args = build_parser(prog).parse_args(argv)
     _apply_flags(args)
 
     from pydantic import ValidationError
@@ -88,24 +175,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     # Migrate (and seed) once in the parent, so workers start against a ready schema.
-    from aipod_api.core.bootstrap import prepare_database
+    from aipod_api.core.bootstrap import demo_present, prepare_database
     from aipod_api.core.db import make_null_pool_engine
+    from aipod_api.core.reset import ResetRefused, reset_demo
     from aipod_api.core.types import to_cents
 
+    signup_cents = to_cents(settings.signup_credit)
+    if args.reset_demo:
+        if not settings.demo:
+            print(
+                "refusing --reset-demo with the demo off (--no-demo or AIPOD_DEMO=0): the "
+                "reset restores the demo data, whose key works only while the demo is on.",
+                file=sys.stderr,
+            )
+            return 2
+        try:
+            reset_demo(settings.database_url, signup_credit_cents=signup_cents)
+        except ResetRefused as exc:
+            print(f"refusing --reset-demo: {exc}", file=sys.stderr)
+            return 2
     engine = make_null_pool_engine(settings.database_url)
     try:
-        prepare_database(
-            engine,
-            with_demo=settings.demo,
-            signup_credit_cents=to_cents(settings.signup_credit),
+        created = prepare_database(
+            engine, with_demo=settings.demo, signup_credit_cents=signup_cents
         )
+        present = settings.demo and demo_present(engine)
     except Exception as exc:
-        print(f"cannot prepare the database {settings.database_url!r}: {exc}", file=sys.stderr)
+        where = _storage(settings.database_url)  # the URL may hold a password
+        print(f"cannot prepare the database ({where}): {exc}", file=sys.stderr)
         return 1
     finally:
         engine.dispose()
+    demo_note = _demo_note(settings, created=created, present=present, reset=args.reset_demo)
     if args.migrate_only:
-        print("database is at the newest schema", flush=True)
+        print(f"database is at the newest schema: {_storage(settings.database_url)}", flush=True)
+        print(f"demo: {demo_note}", flush=True)
         return 0
 
     from granian.constants import Interfaces
@@ -119,16 +223,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         workers=settings.workers,
         blocking_threads=settings.thread_count,
         backlog=2048,
-        log_level=settings.log_level.lower(),  # type: ignore[arg-type]
+        log_level=_granian_log_level(settings.log_level),  # type: ignore[arg-type]
         respawn_failed_workers=True,
     )
     # Called by granian once its socket is bound and listening, before workers fork.
     # (No threads may run in this process before the fork: a thread holding the import
     # lock at fork time deadlocks the workers.)
-    server.on_startup(lambda: _announce(settings.host, settings.port))
+    server.on_startup(lambda: _announce(settings, demo_note, prog=prog))
     server.serve()
+    print("aipod_api stopped", flush=True)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(prog=MODULE_COMMAND))

@@ -36,10 +36,19 @@ def check_postgres_text_search(conn: Connection) -> None:
         )
 
 
-def prepare_database(engine: Engine, *, with_demo: bool, signup_credit_cents: int) -> None:
+def prepare_database(engine: Engine, *, with_demo: bool, signup_credit_cents: int) -> bool:
+    """Migrate, check, and seed the demo data if asked. True if demo data was created now."""
+    created: list[bool] = []
+
     def after_migrations(conn: Connection) -> None:
         check_postgres_text_search(conn)
         if with_demo:
-            demo.seed(conn, signup_credit_cents=signup_credit_cents)
+            created.append(demo.seed(conn, signup_credit_cents=signup_credit_cents))
 
     migrate.upgrade(engine, then=after_migrations)
+    return any(created)
+
+
+def demo_present(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return demo.is_present(conn)

@@ -64,6 +64,13 @@ DEMO_AGENTS: tuple[dict[str, Any], ...] = (
 )
 
 
+def is_present(conn: Connection) -> bool:
+    """Whether the demo agent exists (it may not: a database that had agents before the
+    demo was turned on is never seeded)."""
+    row = conn.execute(select(agents.c.agent_id).where(agents.c.agent_id == "demo")).first()
+    return row is not None
+
+
 def seed(conn: Connection, *, signup_credit_cents: int) -> bool:
     """Create the demo data if the database has no agents. Returns True if it did."""
     if conn.execute(select(func.count()).select_from(agents)).scalar_one():

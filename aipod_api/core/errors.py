@@ -15,7 +15,7 @@ from pydantic_core import ErrorDetails
 from werkzeug.exceptions import HTTPException
 
 from aipod_api.core.envelope import envelope
-from aipod_api.core.i18n import t
+from aipod_api.core.i18n import MESSAGES, register_messages, t
 
 log = logging.getLogger("aipod_api")
 
@@ -160,33 +160,65 @@ class FieldError(BadRequest):
 
 # --- pydantic -> envelope -----------------------------------------------------------
 
-ERROR_ZH: dict[str, str] = {
-    "string_too_short": "长度不能少于 {min_length}",
-    "string_too_long": "长度不能超过 {max_length}",
-    "too_short": "至少需要 {min_length} 项",
-    "too_long": "最多 {max_length} 项",
-    "string_type": "必须是字符串",
-    "int_type": "必须是整数",
-    "int_parsing": "必须是整数",
-    "bool_type": "必须是布尔值",
-    "bool_parsing": "必须是布尔值",
-    "float_type": "必须是数字",
-    "float_parsing": "必须是数字",
-    "list_type": "必须是数组",
-    "dict_type": "必须是 JSON 对象",
-    "model_type": "必须是 JSON 对象",
-    "greater_than_equal": "不能小于 {ge}",
-    "less_than_equal": "不能大于 {le}",
-    "greater_than": "必须大于 {gt}",
-    "less_than": "必须小于 {lt}",
-    "literal_error": "必须是以下之一: {expected}",
-    "enum": "必须是以下之一: {expected}",
-    "string_pattern_mismatch": "格式不正确",
-    "value_error": "{reason}",
-    "datetime_parsing": "不是合法的 ISO 8601 时间",
-    "datetime_type": "不是合法的 ISO 8601 时间",
-    "finite_number": "必须是有限数字",
+# Our own wording for every pydantic error type a request can produce: (zh, en) templates
+# over the error's `ctx`, registered in the one message catalogue (core/i18n.py) under
+# `field_error.<type>`. A type missing here gets `field_error.default`, never pydantic's
+# English text. tests/core/test_messages.py checks that both languages are complete.
+FIELD_ERRORS: dict[str, tuple[str, str]] = {
+    "string_too_short": (
+        "长度不能少于 {min_length} 个字符",
+        "length must be at least {min_length}",
+    ),
+    "string_too_long": (
+        "长度不能超过 {max_length} 个字符",
+        "length must be at most {max_length}",
+    ),
+    "too_short": ("至少需要 {min_length} 项", "has too few items (at least {min_length})"),
+    "too_long": ("最多 {max_length} 项", "has too many items (at most {max_length})"),
+    "string_type": ("必须是字符串", "must be a string"),
+    "string_unicode": ("必须是合法的 Unicode 字符串", "must be a valid Unicode string"),
+    "int_type": ("必须是整数", "must be an integer"),
+    "int_parsing": ("必须是整数", "must be an integer"),
+    "int_from_float": ("必须是整数,不能带小数部分", "must be a whole number"),
+    "int_parsing_size": ("数字过大", "is too large a number"),
+    "bool_type": ("必须是布尔值", "must be a boolean"),
+    "bool_parsing": ("必须是布尔值", "must be a boolean"),
+    "float_type": ("必须是数字", "must be a number"),
+    "float_parsing": ("必须是数字", "must be a number"),
+    "finite_number": ("必须是有限数字", "must be a finite number"),
+    "list_type": ("必须是数组", "must be an array"),
+    "dict_type": ("必须是 JSON 对象", "must be a JSON object"),
+    "model_type": ("必须是 JSON 对象", "must be a JSON object"),
+    "greater_than_equal": ("不能小于 {ge}", "must be at least {ge}"),
+    "less_than_equal": ("不能大于 {le}", "must be at most {le}"),
+    "greater_than": ("必须大于 {gt}", "must be greater than {gt}"),
+    "less_than": ("必须小于 {lt}", "must be less than {lt}"),
+    "literal_error": ("必须是以下之一: {expected}", "must be one of: {expected}"),
+    "enum": ("必须是以下之一: {expected}", "must be one of: {expected}"),
+    "string_pattern_mismatch": ("格式不正确", "has the wrong format"),
+    "datetime_parsing": ("不是合法的 ISO 8601 时间", "is not a valid ISO 8601 time"),
+    "datetime_type": ("不是合法的 ISO 8601 时间", "is not a valid ISO 8601 time"),
+    "json_invalid": ("不是合法的 JSON", "is not valid JSON"),
+    "default": ("格式不正确", "is not valid"),
 }
+
+# `string_pattern_mismatch` names the rule in words where we know the pattern (the regex
+# itself means nothing to most readers): pattern -> rule name, worded in FIELD_RULES.
+PATTERN_RULES: dict[str, str] = {
+    r"^[A-Za-z0-9_-]{3,32}$": "username",  # auth.schemas.USERNAME_PATTERN
+}
+FIELD_RULES: dict[str, tuple[str, str]] = {
+    "username": ("须为 3–32 位字母、数字、_ 或 -", "must be 3–32 letters, digits, _ or -"),
+}
+
+register_messages({f"field_error.{kind}": pair for kind, pair in FIELD_ERRORS.items()})
+register_messages({f"field_rule.{name}": pair for name, pair in FIELD_RULES.items()})
+
+
+def _one_of(expected: str) -> str:
+    """pydantic's `'a', 'b' or 'c'` without the English "or": `'a', 'b', 'c'`."""
+    head, sep, tail = expected.rpartition(" or ")
+    return f"{head}, {tail}" if sep else expected
 
 
 def _field_name(loc: tuple[int | str, ...]) -> str:
@@ -213,15 +245,17 @@ def _error_message(err: ErrorDetails, field: str, english: bool) -> str:
         zh, _, en = raw.partition("|")
         reason = en if (english and en) else zh
         return t("invalid_field", field=field, reason=reason)
-    if english:
-        return t("invalid_field", field=field, reason=err["msg"])
-    template = ERROR_ZH.get(kind)
-    if template is None:
-        return t("invalid_field", field=field, reason=err["msg"])
+    rule = PATTERN_RULES.get(str(ctx.get("pattern"))) if kind == "string_pattern_mismatch" else None
+    if rule is not None:
+        return t("invalid_field", field=field, reason=t(f"field_rule.{rule}"))
+    if "expected" in ctx:
+        ctx["expected"] = _one_of(str(ctx["expected"]))
+    key = f"field_error.{kind}" if f"field_error.{kind}" in MESSAGES else "field_error.default"
+    zh, en = MESSAGES[key]
     try:
-        reason = template.format(**ctx)
-    except (KeyError, IndexError):
-        reason = err["msg"]
+        reason = (en if english else zh).format(**ctx)
+    except (KeyError, IndexError, ValueError):
+        reason = t("field_error.default")
     return t("invalid_field", field=field, reason=reason)
 
 

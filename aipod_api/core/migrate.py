@@ -7,6 +7,7 @@ transaction holding the write lock (SQLite `BEGIN IMMEDIATE`) or an advisory loc
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,8 +27,16 @@ def alembic_config() -> Config:
     return cfg
 
 
+def _quiet_alembic() -> None:
+    """Alembic's INFO lines ("Context impl SQLiteImpl.", "Will assume transactional DDL.")
+    say nothing to an operator: show them only when our own log level is DEBUG."""
+    debug = logging.getLogger("aipod_api").isEnabledFor(logging.DEBUG)
+    logging.getLogger("alembic").setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
 def upgrade(engine: Engine, *, then: Callable[[Connection], object] | None = None) -> None:
     """Bring the schema to the newest revision, then run `then(conn)` in the same lock."""
+    _quiet_alembic()
     cfg = alembic_config()
     with transaction(engine, write=True) as conn:
         if conn.dialect.name == "postgresql":

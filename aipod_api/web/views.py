@@ -8,20 +8,26 @@ from flask import Flask, Response, render_template
 from aipod_api import __version__
 from aipod_api.auth.service import DEMO_KEY
 from aipod_api.core.context import state
+from aipod_api.core.i18n import wants_english
 from aipod_api.core.openapi import build_document
 
 
 def register(app: Flask) -> None:
-    def docs_page() -> str:
+    def docs_page() -> Response:
         demo_key = DEMO_KEY if state().settings.demo else None
-        return render_template(
+        html = render_template(
             "docs.html",
             version=__version__,
             demo_key=demo_key,
             # The curl examples use the demo key only where it works.
             example_key=demo_key or "YOUR_API_KEY",
-            lang_default="zh",
+            # The browser's Accept-Language picks the first paint's language; the page's
+            # script then prefers the user's own choice (kept in localStorage).
+            lang_default="en" if wants_english() else "zh",
         )
+        resp = Response(html, mimetype="text/html")
+        resp.vary.add("Accept-Language")
+        return resp
 
     app.add_url_rule("/", "docs_home", docs_page)
     app.add_url_rule("/docs", "docs_page", docs_page)

@@ -1,14 +1,18 @@
 """The documentation page in a real browser: Debian's Chromium driven by Playwright.
 
 Opens `/` on a real server with the demo data, runs the status and list-agents try-it
-examples and checks their JSON answers appear on the page. Saves a screenshot to
-`artifacts/docs-console.png` (git-ignored). No browser is downloaded: Chromium comes
+examples and checks their JSON answers appear on the page; checks the page at desktop and
+phone widths in Chinese and English (no code block or button cut off or wrapped, examples
+on the page's own origin, the sidebar following the section on screen, the browser's
+language chosen unless the user chose); the copy-as-curl button and the memory search
+example. Saves screenshots to `artifacts/` (git-ignored). No browser is downloaded: Chromium comes
 from Debian's package (installed with apt-get when missing and possible, else skipped;
 with `AIPOD_REQUIRE_BROWSER=1`, as in CI, a missing browser fails instead).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -125,3 +129,127 @@ def test_try_it_console_shows_real_answers(browser: Any, live: LiveServer) -> No
     assert foreign == [], "the page must not load anything from other hosts"
     assert any(u.endswith("/v1/status") for u in requested)
     assert any("/v1/agents" in u for u in requested)
+
+
+WIDTHS = ((1280, 900), (390, 844))
+LOCALES = (("zh-CN", "zh"), ("en-US", "en"))
+
+# Every visible code block fits its box (wraps rather than hides past the edge).
+OVERFLOWING_CODE = """() => Array.from(document.querySelectorAll('pre'))
+  .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
+  .map(e => (e.closest('[id]') || {}).id + ': ' + e.scrollWidth + ' > ' + e.clientWidth)"""
+# Line boxes of an element's text: 1 when it does not wrap.
+LINE_COUNT = """(el) => { const r = document.createRange(); r.selectNodeContents(el);
+  return new Set(Array.from(r.getClientRects()).filter(x => x.width > 0)
+    .map(x => Math.round(x.top))).size; }"""
+ACTIVE = """() => Array.from(document.querySelectorAll('.sidebar a.active'))
+  .map(a => a.getAttribute('href'))"""
+# Scroll so that the Tasks heading sits `offset` px below the sticky bars.
+SCROLL_TASKS_TO = """(offset) => { const pad = parseFloat(getComputedStyle(document.documentElement)
+  .scrollPaddingTop) || 0; const top = document.getElementById('tasks').getBoundingClientRect().top;
+  window.scrollBy(0, top - pad - offset); }"""
+
+
+def _active(page: Any) -> list[str]:
+    page.wait_for_timeout(150)  # the highlight follows on the next animation frame
+    return list(page.evaluate(ACTIVE))
+
+
+@pytest.mark.timeout(600)
+def test_page_at_two_widths_in_both_languages(browser: Any, live: LiveServer) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    errors: list[str] = []
+    for (width, height), (locale, lang) in ((w, loc) for w in WIDTHS for loc in LOCALES):
+        context = browser.new_context(viewport={"width": width, "height": height}, locale=locale)
+        page = context.new_page()
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        where = f"{width}px {locale}"
+        try:
+            page.goto(f"{live.base_url}/", wait_until="networkidle")
+            # The browser's language, with nothing chosen yet.
+            assert page.evaluate("document.documentElement.dataset.lang") == lang, where
+            assert page.get_attribute(f"#lang-{lang}", "aria-pressed") == "true", where
+            heading = page.locator("#overview h1").inner_text()
+            assert heading.startswith("API 文档" if lang == "zh" else "API documentation")
+            page.screenshot(path=str(ARTIFACTS / f"docs-{width}-{lang}-top.png"))
+
+            # Nothing cut off or wrapped: code blocks, the page, the language buttons.
+            assert page.evaluate(OVERFLOWING_CODE) == [], where
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, where
+            for button in ("#lang-zh", "#lang-en"):
+                assert page.locator(button).evaluate(LINE_COUNT) == 1, (where, button)
+
+            # The examples name this page's origin, not the default localhost:5001 (which
+            # only the "run it locally" section keeps).
+            examples = page.evaluate(
+                "() => Array.from(document.querySelectorAll('main pre.code'))"
+                ".filter(p => !p.closest('#run-locally')).map(p => p.textContent).join('\\n')"
+            )
+            assert "localhost:5001" not in examples, where
+            assert f"curl {live.base_url}/v1/status" in examples, where
+            assert "localhost:5001" in page.locator("#run-locally").inner_text()
+
+            # The sidebar follows: a picked section, then the one scrolled to.
+            for section in ("agents", "tasks", "memory", "errors", "run-locally", "overview"):
+                page.click(f".sidebar a[href='#{section}']")
+                assert _active(page) == [f"#{section}"], (where, section)
+            page.mouse.wheel(0, 40)  # the user scrolls: no longer a picked section
+            page.evaluate(SCROLL_TASKS_TO, 30)  # the end of AI agents still shows above
+            assert _active(page) == ["#tasks"], where
+            page.screenshot(path=str(ARTIFACTS / f"docs-{width}-{lang}-tasks.png"))
+            page.evaluate(SCROLL_TASKS_TO, int(height * 0.6))  # Tasks starts low down
+            assert _active(page) == ["#agents"], where
+        finally:
+            context.close()
+    assert errors == []
+
+
+@pytest.mark.timeout(600)
+def test_copy_as_curl_language_choice_and_search_example(browser: Any, live: LiveServer) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live.base_url)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    try:
+        page.goto(f"{live.base_url}/", wait_until="networkidle")
+        assert page.evaluate("document.documentElement.dataset.lang") == "en"
+        # The user picks Chinese: it sticks over the browser's English.
+        page.click("#lang-zh")
+        page.reload(wait_until="networkidle")
+        assert page.evaluate("document.documentElement.dataset.lang") == "zh"
+
+        button = page.locator("#copy-curl")
+        assert button.inner_text() == "复制为 curl"
+        page.locator('[data-try="GET /v1/agents"]').first.click()
+        page.wait_for_selector('#console-status[data-status="200"]', timeout=15_000)
+        button.click()
+        page.wait_for_function(
+            "() => document.querySelector('#copy-curl').textContent === '已复制'", timeout=5_000
+        )
+        copied = page.evaluate("navigator.clipboard.readText()")
+        assert copied.startswith(f"curl '{live.base_url}/v1/agents'"), copied
+        assert f"Authorization: Bearer {DEMO_KEY}" in copied
+        page.wait_for_function(
+            "() => document.querySelector('#copy-curl .zh') !== null", timeout=5_000
+        )
+        assert button.inner_text() == "复制为 curl"  # not "复制为 curlCopy as curl"
+        page.click("#lang-en")
+        assert button.inner_text() == "Copy as curl"
+
+        # The memory search example finds the fresh demo data.
+        search = page.locator('[data-try^="GET /v1/memory?q="]')
+        assert search.count() == 1
+        search.click()
+        page.wait_for_function(
+            "() => document.querySelector('#console-status').getAttribute('data-status') === '200'"
+            " && document.querySelector('#console-output').textContent.includes('total')",
+            timeout=15_000,
+        )
+        answer = json.loads(page.locator("#console-output").inner_text())
+        assert answer["code"] == 0 and answer["data"]["total"] >= 1, answer
+        query = search.get_attribute("data-try").split("q=", 1)[1]
+        assert all(query in m["content"] for m in answer["data"]["items"])
+    finally:
+        context.close()
+    assert errors == []

@@ -105,3 +105,17 @@ def test_openapi_link_needs_no_key(api: Api) -> None:
     r = api.get("/v1/openapi.json")
     assert r.status == 200
     assert r.body["openapi"].startswith("3.1")
+
+
+@pytest.mark.parametrize(
+    ("accept", "lang"),
+    [("en-US,en;q=0.9", "en"), ("zh-CN,zh;q=0.9,en;q=0.8", "zh"), ("", "zh")],
+)
+def test_first_paint_follows_accept_language(api: Api, accept: str, lang: str) -> None:
+    assert api.test_client is not None
+    headers = {"Accept-Language": accept} if accept else {}
+    r = api.test_client.get("/", headers=headers)
+    html = r.get_data(as_text=True)
+    assert f'data-lang="{lang}"' in html
+    assert f'"langDefault": "{lang}"' in html
+    assert "Accept-Language" in r.headers.get("Vary", "")  # caches keep the languages apart

@@ -30,8 +30,19 @@
           keyPh: "fg_live_... (optional)", noResp: "(empty response)" }
   };
   function norm(l) { return l === "en" ? "en" : (l === "zh" ? "zh" : null); }
+  // The browser's preference: the first of its languages that is Chinese or English.
+  function browserLang() {
+    var langs = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language];
+    for (var i = 0; i < langs.length; i++) {
+      var l = String(langs[i] || "").toLowerCase();
+      if (l === "zh" || l.indexOf("zh-") === 0) return "zh";
+      if (l === "en" || l.indexOf("en-") === 0) return "en";
+    }
+    return null;
+  }
+  // An explicit ?lang= link, then the user's own choice, then the browser's languages.
   var lang = norm(new URLSearchParams(location.search).get("lang")) ||
-             norm(store(LANG_STORE)) || norm(config.langDefault) || "zh";
+             norm(store(LANG_STORE)) || browserLang() || norm(config.langDefault) || "zh";
 
   function t(k) { return T[lang][k]; }
 
@@ -64,8 +75,23 @@
   });
 
   /* ---------- static page helpers ---------- */
+  var here = location.origin && /^https?:/.test(location.origin) ? location.origin : null;
   var origin = $("origin");
-  if (origin && location.origin && location.origin.indexOf("http") === 0) origin.textContent = location.origin;
+  if (origin && here) origin.textContent = here;
+
+  // The examples are written for http://localhost:5001; show this page's own origin
+  // instead (the copy buttons copy what is shown). Blocks about running a server locally
+  // keep the default address (data-keep-origin).
+  var WRITTEN_FOR = "http://localhost:5001";
+  if (here && here !== WRITTEN_FOR) {
+    document.querySelectorAll("main pre.code").forEach(function (pre) {
+      if (pre.closest("[data-keep-origin]")) return;
+      var walker = document.createTreeWalker(pre, NodeFilter.SHOW_TEXT);
+      for (var n = walker.nextNode(); n; n = walker.nextNode()) {
+        if (n.nodeValue.indexOf(WRITTEN_FOR) >= 0) n.nodeValue = n.nodeValue.split(WRITTEN_FOR).join(here);
+      }
+    });
+  }
 
   // Copy buttons on code blocks (copies only the visible language).
   document.querySelectorAll("pre.code").forEach(function (pre) {
@@ -83,9 +109,17 @@
   function copyText(text, btn) {
     function done() {
       if (!btn) return;
-      var old = btn.textContent;
+      // Keep the button's own nodes (e.g. its zh/en spans) and put them back afterwards;
+      // a click during the feedback only restarts the timer.
+      if (!btn._saved) btn._saved = Array.prototype.slice.call(btn.childNodes);
       btn.textContent = t("copied");
-      setTimeout(function () { btn.textContent = old; }, 1200);
+      clearTimeout(btn._restore);
+      btn._restore = setTimeout(function () {
+        btn.textContent = "";
+        if (btn.classList.contains("copy")) btn.textContent = t("copy");  // follows the language
+        else btn._saved.forEach(function (node) { btn.appendChild(node); });
+        btn._saved = null;
+      }, 1200);
     }
     if (navigator.clipboard && window.isSecureContext) {
       navigator.clipboard.writeText(text).then(done, function () { fallbackCopy(text); done(); });
@@ -122,20 +156,63 @@
     } catch (e) { /* leave as is */ }
   });
 
-  // Highlight the section in view.
+  // Highlight the section in view: the last one whose top has passed a line a third of
+  // the way down the screen (below the sticky bars). At the very bottom of the page,
+  // sections too short to reach that line count once on screen; a section picked in the
+  // sidebar stays highlighted while it is on screen, until the user scrolls.
   var links = {};
-  document.querySelectorAll(".sidebar a[href^='#']").forEach(function (a) { links[a.getAttribute("href").slice(1)] = a; });
-  if ("IntersectionObserver" in window) {
-    var sections = Array.prototype.slice.call(document.querySelectorAll("main section[id]"));
-    var visible = {};
-    var io = new IntersectionObserver(function (entries) {
-      entries.forEach(function (en) { visible[en.target.id] = en.isIntersecting; });
-      var cur = sections.filter(function (s) { return visible[s.id]; })[0];
-      if (!cur) return;
-      Object.keys(links).forEach(function (id) { links[id].classList.toggle("active", id === cur.id); });
-    }, { rootMargin: "-60px 0px -60% 0px" });
-    sections.forEach(function (s) { io.observe(s); });
+  var sidebar = $("sidebar");
+  document.querySelectorAll(".sidebar a[href^='#']").forEach(function (a) {
+    var id = a.getAttribute("href").slice(1);
+    links[id] = a;
+    a.addEventListener("click", function () { picked = id; });
+  });
+  var sections = Array.prototype.slice.call(document.querySelectorAll("main section[id]"));
+  var picked = null, spyQueued = false;
+  ["wheel", "touchstart", "keydown"].forEach(function (ev) {
+    window.addEventListener(ev, function () { picked = null; }, { passive: true });
+  });
+  function spyTargets() {
+    var list = sections.slice(), c = $("console");
+    // The console is a section of its own where it sits below the content (narrow screens).
+    if (c && links.console && getComputedStyle(c).position !== "sticky") list.push(c);
+    return list;
   }
+  function onScreen(el, top) {
+    var r = el.getBoundingClientRect();
+    return r.bottom > top && r.top < window.innerHeight;
+  }
+  function spy() {
+    spyQueued = false;
+    var list = spyTargets();
+    if (!list.length) return;
+    var pad = parseFloat(getComputedStyle(root).scrollPaddingTop) || 0;
+    var line = pad + Math.max(8, (window.innerHeight - pad) / 3);
+    var doc = document.documentElement;
+    var atBottom = window.innerHeight + window.scrollY >= doc.scrollHeight - 2;
+    if (atBottom) line = window.innerHeight - 1;
+    var cur = list[0];
+    list.forEach(function (s) { if (s.getBoundingClientRect().top <= line) cur = s; });
+    if (picked && $(picked) && onScreen($(picked), pad)) cur = $(picked);
+    Object.keys(links).forEach(function (id) { links[id].classList.toggle("active", id === cur.id); });
+    var a = links[cur.id];
+    if (a && sidebar && sidebar.scrollWidth > sidebar.clientWidth) {
+      // Horizontal nav (narrow screens): keep the highlighted link visible.
+      var left = a.offsetLeft;  // the sticky sidebar is the link's offsetParent
+      if (left < sidebar.scrollLeft || left + a.offsetWidth > sidebar.scrollLeft + sidebar.clientWidth) {
+        sidebar.scrollLeft = Math.max(0, left - (sidebar.clientWidth - a.offsetWidth) / 2);
+      }
+    }
+  }
+  function queueSpy() {
+    if (spyQueued) return;
+    spyQueued = true;
+    (window.requestAnimationFrame || setTimeout)(spy);
+  }
+  window.addEventListener("scroll", queueSpy, { passive: true });
+  window.addEventListener("resize", queueSpy);
+  window.addEventListener("hashchange", queueSpy);
+  window.addEventListener("load", queueSpy);
 
   /* ---------- console ---------- */
   var keyEl = $("api-key"), methodEl = $("method"), pathEl = $("path"), bodyEl = $("body");
@@ -295,4 +372,5 @@
   });
 
   applyLang(lang, false);
+  spy();
 })();
