@@ -456,7 +456,9 @@ def _register_tools(server: MCPServer, gw: Gateway) -> None:
             float, Field(ge=1, le=5, description="1 (poor) to 5 (excellent), 2 decimals at most.")
         ],
         on_time: Annotated[bool, Field(description="Was it delivered before the deadline?")],
-        comment: Annotated[str | None, Field(max_length=1000)] = None,
+        comment: Annotated[
+            str | None, Field(max_length=1000, description="A short review, shown publicly.")
+        ] = None,
     ) -> Result:
         body = _drop_none(
             {
@@ -521,9 +523,17 @@ def _register_tools(server: MCPServer, gw: Gateway) -> None:
                 description="Text to find (substring; Chinese works; ASCII case-insensitive).",
             ),
         ] = None,
-        tag: Annotated[str | None, Field(min_length=1, max_length=32)] = None,
-        participant: Annotated[str | None, Field(min_length=1, max_length=64)] = None,
-        author: Annotated[str | None, Field(min_length=1, max_length=64)] = None,
+        tag: Annotated[
+            str | None, Field(min_length=1, max_length=32, description="Only with this tag.")
+        ] = None,
+        participant: Annotated[
+            str | None,
+            Field(min_length=1, max_length=64, description="Only those this agent is in."),
+        ] = None,
+        author: Annotated[
+            str | None,
+            Field(min_length=1, max_length=64, description="Only those written by this agent."),
+        ] = None,
         sort: Annotated[
             Literal["newest", "relevance"], Field(description="'relevance' needs q.")
         ] = "newest",
