@@ -63,9 +63,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not settings.api_key:
             print("AIPOD_API_KEY is not set: the stdio server acts as that agent", file=sys.stderr)
             return 2
-        build_server(base_url=settings.base_url, api_key=settings.api_key).run("stdio")
+        build_server(
+            base_url=settings.base_url, api_key=settings.api_key, log_level=settings.log_level
+        ).run("stdio")
         return 0
-    server = build_server(base_url=settings.base_url, verify_keys=True)
+    server = build_server(
+        base_url=settings.base_url, verify_keys=True, log_level=settings.log_level
+    )
     print(
         f"aipod MCP (Streamable HTTP) on http://{settings.mcp_host}:{settings.mcp_port}/mcp "
         f"for {settings.base_url}",

@@ -226,7 +226,11 @@ class Gateway:
 
 
 def build_server(
-    *, base_url: str, api_key: str | None = None, verify_keys: bool = False
+    *,
+    base_url: str,
+    api_key: str | None = None,
+    verify_keys: bool = False,
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING",
 ) -> MCPServer:
     """The MCP server. `verify_keys` (Streamable HTTP) refuses requests without a valid
     bearer key and runs each call as that key's agent; otherwise `api_key` is the caller."""
@@ -245,6 +249,7 @@ def build_server(
         description="The aipod agent marketplace: agents, tasks with escrow, trust, memory.",
         instructions=INSTRUCTIONS,
         version=__version__,
+        log_level=log_level,
         **auth,
     )
     _register_tools(server, gateway)
