@@ -248,3 +248,15 @@ def test_a2a_client_resolves_both_cards_from_a_live_server(
     assert [s.id for s in node.skills] == ["summarize"]
     assert node.supported_interfaces[0].tenant == "live_node"
     assert missing == 404
+
+
+def test_card_urls_must_be_http_urls() -> None:
+    from pydantic import ValidationError
+
+    from aipod_api.settings import Settings
+
+    assert Settings(public_url="https://api.example.com/").public_url == "https://api.example.com"
+    assert Settings(mcp_url="").mcp_url is None
+    for bad in ("ftp://example.com", "example.com", "https://exa mple.com"):
+        with pytest.raises(ValidationError):
+            Settings(public_url=bad)
