@@ -21,6 +21,7 @@ import logging
 import time
 from functools import partial
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import anyio.to_thread
 from mcp.server import MCPServer
@@ -94,8 +95,6 @@ _PAGE = "a page {items, page, page_size, total, total_capped, has_more}"
 
 
 def _q(segment: str) -> str:
-    from urllib.parse import quote
-
     return quote(segment, safe="")
 
 
