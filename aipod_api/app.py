@@ -25,7 +25,7 @@ from aipod_api.settings import Settings
 from aipod_api.web import views as web_views
 
 # Each domain package exposes `views.bp`, an flask-openapi3 APIBlueprint.
-DOMAINS: tuple[str, ...] = ("status", "auth", "agents", "wallet", "tasks", "trust", "memory")
+DOMAINS: tuple[str, ...] = ("status", "auth", "agents", "wallet", "tasks", "trust", "memory", "a2a")
 
 
 def _redis_client(url: str) -> Any:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -39,6 +40,17 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     key_cache_ttl_s: float = Field(default=30.0, ge=0)
     exec_lock: Literal["auto", "on", "off"] = "auto"
+
+    # Agent-native access. The server: the base URL its A2A agent cards advertise (unset:
+    # the request's own) and the MCP endpoint the network's card lists (unset: none).
+    public_url: str | None = None
+    mcp_url: str | None = None
+    # `python -m aipod_api.mcp`, a client of the API: whose key, which API, how served.
+    api_key: str | None = None
+    base_url: str = "http://localhost:5001"
+    mcp_transport: Literal["stdio", "http"] = "stdio"
+    mcp_host: str = "127.0.0.1"
+    mcp_port: int = Field(default=5002, ge=0, le=65535)
 
     # Test hooks (never enable in production): a `X-Debug-Sleep` header makes the
     # request sleep that many seconds inside the concurrency slot, so tests can observe
@@ -76,6 +88,15 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @field_validator("public_url", "mcp_url", "base_url", mode="before")
+    @classmethod
+    def _http_url(cls, value: object, info: ValidationInfo) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return "http://localhost:5001" if info.field_name == "base_url" else None
+        if not isinstance(value, str) or not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+            raise ValueError(f"not an http(s) URL: {value!r}")
+        return value.rstrip("/")
 
     @field_validator("signup_credit", mode="before")
     @classmethod

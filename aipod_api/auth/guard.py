@@ -27,6 +27,8 @@ from aipod_api.core.types import now_s
 log = logging.getLogger("aipod_api")
 
 PUBLIC_PATHS = frozenset({"/v1/auth/register", "/v1/auth/login"})
+# Routes (Flask rules) needing no key, limited per client IP like PUBLIC_PATHS: A2A cards.
+PUBLIC_RULES = frozenset({"/.well-known/agent-card.json", "/v1/agents/<agent_id>/agent-card.json"})
 UNLIMITED_PATHS = frozenset({"/v1/status", "/v1/openapi.json", "/", "/docs"})
 UNLIMITED_PREFIXES = ("/static/", "/openapi")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -138,7 +140,7 @@ def install(app: Flask) -> None:
             ctx.limit_decision = decision
             if not decision.allowed:
                 raise _refuse(decision)
-        elif path in PUBLIC_PATHS:
+        elif path in PUBLIC_PATHS or req.url_rule.rule in PUBLIC_RULES:
             decision = st.limits.requests.hit("ip:" + _client_ip())
             ctx.limit_decision = decision
             if not decision.allowed:

@@ -94,6 +94,7 @@ AUTH_ERRORS = (400, 401, 429)
 
 PUBLIC_OPERATIONS = frozenset(
     {("get", "/v1/status"), ("post", "/v1/auth/register"), ("post", "/v1/auth/login")}
+    | {("get", "/.well-known/agent-card.json"), ("get", "/v1/agents/{agent_id}/agent-card.json")}
 )
 """Operations that need no API key (CONTRACT §2)."""
 

@@ -17,6 +17,11 @@ from aipod_api.core.openapi import REQUEST_EXAMPLES, rule_to_template
 METHODS = ("get", "put", "post", "delete", "patch")
 PATH_PARAMS = {"agent_id", "task_id", "memory_id", "key_id"}
 ENVELOPE_FIELDS = {"code", "message", "data", "timestamp"}
+# A2A agent cards: their 200 is the A2A document itself (not an envelope), 304 has no body.
+CARD_OPERATIONS = {
+    ("get", "/.well-known/agent-card.json"),
+    ("get", "/v1/agents/{agent_id}/agent-card.json"),
+}
 
 
 @pytest.fixture
@@ -44,10 +49,11 @@ def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def api_routes(app: Flask) -> set[tuple[str, str]]:
-    """(method, path template) of every Flask route under /v1 except the document itself."""
+    """(method, path template) of every Flask route under /v1 (and /.well-known) except the
+    document itself."""
     out = set()
     for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/v1/") or rule.rule == "/v1/openapi.json":
+        if not rule.rule.startswith(("/v1/", "/.well-known/")) or rule.rule == "/v1/openapi.json":
             continue
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
             out.add((method.lower(), rule_to_template(rule.rule)))
@@ -67,7 +73,8 @@ def resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def is_public(method: str, path: str) -> bool:
-    return path in guard.PUBLIC_PATHS or path in guard.UNLIMITED_PATHS
+    public_rules = {rule_to_template(rule) for rule in guard.PUBLIC_RULES}
+    return path in guard.PUBLIC_PATHS or path in guard.UNLIMITED_PATHS or path in public_rules
 
 
 def test_spec_validates_as_openapi_3_1(spec: dict[str, Any]) -> None:
@@ -117,6 +124,8 @@ def test_every_operation_is_described_and_enveloped(spec: dict[str, Any]) -> Non
         if method == "post" and path not in ("/v1/auth/login", "/v1/trust/rate"):
             assert ok == ["201"], where
         for status, response in responses.items():
+            if (method, path) in CARD_OPERATIONS and status in ("200", "304"):
+                continue  # checked in tests/a2a
             schema = response["content"]["application/json"]["schema"]
             obj = resolve(spec, schema)
             assert obj.get("type") == "object", (where, status)  # never an array
@@ -151,6 +160,7 @@ def test_security_401_and_429(spec: dict[str, Any]) -> None:
         ("get", "/v1/status"),
         ("post", "/v1/auth/register"),
         ("post", "/v1/auth/login"),
+        *CARD_OPERATIONS,
     }
 
 
