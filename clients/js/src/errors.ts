@@ -102,7 +102,9 @@ export type AipodErrorClass = new (message: string, init?: AipodErrorInit) => Ai
  * The class for each machine code. Typed as a Record over the codes of the OpenAPI
  * document, so a code added on the server fails the build until it is mapped here.
  */
-export const ERROR_CLASSES: Readonly<Record<ErrorCode, AipodErrorClass>> = Object.freeze({
+export const ERROR_CLASSES: Readonly<Record<ErrorCode, AipodErrorClass>> = Object.freeze<
+  Record<ErrorCode, AipodErrorClass>
+>({
   validation_failed: InvalidRequestError,
   invalid_json: InvalidRequestError,
   bad_request: InvalidRequestError,
