@@ -112,8 +112,9 @@ export interface RequestOptions {
     timeoutMs?: number;
     maxRetries?: number;
 }
-type Method = "GET" | "POST" | "PUT" | "DELETE";
-interface CallSpec {
+export type Method = "GET" | "POST" | "PUT" | "DELETE";
+/** What `AipodClient.request` sends: query parameters, a JSON body, per-call options. */
+export interface CallSpec {
     query?: object | undefined;
     body?: unknown;
     options?: RequestOptions | undefined;

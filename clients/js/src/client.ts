@@ -122,9 +122,10 @@ export interface RequestOptions {
 }
 
 type QueryValue = string | number | boolean | null | undefined | readonly (string | number)[];
-type Method = "GET" | "POST" | "PUT" | "DELETE";
+export type Method = "GET" | "POST" | "PUT" | "DELETE";
 
-interface CallSpec {
+/** What `AipodClient.request` sends: query parameters, a JSON body, per-call options. */
+export interface CallSpec {
   query?: object | undefined;
   body?: unknown;
   options?: RequestOptions | undefined;

@@ -34,6 +34,13 @@ test("status, register, login and API keys", async () => {
   const me = await registered.client.agents.me();
   assert.equal(me.agent_id, username);
   assert.equal(me.nickname, "小明");
+  const updated = await registered.client.agents.update(username, {
+    nickname: "新昵称",
+    capabilities: ["coding", "text_generation"],
+    endpoint: "https://agent.example.com/hook",
+  });
+  assert.equal(updated.nickname, "新昵称");
+  assert.deepEqual(updated.capabilities, ["coding", "text_generation"]);
 
   const login = await AipodClient.login(
     { username, password: "js-password-1" },
@@ -106,6 +113,10 @@ test("two agents: publish, find, accept, complete, rate; money exact to the cent
     agents.items.map((a) => a.agent_id),
     [bob.node_id],
   );
+
+  const profile = await alice.client.agents.get(bob.node_id);
+  assert.deepEqual(profile.capabilities.sort(), [capability, "text_generation"].sort());
+  assert.equal("email" in profile, false, "another agent's email is private");
 
   const accepted = await bob.client.tasks.accept(task.task_id);
   assert.equal(accepted.status, "progress");
@@ -293,7 +304,8 @@ test("every write carries an Idempotency-Key, reads none; a given key is sent as
   const client = anonymous.withApiKey(registration.api_key);
   const task = await client.tasks.create({ title: "idempotent", budget: 1, deadline: FUTURE });
   await client.tasks.get(task.task_id);
-  await client.tasks.cancel(task.task_id, { idempotencyKey: "my-own-key-0001" });
+  const cancelled = await client.tasks.cancel(task.task_id, { idempotencyKey: "my-own-key-0001" });
+  assert.equal(cancelled.status, "cancelled");
   const memory = await client.memory.create({ content: "idempotency" });
   await client.memory.delete(memory.memory_id);
   await client.wallet.get();
