@@ -212,7 +212,9 @@ export class AipodClient {
                         cause: err,
                     });
                 if (attempt < maxRetries) {
-                    await this.#pause(method, path, attempt + 1, backoffMs(attempt + 1), idempotencyKey, undefined, error, options.signal);
+                    const delayMs = backoffMs(attempt + 1);
+                    const info = { method, path, attempt: attempt + 1, delayMs, idempotencyKey, error };
+                    await this.#pause({ ...info, status: undefined }, options.signal);
                     continue;
                 }
                 throw error;
@@ -234,17 +236,18 @@ export class AipodClient {
             if (RETRY_STATUSES.has(status) && attempt < maxRetries) {
                 const wait = retryAfterMs(responseHeaders["retry-after"]);
                 if (wait === undefined || wait <= this.maxRetryDelayMs) {
-                    const delay = wait ?? backoffMs(attempt + 1);
-                    await this.#pause(method, path, attempt + 1, delay, idempotencyKey, status, error, options.signal);
+                    const delayMs = wait ?? backoffMs(attempt + 1);
+                    const info = { method, path, attempt: attempt + 1, delayMs, idempotencyKey, error };
+                    await this.#pause({ ...info, status }, options.signal);
                     continue;
                 }
             }
             throw error;
         }
     }
-    async #pause(method, path, attempt, delayMs, idempotencyKey, status, error, signal) {
-        this.#options.onRetry?.({ method, path, attempt, delayMs, idempotencyKey, status, error });
-        await sleep(delayMs, signal);
+    async #pause(info, signal) {
+        this.#options.onRetry?.(info);
+        await sleep(info.delayMs, signal);
     }
     async #send(url, init, timeoutMs, signal) {
         signal?.throwIfAborted();
