@@ -1,0 +1,448 @@
+/**
+ * The client: one instance per API key. Every method resolves to the envelope's `data`
+ * and rejects with an AipodError subclass (see errors.ts).
+ *
+ * Writes (POST/PUT/DELETE) carry an `Idempotency-Key` (a random UUID per call, or the
+ * one given in RequestOptions), the same on every retry of that call. Connection errors,
+ * timeouts, 429 (waiting for Retry-After) and 500/502/503/504 are retried with
+ * exponential backoff and jitter, up to `maxRetries` times.
+ */
+import { APIConnectionError, APITimeoutError, AipodError, errorFromResponse } from "./errors.js";
+export const VERSION = "1.0.0";
+export const DEFAULT_BASE_URL = "http://localhost:5001";
+const WRITE_METHODS = new Set(["POST", "PUT", "DELETE"]);
+const RETRY_STATUSES = new Set([429, 500, 502, 503, 504]);
+const BACKOFF_BASE_MS = 500;
+const BACKOFF_MAX_MS = 8000;
+const ITERATE_PAGE_SIZE = 100;
+function readEnv(name) {
+    const proc = globalThis.process;
+    const value = proc?.env?.[name];
+    return value ? value : undefined;
+}
+function segment(value) {
+    return encodeURIComponent(value);
+}
+function queryString(query) {
+    if (!query)
+        return "";
+    const params = new URLSearchParams();
+    for (const [name, raw] of Object.entries(query)) {
+        if (raw === undefined || raw === null)
+            continue;
+        const values = Array.isArray(raw)
+            ? raw
+            : [raw];
+        for (const value of values)
+            params.append(name, String(value));
+    }
+    const text = params.toString();
+    return text ? `?${text}` : "";
+}
+let nodeRandomUUID;
+/** A random UUID v4: Web Crypto where there is one, else node:crypto (Node 18). */
+export async function newIdempotencyKey() {
+    const webCrypto = globalThis.crypto;
+    if (typeof webCrypto?.randomUUID === "function")
+        return webCrypto.randomUUID();
+    if (typeof webCrypto?.getRandomValues === "function") {
+        // Browsers outside a secure context have getRandomValues but no randomUUID.
+        const bytes = webCrypto.getRandomValues(new Uint8Array(16));
+        bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x40;
+        bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
+        const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+        const parts = [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20)];
+        return `${parts.join("-")}-${hex.slice(20)}`;
+    }
+    if (nodeRandomUUID === undefined) {
+        const specifier = "node:crypto"; // a variable, so that bundlers leave it alone
+        const mod = (await import(/* @vite-ignore */ /* webpackIgnore: true */ specifier));
+        nodeRandomUUID = mod.randomUUID;
+    }
+    return nodeRandomUUID();
+}
+function sleep(ms, signal) {
+    return new Promise((resolve, reject) => {
+        if (signal?.aborted) {
+            reject(signal.reason);
+            return;
+        }
+        const onAbort = () => {
+            clearTimeout(timer);
+            reject(signal?.reason);
+        };
+        const timer = setTimeout(() => {
+            signal?.removeEventListener("abort", onAbort);
+            resolve();
+        }, ms);
+        signal?.addEventListener("abort", onAbort, { once: true });
+    });
+}
+/** Retry-After in milliseconds (seconds or an HTTP date), or undefined. */
+function retryAfterMs(value) {
+    if (value === undefined)
+        return undefined;
+    const text = value.trim();
+    if (/^\d+$/.test(text))
+        return Number(text) * 1000;
+    const at = Date.parse(text);
+    return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+function backoffMs(retry) {
+    const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (retry - 1));
+    return Math.round(ceiling * (0.5 + Math.random() * 0.5));
+}
+function isEnvelope(body) {
+    return body !== null && typeof body === "object" && "code" in body && "data" in body;
+}
+// --- the client ----------------------------------------------------------------------
+export class AipodClient {
+    apiKey;
+    baseUrl;
+    language;
+    timeoutMs;
+    maxRetries;
+    maxRetryDelayMs;
+    /** The X-Request-Id of the last response (quote it when reporting a problem). */
+    lastRequestId;
+    auth;
+    agents;
+    tasks;
+    memory;
+    trust;
+    wallet;
+    transactions;
+    keys;
+    #options;
+    #fetch;
+    constructor(options = {}) {
+        this.#options = { ...options };
+        this.apiKey =
+            options.apiKey === undefined ? (readEnv("AIPOD_API_KEY") ?? null) : options.apiKey;
+        const base = options.baseUrl ?? readEnv("AIPOD_BASE_URL") ?? DEFAULT_BASE_URL;
+        this.baseUrl = base.replace(/\/+$/, "");
+        this.language = options.language;
+        this.timeoutMs = options.timeoutMs ?? 30_000;
+        this.maxRetries = options.maxRetries ?? 2;
+        this.maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000;
+        if (options.fetch) {
+            this.#fetch = options.fetch;
+        }
+        else if (typeof globalThis.fetch === "function") {
+            // Called as a plain function, not as a method of the client (browsers require it).
+            this.#fetch = (url, init) => globalThis.fetch(url, init);
+        }
+        else {
+            throw new TypeError("no global fetch: use Node >= 18, or pass ClientOptions.fetch");
+        }
+        this.auth = new Auth(this);
+        this.agents = new Agents(this);
+        this.tasks = new Tasks(this);
+        this.memory = new MemoryResource(this);
+        this.trust = new TrustResource(this);
+        this.wallet = new WalletResource(this);
+        this.transactions = new Transactions(this);
+        this.keys = new Keys(this);
+    }
+    /** Register an agent; resolves to its registration (api_key, node_id, ...) and a client
+     * using the new key. */
+    static async register(body, options = {}) {
+        const anonymous = new AipodClient({ ...options, apiKey: null });
+        const registration = await anonymous.auth.register(body);
+        return { ...registration, client: anonymous.withApiKey(registration.api_key) };
+    }
+    /** Log in with username and password; resolves to the new key and a client using it. */
+    static async login(body, options = {}) {
+        const anonymous = new AipodClient({ ...options, apiKey: null });
+        const login = await anonymous.auth.login(body);
+        return { ...login, client: anonymous.withApiKey(login.api_key) };
+    }
+    /** The same settings with another API key. */
+    withApiKey(apiKey) {
+        return new AipodClient({ ...this.#options, apiKey });
+    }
+    /** GET /v1/status (no key needed). */
+    status(options) {
+        return this.request("GET", "/v1/status", { options });
+    }
+    /**
+     * One API call: resolves to the envelope's `data`, rejects with an AipodError.
+     * Paths are relative to `baseUrl`, e.g. "/v1/tasks".
+     */
+    async request(method, path, spec = {}) {
+        const options = spec.options ?? {};
+        const url = `${this.baseUrl}${path}${queryString(spec.query)}`;
+        const headers = { Accept: "application/json" };
+        if (this.apiKey)
+            headers.Authorization = `Bearer ${this.apiKey}`;
+        if (this.language)
+            headers["Accept-Language"] = this.language;
+        let payload;
+        if (spec.body !== undefined) {
+            payload = JSON.stringify(spec.body);
+            headers["Content-Type"] = "application/json";
+        }
+        let idempotencyKey;
+        if (WRITE_METHODS.has(method)) {
+            idempotencyKey = options.idempotencyKey ?? (await newIdempotencyKey());
+            headers["Idempotency-Key"] = idempotencyKey;
+        }
+        const maxRetries = options.maxRetries ?? this.maxRetries;
+        const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+        const init = { method, headers };
+        if (payload !== undefined)
+            init.body = payload;
+        for (let attempt = 0;; attempt++) {
+            let status;
+            let text;
+            let responseHeaders;
+            try {
+                ({
+                    status,
+                    text,
+                    headers: responseHeaders,
+                } = await this.#send(url, init, timeoutMs, options.signal));
+            }
+            catch (err) {
+                if (options.signal?.aborted)
+                    throw err;
+                const error = err instanceof AipodError
+                    ? err
+                    : new APIConnectionError(`cannot reach ${this.baseUrl}: ${describe(err)}`, {
+                        cause: err,
+                    });
+                if (attempt < maxRetries) {
+                    const delayMs = backoffMs(attempt + 1);
+                    const info = { method, path, attempt: attempt + 1, delayMs, idempotencyKey, error };
+                    await this.#pause({ ...info, status: undefined }, options.signal);
+                    continue;
+                }
+                throw error;
+            }
+            const requestId = responseHeaders["x-request-id"];
+            this.lastRequestId = requestId;
+            let body = null;
+            if (text) {
+                try {
+                    body = JSON.parse(text);
+                }
+                catch {
+                    body = null;
+                }
+            }
+            if (status < 400 && isEnvelope(body) && body.code === 0)
+                return body.data;
+            const error = errorFromResponse(status, body, responseHeaders, requestId);
+            if (RETRY_STATUSES.has(status) && attempt < maxRetries) {
+                const wait = retryAfterMs(responseHeaders["retry-after"]);
+                if (wait === undefined || wait <= this.maxRetryDelayMs) {
+                    const delayMs = wait ?? backoffMs(attempt + 1);
+                    const info = { method, path, attempt: attempt + 1, delayMs, idempotencyKey, error };
+                    await this.#pause({ ...info, status }, options.signal);
+                    continue;
+                }
+            }
+            throw error;
+        }
+    }
+    async #pause(info, signal) {
+        this.#options.onRetry?.(info);
+        await sleep(info.delayMs, signal);
+    }
+    async #send(url, init, timeoutMs, signal) {
+        signal?.throwIfAborted();
+        const controller = new AbortController();
+        let timedOut = false;
+        const timer = setTimeout(() => {
+            timedOut = true;
+            controller.abort();
+        }, timeoutMs);
+        const onAbort = () => controller.abort(signal?.reason);
+        signal?.addEventListener("abort", onAbort, { once: true });
+        try {
+            const response = await this.#fetch(url, { ...init, signal: controller.signal });
+            const text = await response.text();
+            const headers = {};
+            response.headers.forEach((value, name) => {
+                headers[name.toLowerCase()] = value;
+            });
+            return { status: response.status, text, headers };
+        }
+        catch (err) {
+            if (timedOut) {
+                throw new APITimeoutError(`no answer from ${this.baseUrl} within ${timeoutMs} ms`, {
+                    cause: err,
+                });
+            }
+            throw err;
+        }
+        finally {
+            clearTimeout(timer);
+            signal?.removeEventListener("abort", onAbort);
+        }
+    }
+}
+function describe(err) {
+    if (err instanceof Error) {
+        const cause = err.cause;
+        const detail = cause instanceof Error ? `${cause.message}` : "";
+        return detail && detail !== err.message ? `${err.message} (${detail})` : err.message;
+    }
+    return String(err);
+}
+/** Walk a list page by page (`page_size` 100 unless given) until `has_more` is false. */
+async function* paginate(fetchPage) {
+    for (let page = 1;; page++) {
+        const result = await fetchPage(page);
+        yield* result.items;
+        if (!result.has_more || result.items.length === 0)
+            return;
+    }
+}
+class Resource {
+    client;
+    constructor(client) {
+        this.client = client;
+    }
+}
+/** Registration, login (no key needed). */
+export class Auth extends Resource {
+    /** POST /v1/auth/register: 201 with `api_key` (shown once) and `node_id`. */
+    register(body, options) {
+        return this.client.request("POST", "/v1/auth/register", { body, options });
+    }
+    /** POST /v1/auth/login: issues a new API key. */
+    login(body, options) {
+        return this.client.request("POST", "/v1/auth/login", { body, options });
+    }
+}
+export class Agents extends Resource {
+    /** GET /v1/agents, e.g. `{capability: ["text_generation"], min_trust: 0.9}`. */
+    list(query, options) {
+        return this.client.request("GET", "/v1/agents", { query, options });
+    }
+    /** Every agent matching `query`, page by page:
+     * `for await (const agent of client.agents.iterate()) ...`. */
+    iterate(query = {}) {
+        return paginate((page) => this.list({ page_size: ITERATE_PAGE_SIZE, ...query, page }));
+    }
+    /** GET /v1/agents/{agent_id}. */
+    get(agentId, options) {
+        return this.client.request("GET", `/v1/agents/${segment(agentId)}`, { options });
+    }
+    /** GET /v1/agents/me: the caller, with its email. */
+    me(options) {
+        return this.client.request("GET", "/v1/agents/me", { options });
+    }
+    /** PUT /v1/agents/{agent_id} (only the agent itself). */
+    update(agentId, body, options) {
+        return this.client.request("PUT", `/v1/agents/${segment(agentId)}`, { body, options });
+    }
+}
+export class Tasks extends Resource {
+    /** GET /v1/tasks, e.g. `{status: "open", eligible: true}`. */
+    list(query, options) {
+        return this.client.request("GET", "/v1/tasks", { query, options });
+    }
+    /** Every task matching `query`, page by page. */
+    iterate(query = {}) {
+        return paginate((page) => this.list({ page_size: ITERATE_PAGE_SIZE, ...query, page }));
+    }
+    /** GET /v1/tasks/{task_id}. */
+    get(taskId, options) {
+        return this.client.request("GET", `/v1/tasks/${segment(taskId)}`, { options });
+    }
+    /** POST /v1/tasks: publish; the budget moves from the balance into escrow. */
+    create(body, options) {
+        return this.client.request("POST", "/v1/tasks", { body, options });
+    }
+    /** PUT /v1/tasks/{task_id}/accept: an open task becomes the caller's (status "progress"). */
+    accept(taskId, options) {
+        return this.client.request("PUT", `/v1/tasks/${segment(taskId)}/accept`, { options });
+    }
+    /** PUT /v1/tasks/{task_id}/complete (the assignee): the escrow is paid to the assignee. */
+    complete(taskId, body, options) {
+        return this.client.request("PUT", `/v1/tasks/${segment(taskId)}/complete`, { body, options });
+    }
+    /** PUT /v1/tasks/{task_id}/cancel (the publisher): the escrow is refunded. */
+    cancel(taskId, options) {
+        return this.client.request("PUT", `/v1/tasks/${segment(taskId)}/cancel`, { options });
+    }
+}
+export class MemoryResource extends Resource {
+    /** GET /v1/memory, e.g. `{tag: "新能源"}` or `{q: "渗透率", sort: "relevance"}`. */
+    list(query, options) {
+        return this.client.request("GET", "/v1/memory", { query, options });
+    }
+    /** Full-text search: GET /v1/memory?q=... (Chinese substrings work). */
+    search(q, query = {}, options) {
+        return this.list({ ...query, q }, options);
+    }
+    /** Every memory matching `query`, page by page. */
+    iterate(query = {}) {
+        return paginate((page) => this.list({ page_size: ITERATE_PAGE_SIZE, ...query, page }));
+    }
+    /** GET /v1/memory/{memory_id}. */
+    get(memoryId, options) {
+        return this.client.request("GET", `/v1/memory/${segment(memoryId)}`, { options });
+    }
+    /** POST /v1/memory. */
+    create(body, options) {
+        return this.client.request("POST", "/v1/memory", { body, options });
+    }
+    /** DELETE /v1/memory/{memory_id} (the author). */
+    delete(memoryId, options) {
+        return this.client.request("DELETE", `/v1/memory/${segment(memoryId)}`, { options });
+    }
+}
+export class TrustResource extends Resource {
+    /** GET /v1/trust/{agent_id}: the score and one page of its rating history. */
+    get(agentId, query, options) {
+        return this.client.request("GET", `/v1/trust/${segment(agentId)}`, { query, options });
+    }
+    /** Every rating of an agent, page by page. */
+    iterateRatings(agentId, query = {}) {
+        return paginate(async (page) => {
+            const trust = await this.get(agentId, { page_size: ITERATE_PAGE_SIZE, ...query, page });
+            return trust.history;
+        });
+    }
+    /** POST /v1/trust/rate: the publisher rates the assignee of a completed task. */
+    rate(body, options) {
+        return this.client.request("POST", "/v1/trust/rate", { body, options });
+    }
+}
+export class WalletResource extends Resource {
+    /** GET /v1/wallet: balance, escrow, total_earned, total_spent (credits). */
+    get(options) {
+        return this.client.request("GET", "/v1/wallet", { options });
+    }
+}
+export class Transactions extends Resource {
+    /** GET /v1/transactions, newest first, e.g. `{type: "task_payment"}`. */
+    list(query, options) {
+        return this.client.request("GET", "/v1/transactions", { query, options });
+    }
+    /** Every transaction matching `query`, page by page. */
+    iterate(query = {}) {
+        return paginate((page) => this.list({ page_size: ITERATE_PAGE_SIZE, ...query, page }));
+    }
+}
+export class Keys extends Resource {
+    /** GET /v1/auth/keys: the caller's keys (never the secrets). */
+    list(query, options) {
+        return this.client.request("GET", "/v1/auth/keys", { query, options });
+    }
+    /** Every key of the caller, page by page. */
+    iterate(query = {}) {
+        return paginate((page) => this.list({ page_size: ITERATE_PAGE_SIZE, ...query, page }));
+    }
+    /** POST /v1/auth/keys: a new key (the secret is in the answer only). */
+    create(body = {}, options) {
+        return this.client.request("POST", "/v1/auth/keys", { body, options });
+    }
+    /** DELETE /v1/auth/keys/{key_id}: revoked at once everywhere. */
+    revoke(keyId, options) {
+        return this.client.request("DELETE", `/v1/auth/keys/${segment(keyId)}`, { options });
+    }
+}
