@@ -349,5 +349,5 @@ def test_a_resource_with_a_refused_key_is_a_protocol_error(aipod: LiveServer) ->
         return caught.value
 
     err = session(aipod.base_url, "fg_live_not_a_real_key_000000000", read)
-    assert err.message == "invalid_api_key: Missing or invalid API key"
+    assert err.message.startswith("invalid_api_key: Malformed API key"), err.message
     assert err.data["error"] == "invalid_api_key" and err.data["status"] == 401

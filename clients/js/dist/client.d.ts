@@ -62,7 +62,7 @@ export type Deleted = Schemas["Deleted"];
 export type RegisterBody = BodyOf<"register">;
 export type Registration = Schemas["RegisterData"];
 export type LoginBody = BodyOf<"login">;
-export type Login = Schemas["LoginPublic"];
+export type Login = Schemas["LoginData"];
 /** One page of a list: `items` plus `page`, `page_size`, `total`, `total_capped`, `has_more`. */
 export interface Page<T> {
     items: T[];

@@ -82,6 +82,7 @@ export const ERROR_CLASSES = Object.freeze({
     http_error: InvalidRequestError,
     invalid_api_key: AuthenticationError,
     invalid_credentials: AuthenticationError,
+    demo_disabled: AuthenticationError,
     rate_limited: RateLimitError,
     too_many_in_flight: RateLimitError,
     login_throttled: RateLimitError,
@@ -92,6 +93,8 @@ export const ERROR_CLASSES = Object.freeze({
     email_taken: ConflictError,
     key_not_found: NotFoundError,
     last_key: ConflictError,
+    too_many_keys: ConflictError,
+    login_keys_exhausted: ConflictError,
     agent_not_found: NotFoundError,
     not_owner: PermissionDeniedError,
     task_not_found: NotFoundError,
@@ -113,6 +116,7 @@ export const ERROR_CLASSES = Object.freeze({
     memory_unknown_participants: InvalidRequestError,
     internal_error: ServerError,
     service_unavailable: ServerError,
+    hashing_busy: ServerError,
 });
 function classForStatus(status) {
     if (status === 400 || status === 405 || status === 413 || status === 422) {

@@ -364,6 +364,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/.well-known/agent-card.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 网络的智能体名片 The network's A2A agent card
+         * @description The marketplace as an A2A v1.0 Agent Card: its interfaces (the HTTP API, the MCP endpoint when configured), the marketplace operations as skills, a bearer API key as security scheme. Answers 304 (no body) when `If-None-Match` carries the current `ETag`. No key needed.
+         */
+        get: operations["network_card"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/agents/{agent_id}/agent-card.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 节点的智能体名片 A node's A2A agent card
+         * @description One skill per capability, the node's endpoint as its first interface when it has one, and its trust score, ratings count and tasks completed in the `urn:aipod:a2a:trust:v1` extension's params. Answers 304 (no body) when `If-None-Match` carries the current `ETag`. No key needed.
+         */
+        get: operations["agent_card"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -412,7 +452,7 @@ export interface components {
              * @description 稳定的机器错误码 / stable machine error code (never localised); the table is in the README
              * @enum {string}
              */
-            error: "agent_not_found" | "already_rated" | "bad_request" | "conflict" | "email_taken" | "forbidden" | "http_error" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_api_key" | "invalid_credentials" | "invalid_json" | "key_not_found" | "last_key" | "login_throttled" | "memory_not_author" | "memory_not_found" | "memory_unknown_participants" | "method_not_allowed" | "missing_capabilities" | "not_assignee" | "not_found" | "not_owner" | "not_publisher" | "not_task_publisher" | "own_task" | "payload_too_large" | "rate_limited" | "route_not_found" | "service_unavailable" | "task_in_progress_before_deadline" | "task_not_acceptable" | "task_not_cancellable" | "task_not_done" | "task_not_found" | "task_not_in_progress" | "too_many_in_flight" | "username_taken" | "validation_failed";
+            error: "agent_not_found" | "already_rated" | "bad_request" | "conflict" | "demo_disabled" | "email_taken" | "forbidden" | "hashing_busy" | "http_error" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_api_key" | "invalid_credentials" | "invalid_json" | "key_not_found" | "last_key" | "login_keys_exhausted" | "login_throttled" | "memory_not_author" | "memory_not_found" | "memory_unknown_participants" | "method_not_allowed" | "missing_capabilities" | "not_assignee" | "not_found" | "not_owner" | "not_publisher" | "not_task_publisher" | "own_task" | "payload_too_large" | "rate_limited" | "route_not_found" | "service_unavailable" | "task_in_progress_before_deadline" | "task_not_acceptable" | "task_not_cancellable" | "task_not_done" | "task_not_found" | "task_not_in_progress" | "too_many_in_flight" | "too_many_keys" | "username_taken" | "validation_failed";
             /** Message */
             message: string;
             /**
@@ -489,7 +529,7 @@ export interface components {
              * @description 稳定的机器错误码 / stable machine error code (never localised); the table is in the README
              * @enum {string}
              */
-            error: "agent_not_found" | "already_rated" | "bad_request" | "conflict" | "email_taken" | "forbidden" | "http_error" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_api_key" | "invalid_credentials" | "invalid_json" | "key_not_found" | "last_key" | "login_throttled" | "memory_not_author" | "memory_not_found" | "memory_unknown_participants" | "method_not_allowed" | "missing_capabilities" | "not_assignee" | "not_found" | "not_owner" | "not_publisher" | "not_task_publisher" | "own_task" | "payload_too_large" | "rate_limited" | "route_not_found" | "service_unavailable" | "task_in_progress_before_deadline" | "task_not_acceptable" | "task_not_cancellable" | "task_not_done" | "task_not_found" | "task_not_in_progress" | "too_many_in_flight" | "username_taken" | "validation_failed";
+            error: "agent_not_found" | "already_rated" | "bad_request" | "conflict" | "demo_disabled" | "email_taken" | "forbidden" | "hashing_busy" | "http_error" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_api_key" | "invalid_credentials" | "invalid_json" | "key_not_found" | "last_key" | "login_keys_exhausted" | "login_throttled" | "memory_not_author" | "memory_not_found" | "memory_unknown_participants" | "method_not_allowed" | "missing_capabilities" | "not_assignee" | "not_found" | "not_owner" | "not_publisher" | "not_task_publisher" | "own_task" | "payload_too_large" | "rate_limited" | "route_not_found" | "service_unavailable" | "task_in_progress_before_deadline" | "task_not_acceptable" | "task_not_cancellable" | "task_not_done" | "task_not_found" | "task_not_in_progress" | "too_many_in_flight" | "too_many_keys" | "username_taken" | "validation_failed";
             /** Message */
             message: string;
             /** @description `{errors: [{field, message}]}`; null when the body is not JSON at all */
@@ -534,8 +574,8 @@ export interface components {
              */
             nickname?: string | null;
         };
-        /** Envelope[LoginPublic] */
-        Envelope_LoginPublic_: {
+        /** Envelope[LoginData] */
+        Envelope_LoginData_: {
             /**
              * Code
              * @description 0 = 成功 success; otherwise the HTTP status
@@ -546,21 +586,26 @@ export interface components {
              * @description 状态描述 (zh by default, en with Accept-Language: en)
              */
             message: string;
-            data: components["schemas"]["LoginPublic"];
+            data: components["schemas"]["LoginData"];
             /**
              * Timestamp
              * @description ISO 8601 UTC, e.g. 2026-03-27T10:30:00Z
              */
             timestamp: string;
         };
-        /** LoginPublic */
-        LoginPublic: {
+        /** LoginData */
+        LoginData: {
             /** Api Key */
             api_key: string;
             /** Node Id */
             node_id: string;
             /** Key Id */
             key_id: string;
+            /**
+             * Revoked Key Ids
+             * @description 登录签发的旧 Key 中为腾出名额而撤销的 / login-issued keys revoked to stay within the per-agent key cap (oldest first; usually empty)
+             */
+            revoked_key_ids?: string[];
         };
         /** LoginCreate */
         LoginCreate: {
@@ -1272,6 +1317,119 @@ export interface components {
              */
             visibility?: "public" | "participants";
         };
+        /**
+         * AgentCard
+         * @description An A2A v1.0 Agent Card (not an envelope: the document A2A clients read).
+         */
+        AgentCard: {
+            /** Name */
+            name: string;
+            /** Description */
+            description: string;
+            /** Supportedinterfaces */
+            supportedInterfaces: components["schemas"]["AgentInterface"][];
+            /** Version */
+            version: string;
+            /** Documentationurl */
+            documentationUrl: string;
+            capabilities: components["schemas"]["AgentCapabilities"];
+            /** Securityschemes */
+            securitySchemes: {
+                [key: string]: components["schemas"]["SecurityScheme"];
+            };
+            /** Securityrequirements */
+            securityRequirements: components["schemas"]["SecurityRequirement"][];
+            /** Defaultinputmodes */
+            defaultInputModes: string[];
+            /** Defaultoutputmodes */
+            defaultOutputModes: string[];
+            /** Skills */
+            skills: components["schemas"]["AgentSkill"][];
+        };
+        /** AgentCapabilities */
+        AgentCapabilities: {
+            /** Streaming */
+            streaming: boolean;
+            /** Pushnotifications */
+            pushNotifications: boolean;
+            /** Extendedagentcard */
+            extendedAgentCard: boolean;
+            /** Extensions */
+            extensions: components["schemas"]["AgentExtension"][];
+        };
+        /** AgentExtension */
+        AgentExtension: {
+            /** Uri */
+            uri: string;
+            /** Description */
+            description: string;
+            /** Required */
+            required: boolean;
+            /** Params */
+            params: {
+                [key: string]: unknown;
+            };
+        };
+        /** AgentInterface */
+        AgentInterface: {
+            /** Url */
+            url: string;
+            /**
+             * Protocolbinding
+             * @description a URI naming what this URL speaks (A2A §5.8)
+             */
+            protocolBinding: string;
+            /**
+             * Protocolversion
+             * @description "1.0"
+             */
+            protocolVersion: string;
+            /**
+             * Tenant
+             * @description the node behind a shared interface (node cards)
+             * @default null
+             */
+            tenant?: string | null;
+        };
+        /** AgentSkill */
+        AgentSkill: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Description */
+            description: string;
+            /** Tags */
+            tags: string[];
+            /**
+             * Examples
+             * @default null
+             */
+            examples?: string[] | null;
+        };
+        /** HTTPAuthSecurityScheme */
+        HTTPAuthSecurityScheme: {
+            /** Scheme */
+            scheme: string;
+            /** Description */
+            description: string;
+        };
+        /** SecurityRequirement */
+        SecurityRequirement: {
+            /** Schemes */
+            schemes: {
+                [key: string]: components["schemas"]["StringList"];
+            };
+        };
+        /** SecurityScheme */
+        SecurityScheme: {
+            httpAuthSecurityScheme: components["schemas"]["HTTPAuthSecurityScheme"];
+        };
+        /** StringList */
+        StringList: {
+            /** List */
+            list: string[];
+        };
     };
     responses: never;
     parameters: never;
@@ -1299,7 +1457,7 @@ export interface operations {
                     "application/json": components["schemas"]["Envelope_StatusPublic_"];
                 };
             };
-            /** @description 服务不可用 / Storage unreachable */
+            /** @description 服务不可用或正忙 / Storage unreachable, or busy (see `Retry-After`) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1370,6 +1528,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description 服务不可用或正忙 / Storage unreachable, or busy (see `Retry-After`) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     login: {
@@ -1391,7 +1558,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope_LoginPublic_"];
+                    "application/json": components["schemas"]["Envelope_LoginData_"];
                 };
             };
             /** @description 参数错误,缺少必填字段 / Bad request: `data.errors` names each field */
@@ -1403,8 +1570,17 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorEnvelope"];
                 };
             };
-            /** @description 未提供 API Key 或 Key 无效 / Missing or invalid API key */
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源冲突 / Conflict with the resource's state */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1426,6 +1602,15 @@ export interface operations {
                 headers: {
                     /** @description 秒 / seconds until a request is allowed again */
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 服务不可用或正忙 / Storage unreachable, or busy (see `Retry-After`) */
+            503: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
@@ -1466,7 +1651,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorEnvelope"];
                 };
             };
-            /** @description 未提供 API Key 或 Key 无效 / Missing or invalid API key */
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1519,8 +1704,17 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorEnvelope"];
                 };
             };
-            /** @description 未提供 API Key 或 Key 无效 / Missing or invalid API key */
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源冲突 / Conflict with the resource's state */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1583,7 +1777,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorEnvelope"];
                 };
             };
-            /** @description 未提供 API Key 或 Key 无效 / Missing or invalid API key */
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1676,7 +1870,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorEnvelope"];
                 };
             };
-            /** @description 未提供 API Key 或 Key 无效 / Missing or invalid API key */
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1725,7 +1919,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorEnvelope"];
                 };
             };
-            /** @description 未提供 API Key 或 Key 无效 / Missing or invalid API key */
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1780,7 +1974,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorEnvelope"];
                 };
             };
-            /** @description 未提供 API Key 或 Key 无效 / Missing or invalid API key */
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1848,7 +2042,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorEnvelope"];
                 };
             };
-            /** @description 未提供 API Key 或 Key 无效 / Missing or invalid API key */
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1924,7 +2118,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorEnvelope"];
                 };
             };
-            /** @description 未提供 API Key 或 Key 无效 / Missing or invalid API key */
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1985,7 +2179,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorEnvelope"];
                 };
             };
-            /** @description 未提供 API Key 或 Key 无效 / Missing or invalid API key */
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2052,7 +2246,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorEnvelope"];
                 };
             };
-            /** @description 未提供 API Key 或 Key 无效 / Missing or invalid API key */
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2105,7 +2299,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorEnvelope"];
                 };
             };
-            /** @description 未提供 API Key 或 Key 无效 / Missing or invalid API key */
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2178,7 +2372,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorEnvelope"];
                 };
             };
-            /** @description 未提供 API Key 或 Key 无效 / Missing or invalid API key */
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2242,7 +2436,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorEnvelope"];
                 };
             };
-            /** @description 未提供 API Key 或 Key 无效 / Missing or invalid API key */
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2337,7 +2531,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorEnvelope"];
                 };
             };
-            /** @description 未提供 API Key 或 Key 无效 / Missing or invalid API key */
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2428,7 +2622,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorEnvelope"];
                 };
             };
-            /** @description 未提供 API Key 或 Key 无效 / Missing or invalid API key */
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2517,7 +2711,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorEnvelope"];
                 };
             };
-            /** @description 未提供 API Key 或 Key 无效 / Missing or invalid API key */
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2613,7 +2807,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorEnvelope"];
                 };
             };
-            /** @description 未提供 API Key 或 Key 无效 / Missing or invalid API key */
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2695,7 +2889,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorEnvelope"];
                 };
             };
-            /** @description 未提供 API Key 或 Key 无效 / Missing or invalid API key */
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2748,7 +2942,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorEnvelope"];
                 };
             };
-            /** @description 未提供 API Key 或 Key 无效 / Missing or invalid API key */
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2812,7 +3006,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorEnvelope"];
                 };
             };
-            /** @description 未提供 API Key 或 Key 无效 / Missing or invalid API key */
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2876,7 +3070,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationErrorEnvelope"];
                 };
             };
-            /** @description 未提供 API Key 或 Key 无效 / Missing or invalid API key */
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2905,6 +3099,115 @@ export interface operations {
             };
             /** @description 请求体过大 / Body over the size limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求过于频繁,触发限流 / Rate limited (see `Retry-After`) */
+            429: {
+                headers: {
+                    /** @description 秒 / seconds until a request is allowed again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    network_card: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentCard"];
+                };
+            };
+            /** @description Not Modified */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description 参数错误,缺少必填字段 / Bad request: `data.errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
+            /** @description 请求过于频繁,触发限流 / Rate limited (see `Retry-After`) */
+            429: {
+                headers: {
+                    /** @description 秒 / seconds until a request is allowed again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    agent_card: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description 节点 ID / agent id (= username, lower-cased)
+                 * @example demo
+                 */
+                agent_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentCard"];
+                };
+            };
+            /** @description Not Modified */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description 参数错误,缺少必填字段 / Bad request: `data.errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
+            /** @description 资源不存在 / Not found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -114,6 +114,7 @@ export const ERROR_CLASSES: Readonly<Record<ErrorCode, AipodErrorClass>> = Objec
   http_error: InvalidRequestError,
   invalid_api_key: AuthenticationError,
   invalid_credentials: AuthenticationError,
+  demo_disabled: AuthenticationError,
   rate_limited: RateLimitError,
   too_many_in_flight: RateLimitError,
   login_throttled: RateLimitError,
@@ -124,6 +125,8 @@ export const ERROR_CLASSES: Readonly<Record<ErrorCode, AipodErrorClass>> = Objec
   email_taken: ConflictError,
   key_not_found: NotFoundError,
   last_key: ConflictError,
+  too_many_keys: ConflictError,
+  login_keys_exhausted: ConflictError,
   agent_not_found: NotFoundError,
   not_owner: PermissionDeniedError,
   task_not_found: NotFoundError,
@@ -145,6 +148,7 @@ export const ERROR_CLASSES: Readonly<Record<ErrorCode, AipodErrorClass>> = Objec
   memory_unknown_participants: InvalidRequestError,
   internal_error: ServerError,
   service_unavailable: ServerError,
+  hashing_busy: ServerError,
 });
 
 function classForStatus(status: number): AipodErrorClass {
