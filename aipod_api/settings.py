@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     key_cache_ttl_s: float = Field(default=30.0, ge=0)
     exec_lock: Literal["auto", "on", "off"] = "auto"
+    # Idempotency keys (core/idempotency.py): how long a stored answer is replayed, and
+    # after how long a claim whose request never finished (a crash) may be taken over.
+    idempotency_ttl_s: int = Field(default=86_400, ge=1)
+    idempotency_lock_s: int = Field(default=60, ge=1)
 
     # Test hooks (never enable in production): a `X-Debug-Sleep` header makes the
     # request sleep that many seconds inside the concurrency slot, so tests can observe

@@ -12,9 +12,10 @@ from flask import Flask, Response, request
 
 from aipod_api.core.envelope import envelope
 
-ALLOW_HEADERS = "Authorization, Content-Type, Accept-Language, X-Request-Id"
+ALLOW_HEADERS = "Authorization, Content-Type, Accept-Language, X-Request-Id, Idempotency-Key"
 EXPOSE_HEADERS = (
-    "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, X-Request-Id"
+    "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, X-Request-Id, "
+    "Idempotent-Replayed"
 )
 
 

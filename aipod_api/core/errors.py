@@ -38,6 +38,20 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "rate_limited": (429, "Too many requests; retry after Retry-After seconds"),
     "too_many_in_flight": (429, "Too many concurrent requests for this caller"),
     "login_throttled": (429, "Too many failed logins"),
+    # idempotency keys (core/idempotency.py)
+    "idempotency_key_reused": (
+        422,
+        "The Idempotency-Key was already used with another method, path or body",
+    ),
+    "idempotency_key_in_use": (
+        409,
+        "A request with this Idempotency-Key is still running; retry after Retry-After",
+    ),
+    "idempotency_key_secret_used": (
+        409,
+        "The API key issued under this Idempotency-Key has been used or revoked since; "
+        "a retry issues no other",
+    ),
     # resources
     "forbidden": (403, "Authenticated, but not allowed to do this"),
     "not_found": (404, "The resource does not exist"),
