@@ -62,7 +62,7 @@ from typing import Any, Protocol
 
 import orjson
 from flask import Flask, Response, g, request
-from sqlalchemy import Connection, Engine, Row, and_, delete, exists, select, update
+from sqlalchemy import Connection, Engine, Row, and_, delete, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from aipod_api.core.context import db, state
@@ -272,14 +272,30 @@ def begin(
             done = _judge(row, fp, now=now, lock_s=lock_s)
             if done is not None:
                 return done
-        # Expired or abandoned: take it over, unless someone else just did.
+        # Expired or abandoned: take it over — if it still is (compare-and-set on the
+        # token and on the condition: the first attempt may have just finished).
+        claimable = or_(
+            keys_table.c.expires_at <= now,
+            and_(keys_table.c.state == "running", keys_table.c.locked_at + lock_s <= now),
+        )
         taken = conn.execute(
             update(keys_table)
-            .where(and_(keys_table.c.seq == row.seq, keys_table.c.lock_token == row.lock_token))
+            .where(
+                and_(
+                    keys_table.c.seq == row.seq,
+                    keys_table.c.lock_token == row.lock_token,
+                    claimable,
+                )
+            )
             .values(**values)
         ).rowcount
         if taken == 1:
             return Claim(int(row.seq), token)
+        row = _find(conn, scope, key_hash)  # it changed meanwhile: judge it afresh
+        if row is not None:
+            done = _judge(row, fp, now=now, lock_s=lock_s)
+            if done is not None:
+                return done
     raise IdempotencyKeyInUse()
 
 
