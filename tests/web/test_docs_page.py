@@ -105,3 +105,11 @@ def test_openapi_link_needs_no_key(api: Api) -> None:
     r = api.get("/v1/openapi.json")
     assert r.status == 200
     assert r.body["openapi"].startswith("3.1")
+
+
+def test_page_explains_idempotency_keys(demo_api: Api) -> None:
+    assert demo_api.test_client is not None
+    html = demo_api.test_client.get("/docs").get_data(as_text=True)
+    assert "idempotency" in parse(html).ids
+    for text in ("Idempotency-Key", "Idempotent-Replayed", "idempotency_key_reused"):
+        assert text in html
