@@ -9,6 +9,10 @@ the message and the request id.
     client = Client("fg_live_demo_xxxxxxxxxxxx", base_url="http://localhost:5001")
     task = client.tasks.create(title="A股每日复盘报告", budget=500)
     client.tasks.accept(task["task_id"])
+
+Every write takes `idempotency_key=` (sent as the `Idempotency-Key` header); with
+`Client(..., max_retries=N)` writes get a random key automatically and are retried with
+that same key after a lost connection, a 409 `idempotency_key_in_use`, a 429 or a 5xx.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from aipod_api.sdk.errors import (
     APIConnectionError,
     AuthenticationError,
     ConflictError,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
     InsufficientFunds,
     InvalidRequestError,
     NotFoundError,
@@ -33,6 +39,8 @@ __all__ = [
     "AuthenticationError",
     "Client",
     "ConflictError",
+    "IdempotencyKeyInUse",
+    "IdempotencyKeyReused",
     "InsufficientFunds",
     "InvalidRequestError",
     "NotFoundError",

@@ -74,6 +74,14 @@ class InsufficientFunds(ConflictError):
         return (self.data or {}).get("required")
 
 
+class IdempotencyKeyInUse(ConflictError):
+    """409: a request with this Idempotency-Key is still running; retry with the same key."""
+
+
+class IdempotencyKeyReused(AipodError):
+    """422: this Idempotency-Key was already used for a different request."""
+
+
 class RateLimitError(AipodError):
     """429: retry after `retry_after` seconds."""
 
@@ -94,6 +102,7 @@ _BY_STATUS: dict[int, type[AipodError]] = {
     404: NotFoundError,
     409: ConflictError,
     413: InvalidRequestError,
+    422: IdempotencyKeyReused,
     429: RateLimitError,
 }
 
@@ -101,6 +110,8 @@ _BY_STATUS: dict[int, type[AipodError]] = {
 # Exceptions chosen by the machine `error` code first; the HTTP status otherwise.
 _BY_ERROR: dict[str, type[AipodError]] = {
     "insufficient_funds": InsufficientFunds,
+    "idempotency_key_in_use": IdempotencyKeyInUse,
+    "idempotency_key_reused": IdempotencyKeyReused,
 }
 
 

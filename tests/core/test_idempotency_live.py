@@ -170,7 +170,9 @@ def test_register_retried_after_a_lost_response_ends_with_one_working_key(
     live = [k for k in keys if k.revoked_at is None]
     assert [k.key_hash for k in live] == [hash_key(data["api_key"])]
     assert [k.seq for k in keys if k.revoked_at is not None] == [lost_key.seq]
-    assert _count(database_url, idempotency_keys, idempotency_keys.c.body.contains(b"fg_live_")) == 0
+    assert (
+        _count(database_url, idempotency_keys, idempotency_keys.c.body.contains(b"fg_live_")) == 0
+    )
 
     # A received (unused) first key no longer works after a retry with the same key.
     other = {"username": "second", "email": "second@example.com"}

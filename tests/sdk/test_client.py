@@ -70,3 +70,42 @@ def test_sdk_rate_limit_error(start_server: Callable[..., LiveServer]) -> None:
     with pytest.raises(RateLimitError) as err:
         client.wallet.retrieve()
     assert err.value.status == 429 and err.value.retry_after and err.value.retry_after > 0
+
+
+def test_sdk_idempotency_keys_and_retries(
+    live: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aipod_api.sdk import APIConnectionError, IdempotencyKeyReused
+
+    client = Client.register(
+        username="sdk_idem", email="idem@example.com", base_url=live.base_url,
+        idempotency_key="sdk-register-1",
+    )  # fmt: skip
+    first = client.tasks.create(title="once", budget=10, idempotency_key="sdk-task-1")
+    assert client.last_replayed is False
+    again = client.tasks.create(title="once", budget=10, idempotency_key="sdk-task-1")
+    assert client.last_replayed is True and again == first
+    with pytest.raises(IdempotencyKeyReused) as reused:
+        client.tasks.create(title="other", budget=10, idempotency_key="sdk-task-1")
+    assert reused.value.status == 422 and reused.value.error == "idempotency_key_reused"
+
+    # max_retries: a write whose answer is lost is sent again under the same (random) key.
+    sent: list[tuple[object, ...]] = []
+    real_send = Client._send
+
+    def lossy(self: Client, *args: object) -> object:
+        sent.append(args)
+        out = real_send(self, *args)  # type: ignore[arg-type]
+        if len(sent) == 1:
+            raise APIConnectionError("the answer was lost")
+        return out
+
+    monkeypatch.setattr(Client, "_send", lossy)
+    retrying = Client(client.api_key, base_url=live.base_url, max_retries=2, retry_backoff_s=0)
+    task = retrying.tasks.create(title="retried", budget=20)
+    assert len(sent) == 2 and sent[0][-1] == sent[1][-1] and isinstance(sent[0][-1], str)
+    assert retrying.last_replayed is True
+    monkeypatch.setattr(Client, "_send", real_send)
+    mine = client.tasks.list(publisher="sdk_idem")
+    assert mine["total"] == 2 and task["task_id"] in {t["task_id"] for t in mine["items"]}
+    assert client.wallet.retrieve()["escrow"] == 30
