@@ -62,14 +62,25 @@ from typing import Any, Protocol
 
 import orjson
 from flask import Flask, Response, g, request
-from sqlalchemy import Connection, Engine, Row, and_, delete, exists, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
-from aipod_api.core.context import db, state
+from aipod_api.core.context import ReadConnections, db, state
 from aipod_api.core.db import transaction
 from aipod_api.core.envelope import envelope
 from aipod_api.core.errors import ApiError, Conflict, FieldError
 from aipod_api.core.i18n import t
+from aipod_api.core.prepared import Prepared
 from aipod_api.core.tables import idempotency_keys as keys_table
 from aipod_api.core.types import KEY_ID
 
@@ -191,15 +202,49 @@ class Claim:
     body: bytes = b""
 
 
-def _find(conn: Connection, scope: str, key_hash: str) -> Row[Any] | None:
-    return conn.execute(
-        select(keys_table).where(
-            and_(keys_table.c.scope == scope, keys_table.c.key_hash == key_hash)
+# The statements every keyed request runs, compiled once (core/prepared.py).
+_FIND = Prepared(
+    select(keys_table).where(
+        and_(
+            keys_table.c.scope == bindparam("scope"),
+            keys_table.c.key_hash == bindparam("key_hash"),
         )
-    ).first()
+    )
+)
+_INSERT_COLUMNS = [c.name for c in keys_table.columns if c.name != "seq"]
+_INSERT = {
+    name: Prepared(
+        dialect.insert(keys_table)
+        .values({c: bindparam(f"v_{c}") for c in _INSERT_COLUMNS})
+        .on_conflict_do_nothing(index_elements=[keys_table.c.scope, keys_table.c.key_hash])
+        .returning(keys_table.c.seq)
+    )
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_HELD = and_(
+    keys_table.c.seq == bindparam("p_seq"),
+    keys_table.c.lock_token == bindparam("p_token"),
+    keys_table.c.state == "running",
+)
+_FINISH = Prepared(
+    update(keys_table)
+    .where(_HELD)
+    .values(
+        state="done",
+        status=bindparam("v_status"),
+        headers=bindparam("v_headers"),
+        body=bindparam("v_body"),
+        secret_key_seq=bindparam("v_secret_key_seq"),
+    )
+)
+_RELEASE = Prepared(delete(keys_table).where(_HELD))
 
 
-def _judge(row: Row[Any], fp: str, *, now: int, lock_s: int) -> Row[Any] | None:
+def _find(conn: Connection, scope: str, key_hash: str) -> Any:
+    return _FIND.execute(conn, {"scope": scope, "key_hash": key_hash}).first()
+
+
+def _judge(row: Any, fp: str, *, now: int, lock_s: int) -> Any:
     """The existing row decides: its answer to replay (returned), a refusal (raised), or
     None when the key is free to claim (expired, or its request died)."""
     if row.expires_at <= now:
@@ -216,14 +261,8 @@ def _judge(row: Row[Any], fp: str, *, now: int, lock_s: int) -> Row[Any] | None:
 
 
 def _insert(conn: Connection, values: dict[str, Any]) -> int | None:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = (
-        dialect.insert(keys_table)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=[keys_table.c.scope, keys_table.c.key_hash])
-        .returning(keys_table.c.seq)
-    )
-    seq = conn.execute(stmt).scalar_one_or_none()
+    params = {f"v_{c}": values[c] for c in _INSERT_COLUMNS}
+    seq = _INSERT[conn.dialect.name].execute(conn, params).scalar()
     return None if seq is None else int(seq)
 
 
@@ -238,10 +277,21 @@ def begin(
     now: int,
     ttl_s: int,
     lock_s: int,
-) -> Claim | Row[Any]:
-    """Claim the key (a `Claim`) or return the stored row to replay; raise 409/422."""
-    with transaction(engine, write=False) as conn:
-        row = _find(conn, scope, key_hash)
+    readers: ReadConnections | None = None,
+) -> Claim | Any:
+    """Claim the key (a `Claim`) or return the stored row to replay; raise 409/422.
+    `readers`: SQLite's open read connections (core/context.py), for the first look."""
+    if readers is not None:
+        conn = readers.checkout()
+        ok = False
+        try:
+            row = _find(conn, scope, key_hash)
+            ok = True
+        finally:
+            readers.checkin(conn, ok=ok)
+    else:
+        with transaction(engine, write=False) as conn:
+            row = _find(conn, scope, key_hash)
     if row is not None:
         done = _judge(row, fp, now=now, lock_s=lock_s)
         if done is not None:
@@ -309,37 +359,23 @@ def finish(
     secret_key_seq: int | None,
 ) -> bool:
     """Store the answer, if this attempt still holds the key (False: it lost it)."""
-    result = conn.execute(
-        update(keys_table)
-        .where(
-            and_(
-                keys_table.c.seq == claim.seq,
-                keys_table.c.lock_token == claim.token,
-                keys_table.c.state == "running",
-            )
-        )
-        .values(
-            state="done",
-            status=status,
-            headers=orjson.dumps(headers).decode(),
-            body=body,
-            secret_key_seq=secret_key_seq,
-        )
+    result = _FINISH.execute(
+        conn,
+        {
+            "p_seq": claim.seq,
+            "p_token": claim.token,
+            "v_status": status,
+            "v_headers": orjson.dumps(headers).decode(),
+            "v_body": body,
+            "v_secret_key_seq": secret_key_seq,
+        },
     )
     return result.rowcount == 1
 
 
 def release(conn: Connection, claim: Claim) -> None:
     """Forget the claim (its answer is not stored): the next attempt runs afresh."""
-    conn.execute(
-        delete(keys_table).where(
-            and_(
-                keys_table.c.seq == claim.seq,
-                keys_table.c.lock_token == claim.token,
-                keys_table.c.state == "running",
-            )
-        )
-    )
+    _RELEASE.execute(conn, {"p_seq": claim.seq, "p_token": claim.token})
 
 
 def redact(body: bytes) -> tuple[bytes, int | None] | None:
@@ -370,7 +406,7 @@ def _with_key(stored: bytes, key: dict[str, Any]) -> bytes:
 
 
 def replay_with_new_key(
-    engine: Engine, row: Row[Any], *, now: int, reissue: Reissue, revoked: Revoked
+    engine: Engine, row: Any, *, now: int, reissue: Reissue, revoked: Revoked
 ) -> bytes:
     """The stored body with a fresh API key replacing the (redacted) one the first
     attempt issued, which is revoked in the same transaction."""
@@ -493,6 +529,7 @@ def install(app: Flask, *, reissue: Reissue, revoked: Revoked) -> None:
             now=now,
             ttl_s=st.settings.idempotency_ttl_s,
             lock_s=st.settings.idempotency_lock_s,
+            readers=st.readers,
         )
         if isinstance(outcome, Claim):
             g.idempotency_claim = outcome
