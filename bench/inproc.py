@@ -161,6 +161,33 @@ def main() -> int:
         # the same key every time: answered from the store after the first
         ("POST /v1/tasks replayed", with_key(publish, lambda: "inproc-replay")),
     ]
+    # accept, then complete, the next task of the pool (bench/load.py); one call is two
+    # requests, so its µs are per pair.
+    worker = users[1]["key"]
+    pool = iter(range(meta["cycle_first_seq"], meta["cycle_first_seq"] + meta["cycle_pool"]))
+    done = json.dumps({"deliverables": {"report": "ok"}})
+
+    def cycle(keyed: bool) -> Callable[[], dict[str, Any]]:
+        pending: list[dict[str, Any]] = []
+
+        def env() -> dict[str, Any]:
+            if pending:
+                return pending.pop()
+            task = f"task_{next(pool):03d}"
+            accept = _environ("PUT", f"/v1/tasks/{task}/accept", key=worker)()
+            complete = _environ("PUT", f"/v1/tasks/{task}/complete", key=worker, body=done)()
+            if keyed:
+                accept["HTTP_IDEMPOTENCY_KEY"] = f"inproc-a-{task}"
+                complete["HTTP_IDEMPOTENCY_KEY"] = f"inproc-c-{task}"
+            pending.append(complete)
+            return accept
+
+        return env
+
+    endpoints += [
+        ("PUT accept+complete", cycle(False)),
+        ("PUT accept+complete +Idem-Key", cycle(True)),
+    ]
     if args.only:
         wanted = args.only.split(",")
         endpoints = [e for e in endpoints if any(w in e[0] for w in wanted)]

@@ -275,12 +275,12 @@ def wrk(
     return r
 
 
-def probe(base: str, ep: Endpoint, key: str, meta: dict[str, Any]) -> int:
+def probe(base: str, ep: Endpoint, key: str, meta: dict[str, Any], cycle_index: int = 0) -> int:
     """One request with urllib: checks it succeeds, returns the response size in bytes."""
     path = ep.path.replace("{agent}", "agent_0000042")
     method, body = ep.method, ep.body
     if ep.mode == "cycle":  # accept one pool task that the load will not use
-        seq = meta["cycle_first_seq"] + meta["cycle_pool"] - 1
+        seq = meta["cycle_first_seq"] + meta["cycle_pool"] - 1 - cycle_index
         path, method, body = f"/v1/tasks/task_{seq:03d}/accept", "PUT", None
     req = urllib.request.Request(
         base + path,
@@ -347,7 +347,7 @@ def run_size(
         wait_ready(ceil_base + "/?size=100", ceiling)
         keys = [u["key"] for u in meta["users"]]
         users = len(keys)
-        cycle_runs = 3  # warm-up and measurement use separate parts of the pool
+        cycle_runs = 2  # warm-up and measurement use separate parts of the pool
         only = {s.strip() for s in args.only.split(",")} if args.only else None
         selected = [
             ep
@@ -356,13 +356,13 @@ def run_size(
         ]
         # Every cycle endpoint gets its own slices of the task pool (3 runs each).
         n_cycle = max(1, sum(1 for ep in selected if ep.mode == "cycle"))
-        per_thread = (meta["cycle_pool"] - 1) // (cycle_runs * n_cycle * args.connections)
+        per_thread = (meta["cycle_pool"] - n_cycle) // (cycle_runs * n_cycle * args.connections)
         cycle_index = 0
         ceiling_script = scratch / "ceiling.lua"
         ceiling_script.write_text(CEILING_LUA)
         for ep in selected:
             try:
-                size = probe(api_base, ep, keys[-1], meta)
+                size = probe(api_base, ep, keys[-1], meta, cycle_index)
             except Exception as exc:  # e.g. an endpoint that does not exist yet
                 print(f"  {ep.name:<28} skipped: {exc}", flush=True)
                 results.append({"endpoint": ep.name, "kind": ep.kind, "skipped": str(exc)})
