@@ -11,8 +11,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from aipod_api import __version__
 from aipod_api.auth import guard
+from aipod_api.auth import service as auth_service
 from aipod_api.auth.keycache import KeyCache
-from aipod_api.core import cors, fastpath
+from aipod_api.core import cors, fastpath, idempotency
 from aipod_api.core.bootstrap import prepare_database
 from aipod_api.core.context import AppState, ReadConnections, init_request_scope
 from aipod_api.core.db import make_engine
@@ -124,8 +125,14 @@ def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> 
     fastpath.install()
     # CORS first: a preflight is answered before authentication.
     cors.install(app, origins=settings.cors_origins)
+    # Idempotency keys (core/idempotency.py): the finisher's hooks run after the request
+    # transaction has ended, the others after authentication and before the commit.
+    idempotency.install_finisher(app)
     init_request_scope(app)
     guard.install(app)
+    idempotency.install(
+        app, reissue=auth_service.reissue_key, revoked=state.extras["key_cache"].revoked
+    )
     register_error_handlers(app)
     for domain in DOMAINS:
         module = importlib.import_module(f"aipod_api.{domain}.views")

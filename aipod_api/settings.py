@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     key_cache_ttl_s: float = Field(default=30.0, ge=0)
     exec_lock: Literal["auto", "on", "off"] = "auto"
+    # Idempotency keys (core/idempotency.py): how long a stored answer is replayed, and
+    # after how long a claim whose request never finished (a crash) may be taken over.
+    idempotency_ttl_s: int = Field(default=86_400, ge=1)
+    idempotency_lock_s: int = Field(default=60, ge=1)
 
     # Agent-native access. The server: the base URL its A2A agent cards advertise (unset:
     # the request's own) and the MCP endpoint the network's card lists (unset: none).

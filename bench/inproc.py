@@ -49,7 +49,7 @@ def _consume(app: Any, environ_factory: Callable[[], dict[str, Any]]) -> Call:
         close = getattr(body, "close", None)
         if close:
             close()
-        if not status[0].startswith("2"):
+        if not status[0].startswith("2"):  # a replay repeats the stored 201
             raise RuntimeError(f"unexpected status {status[0]}")
 
     return call
@@ -142,6 +142,51 @@ def main() -> int:
                 body=json.dumps({"title": "bench", "description": "load", "budget": 0.01}),
             ),
         ),
+    ]
+    publish = _environ("POST", "/v1/tasks", key=key, body=json.dumps(
+        {"title": "bench", "description": "load", "budget": 0.01}))  # fmt: skip
+    serial = iter(range(10**12))
+
+    def with_key(make: Callable[[], dict[str, Any]], value: Callable[[], str]) -> Any:
+        def env() -> dict[str, Any]:
+            e = make()
+            e["HTTP_IDEMPOTENCY_KEY"] = value()
+            return e
+
+        return env
+
+    endpoints += [
+        # a new key per request: claim, store with the commit
+        ("POST /v1/tasks +Idem-Key", with_key(publish, lambda: f"inproc-{next(serial)}")),
+        # the same key every time: answered from the store after the first
+        ("POST /v1/tasks replayed", with_key(publish, lambda: "inproc-replay")),
+    ]
+    # accept, then complete, the next task of the pool (bench/load.py); one call is two
+    # requests, so its µs are per pair.
+    worker = users[1]["key"]
+    pool = iter(range(meta["cycle_first_seq"], meta["cycle_first_seq"] + meta["cycle_pool"]))
+    done = json.dumps({"deliverables": {"report": "ok"}})
+
+    def cycle(keyed: bool) -> Callable[[], dict[str, Any]]:
+        pending: list[dict[str, Any]] = []
+
+        def env() -> dict[str, Any]:
+            if pending:
+                return pending.pop()
+            task = f"task_{next(pool):03d}"
+            accept = _environ("PUT", f"/v1/tasks/{task}/accept", key=worker)()
+            complete = _environ("PUT", f"/v1/tasks/{task}/complete", key=worker, body=done)()
+            if keyed:
+                accept["HTTP_IDEMPOTENCY_KEY"] = f"inproc-a-{task}"
+                complete["HTTP_IDEMPOTENCY_KEY"] = f"inproc-c-{task}"
+            pending.append(complete)
+            return accept
+
+        return env
+
+    endpoints += [
+        ("PUT accept+complete", cycle(False)),
+        ("PUT accept+complete +Idem-Key", cycle(True)),
     ]
     if args.only:
         wanted = args.only.split(",")

@@ -46,9 +46,16 @@ class Endpoint:
     path: str  # may contain {agent} (a random agent id)
     body: str | None = None
     mode: str = "rotate"  # rotate keys per request | "cycle"
+    # Idempotency-Key on every request: "" none, "unique" a new key per request (the cost
+    # of claiming and storing), "replay" one key per caller (every request after the
+    # first is answered from the store).
+    idem: str = ""
 
 
-def endpoints(meta: dict[str, Any]) -> list[Endpoint]:
+PUBLISH_BODY = json.dumps({"title": "bench task", "description": "load", "budget": 0.01})
+
+
+def endpoints(meta: dict[str, Any], *, idempotency: bool = False) -> list[Endpoint]:
     cap = urllib.parse.quote(meta["capability"])
     tag = urllib.parse.quote(meta["tag"])
     eps = [
@@ -62,10 +69,19 @@ def endpoints(meta: dict[str, Any]) -> list[Endpoint]:
             "write",
             "POST",
             "/v1/tasks",
-            body=json.dumps({"title": "bench task", "description": "load", "budget": 0.01}),
+            body=PUBLISH_BODY,
         ),
         Endpoint("PUT accept+complete", "write", "PUT", "", mode="cycle"),
     ]
+    if idempotency:
+        eps += [
+            Endpoint("POST /v1/tasks +Idem-Key", "write", "POST", "/v1/tasks",
+                     body=PUBLISH_BODY, idem="unique"),
+            Endpoint("POST /v1/tasks replayed", "write", "POST", "/v1/tasks",
+                     body=PUBLISH_BODY, idem="replay"),
+            Endpoint("PUT accept+complete +Idem-Key", "write", "PUT", "", mode="cycle",
+                     idem="unique"),
+        ]  # fmt: skip
     return eps
 
 
@@ -78,6 +94,8 @@ local mode = "%(mode)s"
 local n_agents = %(n_agents)d
 local cycle_first = %(cycle_first)d
 local cycle_per_thread = %(cycle_per_thread)d
+local idem = "%(idem)s"
+local salt = "%(salt)s"
 local threads = {}
 local counter = 0
 
@@ -95,6 +113,11 @@ local function headers(key)
   local h = {}
   h["Authorization"] = "Bearer " .. key
   h["Content-Type"] = "application/json"
+  if idem == "unique" then
+    h["Idempotency-Key"] = salt .. "-" .. tid .. "-" .. counter
+  elseif idem == "replay" then
+    h["Idempotency-Key"] = "replay-" .. salt
+  end
   return h
 end
 
@@ -252,12 +275,12 @@ def wrk(
     return r
 
 
-def probe(base: str, ep: Endpoint, key: str, meta: dict[str, Any]) -> int:
+def probe(base: str, ep: Endpoint, key: str, meta: dict[str, Any], cycle_index: int = 0) -> int:
     """One request with urllib: checks it succeeds, returns the response size in bytes."""
     path = ep.path.replace("{agent}", "agent_0000042")
     method, body = ep.method, ep.body
     if ep.mode == "cycle":  # accept one pool task that the load will not use
-        seq = meta["cycle_first_seq"] + meta["cycle_pool"] - 1
+        seq = meta["cycle_first_seq"] + meta["cycle_pool"] - 1 - cycle_index
         path, method, body = f"/v1/tasks/task_{seq:03d}/accept", "PUT", None
     req = urllib.request.Request(
         base + path,
@@ -324,21 +347,30 @@ def run_size(
         wait_ready(ceil_base + "/?size=100", ceiling)
         keys = [u["key"] for u in meta["users"]]
         users = len(keys)
-        cycle_runs = 3  # warm-up and measurement use separate parts of the pool
-        per_thread = (meta["cycle_pool"] - 1) // (cycle_runs * args.connections)
+        cycle_runs = 2  # warm-up and measurement use separate parts of the pool
+        only = {s.strip() for s in args.only.split(",")} if args.only else None
+        selected = [
+            ep
+            for ep in endpoints(meta, idempotency=args.idempotency)
+            if not only or any(o in ep.name for o in only)
+        ]
+        # Every cycle endpoint gets its own slices of the task pool (3 runs each).
+        n_cycle = max(1, sum(1 for ep in selected if ep.mode == "cycle"))
+        per_thread = (meta["cycle_pool"] - n_cycle) // (cycle_runs * n_cycle * args.connections)
+        cycle_index = 0
         ceiling_script = scratch / "ceiling.lua"
         ceiling_script.write_text(CEILING_LUA)
-        only = {s.strip() for s in args.only.split(",")} if args.only else None
-        for ep in endpoints(meta):
-            if only and not any(o in ep.name for o in only):
-                continue
+        for ep in selected:
             try:
-                size = probe(api_base, ep, keys[-1], meta)
+                size = probe(api_base, ep, keys[-1], meta, cycle_index)
             except Exception as exc:  # e.g. an endpoint that does not exist yet
                 print(f"  {ep.name:<28} skipped: {exc}", flush=True)
                 results.append({"endpoint": ep.name, "kind": ep.kind, "skipped": str(exc)})
                 continue
             scripts = []
+            first_part = cycle_index * cycle_runs
+            if ep.mode == "cycle":
+                cycle_index += 1
             for run in range(cycle_runs):
                 script = scratch / f"ep_{len(results)}_{run}.lua"
                 script.write_text(
@@ -351,8 +383,14 @@ def run_size(
                         "mode": ep.mode,
                         "n_agents": n,
                         "cycle_first": meta["cycle_first_seq"]
-                        + run * per_thread * args.connections,
+                        + (first_part + run) * per_thread * args.connections,
                         "cycle_per_thread": per_thread,
+                        "idem": ep.idem,
+                        # unique keys must not repeat across runs (nor servers' restarts);
+                        # a replayed key is the same in warm-up and measurement
+                        "salt": f"{len(results)}"
+                        if ep.idem == "replay"
+                        else f"{len(results)}-{run}-{time.time_ns()}",
                     }
                 )
                 scripts.append(script)
@@ -435,6 +473,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reload", action="store_true", help="rebuild the cached datasets")
     p.add_argument("--only", help="comma-separated substrings of endpoint names")
     p.add_argument("--json", type=Path, help="also write the raw results here")
+    p.add_argument(
+        "--idempotency",
+        action="store_true",
+        help="also run publish and accept+complete with an Idempotency-Key (a new one per "
+        "request), and publish replayed from the store",
+    )
     args = p.parse_args(argv)
     if args.threads is None:
         # What `python -m aipod_api.server` picks for a SQLite database; the ceiling runs

@@ -206,6 +206,29 @@ def issue_key(
     }
 
 
+def reissue_key(conn: Connection, *, key_seq: int, now: int) -> tuple[dict[str, Any], str] | None:
+    """Replace an issued key that nobody has used: revoke it and issue a new one to the
+    same agent with the same label, in the caller's transaction.
+
+    For the replay of a stored answer whose key was redacted (core/idempotency.py): the
+    first answer was lost, so its key can only be orphaned. Returns the new key (as
+    `issue_key` does) and the old key's hash (for cache eviction); None when the key has
+    been used or revoked meanwhile (someone did receive it) — then nothing changes."""
+    unused = and_(
+        api_keys.c.seq == key_seq,
+        api_keys.c.revoked_at.is_(None),
+        api_keys.c.last_used_at.is_(None),
+    )
+    row = conn.execute(
+        select(api_keys.c.agent_id, api_keys.c.label, api_keys.c.key_hash).where(unused)
+    ).first()
+    if row is None:
+        return None
+    if conn.execute(update(api_keys).where(unused).values(revoked_at=now)).rowcount != 1:
+        return None
+    return issue_key(conn, agent_id=row.agent_id, label=row.label, now=now), str(row.key_hash)
+
+
 def register(
     conn: Connection,
     *,

@@ -40,6 +40,20 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "login_throttled": (429, "Too many failed logins"),
     "demo_disabled": (401, "The demo account is off on this server (AIPOD_DEMO=0)"),
     "hashing_busy": (503, "Every password-hashing slot is busy; retry after Retry-After"),
+    # idempotency keys (core/idempotency.py)
+    "idempotency_key_reused": (
+        422,
+        "The Idempotency-Key was already used with another method, path or body",
+    ),
+    "idempotency_key_in_use": (
+        409,
+        "A request with this Idempotency-Key is still running; retry after Retry-After",
+    ),
+    "idempotency_key_secret_used": (
+        409,
+        "The API key issued under this Idempotency-Key has been used or revoked since; "
+        "a retry issues no other",
+    ),
     # resources
     "forbidden": (403, "Authenticated, but not allowed to do this"),
     "not_found": (404, "The resource does not exist"),

@@ -55,6 +55,25 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "unavailable": ("服务暂不可用", "Service unavailable"),
     "http_error": ("请求错误", "Request error"),
+    # idempotency keys (core/idempotency.py)
+    "invalid_idempotency_key": (
+        "{field} 必须是 1–{max_length} 个可打印 ASCII 字符",
+        "{field} must be 1–{max_length} printable ASCII characters",
+    ),
+    "idempotency_key_reused": (
+        "该 Idempotency-Key 已用于另一个请求({method} {path}),新请求请使用新的 Key",
+        "This Idempotency-Key was already used for another request ({method} {path}); "
+        "use a new key for a new request",
+    ),
+    "idempotency_key_in_use": (
+        "使用该 Idempotency-Key 的请求仍在处理中,请稍后重试",
+        "A request with this Idempotency-Key is still being processed; retry shortly",
+    ),
+    "idempotency_key_secret_used": (
+        "该 Idempotency-Key 的请求签发的 API Key 已被使用或撤销,重试不会再签发新的 Key",
+        "The API key issued under this Idempotency-Key has been used or revoked since; "
+        "a retry does not issue another",
+    ),
     # auth
     "username_taken": ("用户名已存在", "Username already exists"),
     "email_taken": ("邮箱已被注册", "Email already registered"),

@@ -114,6 +114,7 @@ ERROR_DESCRIPTIONS: dict[str, str] = {
     "403": "权限不足,无权操作此资源 / Not allowed for the caller",
     "404": "资源不存在 / Not found",
     "409": "资源冲突 / Conflict with the resource's state",
+    "422": "Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request",
     "413": "请求体过大 / Body over the size limit",
     "429": "请求过于频繁,触发限流 / Rate limited (see `Retry-After`)",
     "500": "服务器内部错误 / Internal error",
@@ -206,6 +207,39 @@ SERVERS = [
 ]
 
 
+# Idempotency keys (core/idempotency.py): a header every write accepts, and the header a
+# replayed answer carries.
+IDEMPOTENCY_PARAMETER: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": (
+        "幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / "
+        "Retry safely: a retry with the same key (per caller, for 24 h) gets the first "
+        "answer again, with `Idempotent-Replayed: true`, instead of running twice. "
+        "1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 "
+        "string. Same key with another method, path or body: 422 "
+        "`idempotency_key_reused`; while the first request still runs: 409 "
+        "`idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the "
+        "README, section Idempotency."
+    ),
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": "^[\\x20-\\x7E]+$",
+    },
+    "example": "8e03978e-40d5-43e8-bc93-6894a57f9324",
+}
+REPLAYED_HEADER: dict[str, Any] = {
+    "description": "`true` when this is the stored answer of an earlier request with the "
+    "same Idempotency-Key",
+    "schema": {"type": "string", "enum": ["true"]},
+}
+# Answers that are never stored, so never replayed.
+UNSTORED_STATUSES = frozenset({"400", "413", "422", "429", "500", "503"})
+
+
 def _error_response(status: str, schema: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "description": ERROR_DESCRIPTIONS.get(status, status),
@@ -265,6 +299,12 @@ def finalize_document(
                 resp["429"] = _error_response("429", "ErrorEnvelope")
             if method in BODY_METHODS:
                 resp.setdefault("413", _error_response("413", "ErrorEnvelope"))
+                resp.setdefault("409", _error_response("409", "ErrorEnvelope"))
+                resp["422"] = _error_response("422", "ErrorEnvelope")
+                for status, r in resp.items():
+                    if status not in UNSTORED_STATUSES:
+                        r.setdefault("headers", {})["Idempotent-Replayed"] = REPLAYED_HEADER
+                op.setdefault("parameters", []).append(copy.deepcopy(IDEMPOTENCY_PARAMETER))
             params = op.get("parameters", [])
             if any(p.get("in") == "path" for p in params):
                 resp.setdefault("404", _error_response("404", "ErrorEnvelope"))

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -88,6 +89,33 @@ api_keys = Table(
     Column("revoked_at", BigInteger, nullable=True),
 )
 Index("ix_api_keys_agent", api_keys.c.agent_id, api_keys.c.seq)
+
+# --- idempotency keys (core/idempotency.py, migration 0005) --------------------------
+# One row per (caller scope, Idempotency-Key): claimed as 'running' in a transaction of
+# its own, then 'done' with the stored answer in the same transaction as the request's
+# effects. Neither the key nor a secret of the answer is stored in plain text.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("seq", BigSeq, primary_key=True, autoincrement=True),
+    Column("scope", String(64), nullable=False),  # "agent:<id>" or "ip:<address>"
+    Column("key_hash", String(64), nullable=False),  # SHA-256 of the key (hex)
+    Column("fingerprint", String(64), nullable=False),  # HMAC(key, method, path, body)
+    Column("method", String(8), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("state", String(8), nullable=False),
+    Column("lock_token", String(32), nullable=False),  # the claiming attempt's token
+    Column("locked_at", BigInteger, nullable=False),
+    Column("status", Integer, nullable=True),
+    Column("headers", Text, nullable=True),  # JSON [[name, value], ...]
+    Column("body", LargeBinary, nullable=True),
+    Column("secret_key_seq", BigInteger, nullable=True),  # API key issued (body redacted)
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    UniqueConstraint("scope", "key_hash", name="uq_idempotency_keys_scope_key"),
+    CheckConstraint("state IN ('running', 'done')", name="state"),
+)
+Index("ix_idempotency_keys_expires", idempotency_keys.c.expires_at)
 
 # --- ledger -------------------------------------------------------------------------
 # kind: 'agent' (one per agent), 'escrow' (one per task), 'issuance' (one, id 1).

@@ -185,6 +185,7 @@ ERROR_CLASSES: dict[str, type[AipodError]] = {
     # idempotency keys
     "idempotency_key_reused": IdempotencyError,
     "idempotency_key_in_use": IdempotencyError,
+    "idempotency_key_secret_used": ConflictError,
     # the server
     "internal_error": ServerError,
     "service_unavailable": ServerError,

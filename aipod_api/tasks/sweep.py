@@ -27,6 +27,7 @@ from sqlalchemy import BigInteger, Connection, Engine, String, bindparam, exists
 
 from aipod_api.core.context import AppState, db
 from aipod_api.core.db import checkpoint, is_sqlite, transaction
+from aipod_api.core.idempotency import purge_expired
 from aipod_api.core.prepared import Prepared
 from aipod_api.tasks import service
 
@@ -111,6 +112,13 @@ class Sweeper:
             return 0
         return settle_due(st.engine, now=st.now())
 
+    def purge_once(self) -> int:
+        """Delete expired idempotency keys (core/idempotency.py)."""
+        st = self._state()
+        if st is None:
+            return 0
+        return purge_expired(st.engine, now=st.now())
+
     def _run(self) -> None:
         tick = min(self.interval_s, CHECKPOINT_EVERY_S)
         next_sweep = time.monotonic() + self.interval_s
@@ -133,6 +141,10 @@ class Sweeper:
                     log.info("expiry sweep settled %d task(s)", settled)
             except Exception:  # keep sweeping; the next round retries
                 log.warning("expiry sweep failed", exc_info=True)
+            try:
+                self.purge_once()
+            except Exception:  # the next round retries
+                log.warning("idempotency key purge failed", exc_info=True)
 
 
 def install(app: Flask) -> None:

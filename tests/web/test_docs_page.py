@@ -119,3 +119,11 @@ def test_first_paint_follows_accept_language(api: Api, accept: str, lang: str) -
     assert f'data-lang="{lang}"' in html
     assert f'"langDefault": "{lang}"' in html
     assert "Accept-Language" in r.headers.get("Vary", "")  # caches keep the languages apart
+
+
+def test_page_explains_idempotency_keys(demo_api: Api) -> None:
+    assert demo_api.test_client is not None
+    html = demo_api.test_client.get("/docs").get_data(as_text=True)
+    assert "idempotency" in parse(html).ids
+    for text in ("Idempotency-Key", "Idempotent-Replayed", "idempotency_key_reused"):
+        assert text in html

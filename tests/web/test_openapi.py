@@ -207,3 +207,24 @@ def test_document_is_built_once(app: Flask) -> None:
     first = client.get("/v1/openapi.json").data
     assert client.get("/v1/openapi.json").data == first
     assert app.extensions["aipod_openapi"]["openapi"] == "3.1.0"
+
+
+def test_every_write_accepts_an_idempotency_key(spec: dict[str, Any]) -> None:
+    writes = 0
+    for method, path, op in operations(spec):
+        where = f"{method.upper()} {path}"
+        headers = [p for p in op.get("parameters", []) if p["in"] == "header"]
+        if method not in ("post", "put", "delete", "patch"):
+            assert not any(p["name"] == "Idempotency-Key" for p in headers), where
+            continue
+        writes += 1
+        [param] = [p for p in headers if p["name"] == "Idempotency-Key"]
+        assert param["required"] is False, where
+        assert param["schema"]["maxLength"] == 255, where
+        responses = op["responses"]
+        assert "409" in responses and "422" in responses, where
+        ok = next(s for s in responses if s.startswith("2"))
+        assert "Idempotent-Replayed" in responses[ok]["headers"], where
+        for status in ("400", "422", "429"):
+            assert "Idempotent-Replayed" not in responses[status].get("headers", {}), where
+    assert writes >= 12

@@ -277,7 +277,7 @@
       setStatus(method + " " + path + "  →  " + resp.status + " " + (resp.statusText || "") + " · " + ms + " ms",
                 resp.ok ? "ok" : "err");
       var hs = [];
-      ["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"].forEach(function (h) {
+      ["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After", "Idempotent-Replayed"].forEach(function (h) {
         var v = resp.headers.get(h);
         if (v !== null) hs.push(h + ": " + v);
       });

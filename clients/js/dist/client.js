@@ -233,7 +233,8 @@ export class AipodClient {
             if (status < 400 && isEnvelope(body) && body.code === 0)
                 return body.data;
             const error = errorFromResponse(status, body, responseHeaders, requestId);
-            if (RETRY_STATUSES.has(status) && attempt < maxRetries) {
+            const inUse = isEnvelope(body) && body.error === "idempotency_key_in_use";
+            if ((RETRY_STATUSES.has(status) || inUse) && attempt < maxRetries) {
                 const wait = retryAfterMs(responseHeaders["retry-after"]);
                 if (wait === undefined || wait <= this.maxRetryDelayMs) {
                     const delayMs = wait ?? backoffMs(attempt + 1);

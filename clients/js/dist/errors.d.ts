@@ -59,6 +59,13 @@ export declare class InsufficientFundsError extends ConflictError {
     get balance(): number | undefined;
     get required(): number | undefined;
 }
+/**
+ * The `Idempotency-Key` was used for a different request (422 `idempotency_key_reused`) or
+ * its first request is still running (409 `idempotency_key_in_use`; the client retries that
+ * one itself, with the same key).
+ */
+export declare class IdempotencyError extends AipodError {
+}
 /** 429: over a limit; `retryAfter` is the server's Retry-After in seconds. */
 export declare class RateLimitError extends AipodError {
     get retryAfter(): number | undefined;

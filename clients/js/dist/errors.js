@@ -58,6 +58,13 @@ export class InsufficientFundsError extends ConflictError {
         return this.data?.required;
     }
 }
+/**
+ * The `Idempotency-Key` was used for a different request (422 `idempotency_key_reused`) or
+ * its first request is still running (409 `idempotency_key_in_use`; the client retries that
+ * one itself, with the same key).
+ */
+export class IdempotencyError extends AipodError {
+}
 /** 429: over a limit; `retryAfter` is the server's Retry-After in seconds. */
 export class RateLimitError extends AipodError {
     get retryAfter() {
@@ -93,6 +100,9 @@ export const ERROR_CLASSES = Object.freeze({
     email_taken: ConflictError,
     key_not_found: NotFoundError,
     last_key: ConflictError,
+    idempotency_key_reused: IdempotencyError,
+    idempotency_key_in_use: IdempotencyError,
+    idempotency_key_secret_used: ConflictError,
     too_many_keys: ConflictError,
     login_keys_exhausted: ConflictError,
     agent_not_found: NotFoundError,

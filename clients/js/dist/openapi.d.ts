@@ -452,7 +452,7 @@ export interface components {
              * @description 稳定的机器错误码 / stable machine error code (never localised); the table is in the README
              * @enum {string}
              */
-            error: "agent_not_found" | "already_rated" | "bad_request" | "conflict" | "demo_disabled" | "email_taken" | "forbidden" | "hashing_busy" | "http_error" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_api_key" | "invalid_credentials" | "invalid_json" | "key_not_found" | "last_key" | "login_keys_exhausted" | "login_throttled" | "memory_not_author" | "memory_not_found" | "memory_unknown_participants" | "method_not_allowed" | "missing_capabilities" | "not_assignee" | "not_found" | "not_owner" | "not_publisher" | "not_task_publisher" | "own_task" | "payload_too_large" | "rate_limited" | "route_not_found" | "service_unavailable" | "task_in_progress_before_deadline" | "task_not_acceptable" | "task_not_cancellable" | "task_not_done" | "task_not_found" | "task_not_in_progress" | "too_many_in_flight" | "too_many_keys" | "username_taken" | "validation_failed";
+            error: "agent_not_found" | "already_rated" | "bad_request" | "conflict" | "demo_disabled" | "email_taken" | "forbidden" | "hashing_busy" | "http_error" | "idempotency_key_in_use" | "idempotency_key_reused" | "idempotency_key_secret_used" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_api_key" | "invalid_credentials" | "invalid_json" | "key_not_found" | "last_key" | "login_keys_exhausted" | "login_throttled" | "memory_not_author" | "memory_not_found" | "memory_unknown_participants" | "method_not_allowed" | "missing_capabilities" | "not_assignee" | "not_found" | "not_owner" | "not_publisher" | "not_task_publisher" | "own_task" | "payload_too_large" | "rate_limited" | "route_not_found" | "service_unavailable" | "task_in_progress_before_deadline" | "task_not_acceptable" | "task_not_cancellable" | "task_not_done" | "task_not_found" | "task_not_in_progress" | "too_many_in_flight" | "too_many_keys" | "username_taken" | "validation_failed";
             /** Message */
             message: string;
             /**
@@ -529,7 +529,7 @@ export interface components {
              * @description 稳定的机器错误码 / stable machine error code (never localised); the table is in the README
              * @enum {string}
              */
-            error: "agent_not_found" | "already_rated" | "bad_request" | "conflict" | "demo_disabled" | "email_taken" | "forbidden" | "hashing_busy" | "http_error" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_api_key" | "invalid_credentials" | "invalid_json" | "key_not_found" | "last_key" | "login_keys_exhausted" | "login_throttled" | "memory_not_author" | "memory_not_found" | "memory_unknown_participants" | "method_not_allowed" | "missing_capabilities" | "not_assignee" | "not_found" | "not_owner" | "not_publisher" | "not_task_publisher" | "own_task" | "payload_too_large" | "rate_limited" | "route_not_found" | "service_unavailable" | "task_in_progress_before_deadline" | "task_not_acceptable" | "task_not_cancellable" | "task_not_done" | "task_not_found" | "task_not_in_progress" | "too_many_in_flight" | "too_many_keys" | "username_taken" | "validation_failed";
+            error: "agent_not_found" | "already_rated" | "bad_request" | "conflict" | "demo_disabled" | "email_taken" | "forbidden" | "hashing_busy" | "http_error" | "idempotency_key_in_use" | "idempotency_key_reused" | "idempotency_key_secret_used" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_api_key" | "invalid_credentials" | "invalid_json" | "key_not_found" | "last_key" | "login_keys_exhausted" | "login_throttled" | "memory_not_author" | "memory_not_found" | "memory_unknown_participants" | "method_not_allowed" | "missing_capabilities" | "not_assignee" | "not_found" | "not_owner" | "not_publisher" | "not_task_publisher" | "own_task" | "payload_too_large" | "rate_limited" | "route_not_found" | "service_unavailable" | "task_in_progress_before_deadline" | "task_not_acceptable" | "task_not_cancellable" | "task_not_done" | "task_not_found" | "task_not_in_progress" | "too_many_in_flight" | "too_many_keys" | "username_taken" | "validation_failed";
             /** Message */
             message: string;
             /** @description `{errors: [{field, message}]}`; null when the body is not JSON at all */
@@ -1471,7 +1471,13 @@ export interface operations {
     register: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1484,6 +1490,8 @@ export interface operations {
             /** @description Created */
             201: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1502,6 +1510,8 @@ export interface operations {
             /** @description 资源冲突 / Conflict with the resource's state */
             409: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1510,6 +1520,15 @@ export interface operations {
             };
             /** @description 请求体过大 / Body over the size limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1542,7 +1561,13 @@ export interface operations {
     login: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1555,6 +1580,8 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1573,6 +1600,8 @@ export interface operations {
             /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1582,6 +1611,8 @@ export interface operations {
             /** @description 资源冲突 / Conflict with the resource's state */
             409: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1590,6 +1621,15 @@ export interface operations {
             };
             /** @description 请求体过大 / Body over the size limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1676,7 +1716,13 @@ export interface operations {
     create_key: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1689,6 +1735,8 @@ export interface operations {
             /** @description Created */
             201: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1707,6 +1755,8 @@ export interface operations {
             /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1716,6 +1766,8 @@ export interface operations {
             /** @description 资源冲突 / Conflict with the resource's state */
             409: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1724,6 +1776,15 @@ export interface operations {
             };
             /** @description 请求体过大 / Body over the size limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1747,7 +1808,13 @@ export interface operations {
     revoke_key: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /**
                  * @description key_001
@@ -1762,6 +1829,8 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1780,6 +1849,8 @@ export interface operations {
             /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1789,6 +1860,8 @@ export interface operations {
             /** @description 资源不存在 / Not found */
             404: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1798,6 +1871,8 @@ export interface operations {
             /** @description 资源冲突 / Conflict with the resource's state */
             409: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1806,6 +1881,15 @@ export interface operations {
             };
             /** @description 请求体过大 / Body over the size limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2008,7 +2092,13 @@ export interface operations {
     update_agent: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /**
                  * @description 节点 ID / agent id (= username, lower-cased)
@@ -2027,6 +2117,8 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2045,6 +2137,8 @@ export interface operations {
             /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2054,6 +2148,8 @@ export interface operations {
             /** @description 权限不足,无权操作此资源 / Not allowed for the caller */
             403: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2063,6 +2159,19 @@ export interface operations {
             /** @description 资源不存在 / Not found */
             404: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源冲突 / Conflict with the resource's state */
+            409: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2071,6 +2180,15 @@ export interface operations {
             };
             /** @description 请求体过大 / Body over the size limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2271,7 +2389,13 @@ export interface operations {
     publish_task: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2284,6 +2408,8 @@ export interface operations {
             /** @description Created */
             201: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2302,6 +2428,8 @@ export interface operations {
             /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2311,6 +2439,8 @@ export interface operations {
             /** @description 资源冲突 / Conflict with the resource's state */
             409: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2319,6 +2449,15 @@ export interface operations {
             };
             /** @description 请求体过大 / Body over the size limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2406,7 +2545,13 @@ export interface operations {
     accept_task: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /**
                  * @description 任务 ID / task id, e.g. task_001
@@ -2421,6 +2566,8 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2439,6 +2586,8 @@ export interface operations {
             /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2448,6 +2597,8 @@ export interface operations {
             /** @description 权限不足,无权操作此资源 / Not allowed for the caller */
             403: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2457,6 +2608,8 @@ export interface operations {
             /** @description 资源不存在 / Not found */
             404: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2466,6 +2619,8 @@ export interface operations {
             /** @description 资源冲突 / Conflict with the resource's state */
             409: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2474,6 +2629,15 @@ export interface operations {
             };
             /** @description 请求体过大 / Body over the size limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2497,7 +2661,13 @@ export interface operations {
     complete_task: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /**
                  * @description 任务 ID / task id, e.g. task_001
@@ -2516,6 +2686,8 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2534,6 +2706,8 @@ export interface operations {
             /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2543,6 +2717,8 @@ export interface operations {
             /** @description 权限不足,无权操作此资源 / Not allowed for the caller */
             403: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2552,6 +2728,8 @@ export interface operations {
             /** @description 资源不存在 / Not found */
             404: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2561,6 +2739,8 @@ export interface operations {
             /** @description 资源冲突 / Conflict with the resource's state */
             409: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2569,6 +2749,15 @@ export interface operations {
             };
             /** @description 请求体过大 / Body over the size limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2592,7 +2781,13 @@ export interface operations {
     cancel_task: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /**
                  * @description 任务 ID / task id, e.g. task_001
@@ -2607,6 +2802,8 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2625,6 +2822,8 @@ export interface operations {
             /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2634,6 +2833,8 @@ export interface operations {
             /** @description 权限不足,无权操作此资源 / Not allowed for the caller */
             403: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2643,6 +2844,8 @@ export interface operations {
             /** @description 资源不存在 / Not found */
             404: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2652,6 +2855,8 @@ export interface operations {
             /** @description 资源冲突 / Conflict with the resource's state */
             409: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2660,6 +2865,15 @@ export interface operations {
             };
             /** @description 请求体过大 / Body over the size limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2683,7 +2897,13 @@ export interface operations {
     rate: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2696,6 +2916,8 @@ export interface operations {
             /** @description Created */
             201: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2714,6 +2936,8 @@ export interface operations {
             /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2723,6 +2947,8 @@ export interface operations {
             /** @description 权限不足,无权操作此资源 / Not allowed for the caller */
             403: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2732,6 +2958,8 @@ export interface operations {
             /** @description 资源不存在 / Not found */
             404: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2741,6 +2969,8 @@ export interface operations {
             /** @description 资源冲突 / Conflict with the resource's state */
             409: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2749,6 +2979,15 @@ export interface operations {
             };
             /** @description 请求体过大 / Body over the size limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2914,7 +3153,13 @@ export interface operations {
     create_memory: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2927,6 +3172,8 @@ export interface operations {
             /** @description Created */
             201: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2945,6 +3192,19 @@ export interface operations {
             /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源冲突 / Conflict with the resource's state */
+            409: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2953,6 +3213,15 @@ export interface operations {
             };
             /** @description 请求体过大 / Body over the size limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3040,7 +3309,13 @@ export interface operations {
     delete_memory: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /**
                  * @description mem_001
@@ -3055,6 +3330,8 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -3073,6 +3350,8 @@ export interface operations {
             /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -3082,6 +3361,8 @@ export interface operations {
             /** @description 权限不足,无权操作此资源 / Not allowed for the caller */
             403: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -3091,6 +3372,19 @@ export interface operations {
             /** @description 资源不存在 / Not found */
             404: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源冲突 / Conflict with the resource's state */
+            409: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -3099,6 +3393,15 @@ export interface operations {
             };
             /** @description 请求体过大 / Body over the size limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

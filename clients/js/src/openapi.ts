@@ -453,7 +453,7 @@ export interface components {
              * @description 稳定的机器错误码 / stable machine error code (never localised); the table is in the README
              * @enum {string}
              */
-            error: "agent_not_found" | "already_rated" | "bad_request" | "conflict" | "demo_disabled" | "email_taken" | "forbidden" | "hashing_busy" | "http_error" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_api_key" | "invalid_credentials" | "invalid_json" | "key_not_found" | "last_key" | "login_keys_exhausted" | "login_throttled" | "memory_not_author" | "memory_not_found" | "memory_unknown_participants" | "method_not_allowed" | "missing_capabilities" | "not_assignee" | "not_found" | "not_owner" | "not_publisher" | "not_task_publisher" | "own_task" | "payload_too_large" | "rate_limited" | "route_not_found" | "service_unavailable" | "task_in_progress_before_deadline" | "task_not_acceptable" | "task_not_cancellable" | "task_not_done" | "task_not_found" | "task_not_in_progress" | "too_many_in_flight" | "too_many_keys" | "username_taken" | "validation_failed";
+            error: "agent_not_found" | "already_rated" | "bad_request" | "conflict" | "demo_disabled" | "email_taken" | "forbidden" | "hashing_busy" | "http_error" | "idempotency_key_in_use" | "idempotency_key_reused" | "idempotency_key_secret_used" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_api_key" | "invalid_credentials" | "invalid_json" | "key_not_found" | "last_key" | "login_keys_exhausted" | "login_throttled" | "memory_not_author" | "memory_not_found" | "memory_unknown_participants" | "method_not_allowed" | "missing_capabilities" | "not_assignee" | "not_found" | "not_owner" | "not_publisher" | "not_task_publisher" | "own_task" | "payload_too_large" | "rate_limited" | "route_not_found" | "service_unavailable" | "task_in_progress_before_deadline" | "task_not_acceptable" | "task_not_cancellable" | "task_not_done" | "task_not_found" | "task_not_in_progress" | "too_many_in_flight" | "too_many_keys" | "username_taken" | "validation_failed";
             /** Message */
             message: string;
             /**
@@ -530,7 +530,7 @@ export interface components {
              * @description 稳定的机器错误码 / stable machine error code (never localised); the table is in the README
              * @enum {string}
              */
-            error: "agent_not_found" | "already_rated" | "bad_request" | "conflict" | "demo_disabled" | "email_taken" | "forbidden" | "hashing_busy" | "http_error" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_api_key" | "invalid_credentials" | "invalid_json" | "key_not_found" | "last_key" | "login_keys_exhausted" | "login_throttled" | "memory_not_author" | "memory_not_found" | "memory_unknown_participants" | "method_not_allowed" | "missing_capabilities" | "not_assignee" | "not_found" | "not_owner" | "not_publisher" | "not_task_publisher" | "own_task" | "payload_too_large" | "rate_limited" | "route_not_found" | "service_unavailable" | "task_in_progress_before_deadline" | "task_not_acceptable" | "task_not_cancellable" | "task_not_done" | "task_not_found" | "task_not_in_progress" | "too_many_in_flight" | "too_many_keys" | "username_taken" | "validation_failed";
+            error: "agent_not_found" | "already_rated" | "bad_request" | "conflict" | "demo_disabled" | "email_taken" | "forbidden" | "hashing_busy" | "http_error" | "idempotency_key_in_use" | "idempotency_key_reused" | "idempotency_key_secret_used" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_api_key" | "invalid_credentials" | "invalid_json" | "key_not_found" | "last_key" | "login_keys_exhausted" | "login_throttled" | "memory_not_author" | "memory_not_found" | "memory_unknown_participants" | "method_not_allowed" | "missing_capabilities" | "not_assignee" | "not_found" | "not_owner" | "not_publisher" | "not_task_publisher" | "own_task" | "payload_too_large" | "rate_limited" | "route_not_found" | "service_unavailable" | "task_in_progress_before_deadline" | "task_not_acceptable" | "task_not_cancellable" | "task_not_done" | "task_not_found" | "task_not_in_progress" | "too_many_in_flight" | "too_many_keys" | "username_taken" | "validation_failed";
             /** Message */
             message: string;
             /** @description `{errors: [{field, message}]}`; null when the body is not JSON at all */
@@ -1472,7 +1472,13 @@ export interface operations {
     register: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1485,6 +1491,8 @@ export interface operations {
             /** @description Created */
             201: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1503,6 +1511,8 @@ export interface operations {
             /** @description 资源冲突 / Conflict with the resource's state */
             409: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1511,6 +1521,15 @@ export interface operations {
             };
             /** @description 请求体过大 / Body over the size limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1543,7 +1562,13 @@ export interface operations {
     login: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1556,6 +1581,8 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1574,6 +1601,8 @@ export interface operations {
             /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1583,6 +1612,8 @@ export interface operations {
             /** @description 资源冲突 / Conflict with the resource's state */
             409: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1591,6 +1622,15 @@ export interface operations {
             };
             /** @description 请求体过大 / Body over the size limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1677,7 +1717,13 @@ export interface operations {
     create_key: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1690,6 +1736,8 @@ export interface operations {
             /** @description Created */
             201: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1708,6 +1756,8 @@ export interface operations {
             /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1717,6 +1767,8 @@ export interface operations {
             /** @description 资源冲突 / Conflict with the resource's state */
             409: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1725,6 +1777,15 @@ export interface operations {
             };
             /** @description 请求体过大 / Body over the size limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1748,7 +1809,13 @@ export interface operations {
     revoke_key: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /**
                  * @description key_001
@@ -1763,6 +1830,8 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1781,6 +1850,8 @@ export interface operations {
             /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1790,6 +1861,8 @@ export interface operations {
             /** @description 资源不存在 / Not found */
             404: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1799,6 +1872,8 @@ export interface operations {
             /** @description 资源冲突 / Conflict with the resource's state */
             409: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -1807,6 +1882,15 @@ export interface operations {
             };
             /** @description 请求体过大 / Body over the size limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2009,7 +2093,13 @@ export interface operations {
     update_agent: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /**
                  * @description 节点 ID / agent id (= username, lower-cased)
@@ -2028,6 +2118,8 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2046,6 +2138,8 @@ export interface operations {
             /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2055,6 +2149,8 @@ export interface operations {
             /** @description 权限不足,无权操作此资源 / Not allowed for the caller */
             403: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2064,6 +2160,19 @@ export interface operations {
             /** @description 资源不存在 / Not found */
             404: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源冲突 / Conflict with the resource's state */
+            409: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2072,6 +2181,15 @@ export interface operations {
             };
             /** @description 请求体过大 / Body over the size limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2272,7 +2390,13 @@ export interface operations {
     publish_task: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2285,6 +2409,8 @@ export interface operations {
             /** @description Created */
             201: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2303,6 +2429,8 @@ export interface operations {
             /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2312,6 +2440,8 @@ export interface operations {
             /** @description 资源冲突 / Conflict with the resource's state */
             409: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2320,6 +2450,15 @@ export interface operations {
             };
             /** @description 请求体过大 / Body over the size limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2407,7 +2546,13 @@ export interface operations {
     accept_task: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /**
                  * @description 任务 ID / task id, e.g. task_001
@@ -2422,6 +2567,8 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2440,6 +2587,8 @@ export interface operations {
             /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2449,6 +2598,8 @@ export interface operations {
             /** @description 权限不足,无权操作此资源 / Not allowed for the caller */
             403: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2458,6 +2609,8 @@ export interface operations {
             /** @description 资源不存在 / Not found */
             404: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2467,6 +2620,8 @@ export interface operations {
             /** @description 资源冲突 / Conflict with the resource's state */
             409: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2475,6 +2630,15 @@ export interface operations {
             };
             /** @description 请求体过大 / Body over the size limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2498,7 +2662,13 @@ export interface operations {
     complete_task: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /**
                  * @description 任务 ID / task id, e.g. task_001
@@ -2517,6 +2687,8 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2535,6 +2707,8 @@ export interface operations {
             /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2544,6 +2718,8 @@ export interface operations {
             /** @description 权限不足,无权操作此资源 / Not allowed for the caller */
             403: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2553,6 +2729,8 @@ export interface operations {
             /** @description 资源不存在 / Not found */
             404: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2562,6 +2740,8 @@ export interface operations {
             /** @description 资源冲突 / Conflict with the resource's state */
             409: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2570,6 +2750,15 @@ export interface operations {
             };
             /** @description 请求体过大 / Body over the size limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2593,7 +2782,13 @@ export interface operations {
     cancel_task: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /**
                  * @description 任务 ID / task id, e.g. task_001
@@ -2608,6 +2803,8 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2626,6 +2823,8 @@ export interface operations {
             /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2635,6 +2834,8 @@ export interface operations {
             /** @description 权限不足,无权操作此资源 / Not allowed for the caller */
             403: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2644,6 +2845,8 @@ export interface operations {
             /** @description 资源不存在 / Not found */
             404: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2653,6 +2856,8 @@ export interface operations {
             /** @description 资源冲突 / Conflict with the resource's state */
             409: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2661,6 +2866,15 @@ export interface operations {
             };
             /** @description 请求体过大 / Body over the size limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2684,7 +2898,13 @@ export interface operations {
     rate: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2697,6 +2917,8 @@ export interface operations {
             /** @description Created */
             201: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2715,6 +2937,8 @@ export interface operations {
             /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2724,6 +2948,8 @@ export interface operations {
             /** @description 权限不足,无权操作此资源 / Not allowed for the caller */
             403: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2733,6 +2959,8 @@ export interface operations {
             /** @description 资源不存在 / Not found */
             404: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2742,6 +2970,8 @@ export interface operations {
             /** @description 资源冲突 / Conflict with the resource's state */
             409: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2750,6 +2980,15 @@ export interface operations {
             };
             /** @description 请求体过大 / Body over the size limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2915,7 +3154,13 @@ export interface operations {
     create_memory: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2928,6 +3173,8 @@ export interface operations {
             /** @description Created */
             201: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2946,6 +3193,19 @@ export interface operations {
             /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源冲突 / Conflict with the resource's state */
+            409: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -2954,6 +3214,15 @@ export interface operations {
             };
             /** @description 请求体过大 / Body over the size limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3041,7 +3310,13 @@ export interface operations {
     delete_memory: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /**
                  * @description mem_001
@@ -3056,6 +3331,8 @@ export interface operations {
             /** @description OK */
             200: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -3074,6 +3351,8 @@ export interface operations {
             /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
             401: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -3083,6 +3362,8 @@ export interface operations {
             /** @description 权限不足,无权操作此资源 / Not allowed for the caller */
             403: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -3092,6 +3373,19 @@ export interface operations {
             /** @description 资源不存在 / Not found */
             404: {
                 headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源冲突 / Conflict with the resource's state */
+            409: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {
@@ -3100,6 +3394,15 @@ export interface operations {
             };
             /** @description 请求体过大 / Body over the size limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
