@@ -226,7 +226,10 @@ def deep_field(raw: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> str:
 
 def _exact_money(body: dict[str, Any], raw: bytes, fields: tuple[str, ...]) -> None:
     """Replace float money values by their exact decimal reading of the raw text."""
-    exact = json.loads(raw, parse_float=Decimal)  # depth already bounded by check_structure
+    try:  # depth already bounded by check_structure; orjson accepted the text
+        exact = json.loads(raw, parse_float=Decimal)
+    except (ValueError, RecursionError):
+        raise BadRequest("invalid_json") from None
     for name in fields:
         if type(body.get(name)) is float:
             body[name] = exact[name]
