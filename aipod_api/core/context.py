@@ -257,10 +257,13 @@ def init_request_scope(app: Flask) -> None:
                     except DBAPIError as exc:
                         if not is_retryable(exc):
                             raise
-                        # Too late to re-run the view: the answer is "retry".
+                        # Too late to re-run the view: the answer becomes "retry" (the
+                        # response keeps its other headers, e.g. X-Request-Id).
                         g.pop("after_commit", None)
                         busy = Busy()
-                        response = envelope(None, message=t(busy.key), code=503, status=503)
+                        answer = envelope(None, message=t(busy.key), code=503, status=503)
+                        response.set_data(answer.get_data())
+                        response.status_code = 503
                         response.headers.update(busy.headers)
                         return response
                     for callback in g.pop("after_commit", []):

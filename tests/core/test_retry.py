@@ -105,3 +105,28 @@ def test_reads_are_not_retried_but_answer_503(
     r = api.get(f"/v1/tasks/{task_id}", key=key)
 
     assert r.status == 503 and len(fake.calls) == 1
+
+
+def test_a_conflict_at_commit_answers_503_and_changes_nothing(
+    open_task: tuple[Api, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import Connection
+
+    api, key, task_id = open_task
+    real_commit = Connection.commit
+    failed: list[int] = []
+
+    def commit(self: Connection) -> None:
+        if not failed:
+            failed.append(1)
+            raise OperationalError("COMMIT", {}, _PgError("40001"))
+        real_commit(self)
+
+    monkeypatch.setattr(Connection, "commit", commit)
+    r = api.put(f"/v1/tasks/{task_id}/cancel", key=key, headers={"X-Request-Id": "commit-1"})
+
+    assert r.status == 503 and r.code == 503, r.body
+    assert r.headers["Retry-After"] == "1" and r.headers["X-Request-Id"] == "commit-1"
+    assert failed == [1]
+    assert api.get(f"/v1/tasks/{task_id}", key=key).data["status"] == "open"
+    assert api.get("/v1/wallet", key=key).data["escrow"] == 30
