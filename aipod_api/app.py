@@ -15,7 +15,7 @@ from aipod_api.auth import service as auth_service
 from aipod_api.auth.keycache import KeyCache
 from aipod_api.core import cors, fastpath, idempotency
 from aipod_api.core.bootstrap import prepare_database
-from aipod_api.core.context import AppState, ReadConnections, init_request_scope
+from aipod_api.core.context import AppState, ReadConnections, init_request_scope, run_view
 from aipod_api.core.db import make_engine
 from aipod_api.core.errors import register_error_handlers, validation_error_response
 from aipod_api.core.execlock import ExecutionLock, SerializedApp
@@ -55,6 +55,10 @@ class AipodApp(OpenAPI):
         result = super().ensure_sync(func)
         self._sync[func] = result
         return result
+
+    def dispatch_request(self) -> Any:
+        """The view, re-run on a deadlock or serialization failure (core/context.py)."""
+        return run_view(super().dispatch_request)
 
 
 def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> OpenAPI:

@@ -475,16 +475,21 @@ def _load_memories(engine: Engine, n: int, base: int) -> bool:
         print("  memory search index: no SqliteSearch.documents; skipped", flush=True)
         return True
     docs = [documents(c) for c in CONTENTS]
+    # Since issue 11 the search index holds public memories only (migration 0006).
+    import inspect
+
+    public_only = "public" in inspect.signature(search.SqliteSearch.index).parameters
+    indexed = [m for m in range(1, n + 1) if not public_only or spec(m)[3] == "public"]
     _raw_insert(
         engine,
         f"INSERT INTO {search.FTS_TABLE} (rowid, body) VALUES (:seq, :body)",
-        ({"seq": m, "body": docs[m % len(CONTENTS)][0]} for m in range(1, n + 1)),
+        ({"seq": m, "body": docs[m % len(CONTENTS)][0]} for m in indexed),
         "memory_fts",
     )
     _raw_insert(
         engine,
         f"INSERT INTO {search.GRAMS_TABLE} (rowid, grams) VALUES (:seq, :grams)",
-        ({"seq": m, "grams": docs[m % len(CONTENTS)][1]} for m in range(1, n + 1)),
+        ({"seq": m, "grams": docs[m % len(CONTENTS)][1]} for m in indexed),
         "memory_grams",
     )
     return True

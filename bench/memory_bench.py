@@ -8,6 +8,14 @@ from a few thousand agents, ~5% participants-only), then the real server is star
 users start it (`python -m aipod_api.server --database-url ... --no-demo`), an agent is
 registered through the API, and each query type is timed with a sequential keep-alive
 loop. Prints p50/p99 per query and size, and the ratio largest/smallest size.
+
+    python bench/memory_bench.py --sizes 10000 --hidden 10000
+
+`--hidden N` (issue 11): after measuring a size, N private ("participants") memories of
+other agents, every one containing 的 and matching the popular tag, are added, and the
+same queries are timed again by an agent that may see none of them — before/after,
+side by side. Run it against an older checkout (`PYTHONPATH=<checkout>`) for the
+figures before the fix; the loader indexes private memories the way that code expects.
 Not a test: nothing here asserts on time.
 """
 
@@ -114,6 +122,14 @@ def _cumulative(weights: list[float]) -> list[float]:
 # --- bulk load -------------------------------------------------------------------------
 
 
+def _indexes_private() -> bool:
+    """Whether this checkout's search index holds private memories too (before issue 11's
+    fix every memory was indexed; since then only public ones are)."""
+    import inspect
+
+    return "public" not in inspect.signature(SqliteSearch.index).parameters
+
+
 def bulk_load(url: str, size: int, *, batch: int = 20_000, seed: int = 7) -> Corpus:
     import orjson
 
@@ -143,6 +159,7 @@ def bulk_load(url: str, size: int, *, batch: int = 20_000, seed: int = 7) -> Cor
                 for a in corpus.agents
             ],
         )
+    index_private = _indexes_private()
     fts_sql = text("INSERT INTO memory_fts (rowid, body) VALUES (:seq, :body)")
     grams_sql = text("INSERT INTO memory_grams (rowid, grams) VALUES (:seq, :grams)")
     started = time.monotonic()
@@ -187,9 +204,10 @@ def bulk_load(url: str, size: int, *, batch: int = 20_000, seed: int = 7) -> Cor
                     access_rows += [
                         {"memory_seq": seq, "agent_id": a} for a in dict.fromkeys([author, *parts])
                     ]
-                body, grams = search.documents(content)
-                fts_rows.append({"seq": seq, "body": body})
-                gram_rows.append({"seq": seq, "grams": grams})
+                if public or index_private:
+                    body, grams = search.documents(content)
+                    fts_rows.append({"seq": seq, "body": body})
+                    gram_rows.append({"seq": seq, "grams": grams})
             with transaction(engine, write=True) as conn:
                 conn.execute(insert(memories), rows)
                 if tag_rows:
@@ -198,14 +216,65 @@ def bulk_load(url: str, size: int, *, batch: int = 20_000, seed: int = 7) -> Cor
                     conn.execute(insert(memory_participants), part_rows)
                 if access_rows:
                     conn.execute(insert(memory_access), access_rows)
-                conn.execute(fts_sql, fts_rows)
-                conn.execute(grams_sql, gram_rows)
+                if fts_rows:
+                    conn.execute(fts_sql, fts_rows)
+                    conn.execute(grams_sql, gram_rows)
             rate = seq / max(time.monotonic() - started, 1e-9)
             print(f"  loaded {seq:>9,} / {size:,}  ({rate:,.0f} rows/s)", flush=True)
     with engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     engine.dispose()
     return corpus
+
+
+def add_hidden(url: str, corpus: Corpus, count: int, *, tag: str) -> None:
+    """`count` private memories by agents of the corpus (never the measuring agent), each
+    containing 的 and tagged `tag`, as the API would store them."""
+    import orjson
+
+    engine = make_null_pool_engine(url)
+    search = SqliteSearch()
+    index_private = _indexes_private()
+    with transaction(engine, write=True) as conn:
+        start = int(conn.execute(text("SELECT coalesce(max(seq), 0) FROM memories")).scalar_one())
+        now = int(time.time())
+        rows, tags, parts, access, fts, grams = [], [], [], [], [], []
+        for i in range(count):
+            seq = start + 1 + i
+            author = corpus.rng.choice(corpus.agents)
+            others = [a for a in corpus.participant_list() if a != author]
+            content = corpus.content() + "的" + corpus.content()
+            rows.append(
+                {
+                    "seq": seq,
+                    "content": content,
+                    "participants": orjson.dumps(others).decode(),
+                    "tags": orjson.dumps([tag]).decode(),
+                    "author_id": author,
+                    "visibility": "participants",
+                    "created_at": now,
+                }
+            )
+            tags.append({"tag": tag, "memory_seq": seq, "public": False})
+            parts += [{"agent_id": p, "memory_seq": seq, "public": False} for p in others]
+            access += [{"memory_seq": seq, "agent_id": a} for a in dict.fromkeys([author, *others])]
+            if index_private:
+                body, gram_doc = search.documents(content)
+                fts.append({"seq": seq, "body": body})
+                grams.append({"seq": seq, "grams": gram_doc})
+        conn.execute(insert(memories), rows)
+        conn.execute(insert(memory_tags), tags)
+        if parts:
+            conn.execute(insert(memory_participants), parts)
+        conn.execute(insert(memory_access), access)
+        if fts:
+            conn.execute(text("INSERT INTO memory_fts (rowid, body) VALUES (:seq, :body)"), fts)
+            conn.execute(
+                text("INSERT INTO memory_grams (rowid, grams) VALUES (:seq, :grams)"), grams
+            )
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
 
 
 # --- server and measurement ---------------------------------------------------------------
@@ -306,12 +375,20 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=300, help="requests per query type")
     parser.add_argument("--workdir", default=None, help="where the database files go")
     parser.add_argument("--keep", action="store_true", help="keep the database files")
+    parser.add_argument(
+        "--hidden",
+        type=int,
+        default=0,
+        help="then add this many private memories of others (containing 的) and measure again",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="memory_bench_"))
     workdir.mkdir(parents=True, exist_ok=True)
 
     queries = {
+        "q 1 char (的)": {"q": "的"},
+        "all (newest)": {},
         "tag=新能源": {"tag": "新能源"},
         "tag (mid-frequency)": {},
         "participant": {"participant": "agent_00042"},
@@ -321,6 +398,7 @@ def main() -> int:
         "q mixed (EV销量)": {"q": "EV销量"},
     }
     results: dict[int, dict[str, Any]] = {}
+    hidden: dict[int, dict[str, Any]] = {}
     for size in sizes:
         db_path = workdir / f"memory_{size}.db"
         for suffix in ("", "-wal", "-shm"):
@@ -339,6 +417,13 @@ def main() -> int:
             results[size]["_load_s"] = load_s
         finally:
             stop(proc)
+        if args.hidden:
+            add_hidden(url, corpus, args.hidden, tag="新能源")
+            proc, base = start_server(url, workdir)
+            try:
+                hidden[size] = measure(base, queries, args.requests)
+            finally:
+                stop(proc)
         if not args.keep:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{db_path}{suffix}").unlink(missing_ok=True)
@@ -359,6 +444,23 @@ def main() -> int:
     print("\nmatches (total, capped at 10,000):")
     for label in queries:
         print(f"  {label:<26}" + "".join(f"{results[s][label]['total']:>10,}" for s in sizes))
+    if hidden:
+        print(
+            f"\nwith {args.hidden:,} private memories of others added (all containing 的,"
+            " tagged 新能源; the measuring agent sees none of them), ms"
+        )
+        print(
+            f"{'query':<26}{'size':>10}{'p50 before':>12}{'p50 after':>12}{'ratio':>8}"
+            f"{'p99 before':>12}{'p99 after':>12}"
+        )
+        for size in sizes:
+            for label in queries:
+                a, b = results[size][label], hidden[size][label]
+                assert a["total"] == b["total"], (label, a["total"], b["total"])
+                print(
+                    f"{label:<26}{size:>10,}{a['p50']:>12.2f}{b['p50']:>12.2f}"
+                    f"{b['p50'] / a['p50']:>8.2f}{a['p99']:>12.2f}{b['p99']:>12.2f}"
+                )
     return 0
 
 

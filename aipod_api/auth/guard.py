@@ -12,15 +12,15 @@ import re
 import time
 from typing import Any
 
-import orjson
-from flask import Flask, Request, Response, g, request
+from flask import Flask, Request, Response, current_app, g, request
 
 from aipod_api.auth import service
 from aipod_api.core.context import AppState, db, state
 from aipod_api.core.db import transaction
-from aipod_api.core.errors import ApiError, BadRequest, FieldError, TooManyRequests, Unauthorized
+from aipod_api.core.errors import ApiError, FieldError, TooManyRequests, Unauthorized
 from aipod_api.core.execlock import blocking
 from aipod_api.core.i18n import register_messages
+from aipod_api.core.inputs import EndpointInputs, endpoint_inputs, parse_body, shown
 from aipod_api.core.ratelimit import Decision
 from aipod_api.core.types import now_s
 
@@ -57,51 +57,44 @@ def _refuse(decision: Decision, key: str = "rate_limited") -> ApiError:
     return TooManyRequests(key, headers=headers, retry_after=decision.reset_after)
 
 
-def _find_nul(value: Any, path: str) -> str | None:
-    if isinstance(value, str):
-        return path if "\x00" in value else None
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if "\x00" in k:
-                return f"{path}.{k}" if path else str(k)
-            found = _find_nul(v, f"{path}.{k}" if path else str(k))
-            if found:
-                return found
-    if isinstance(value, list):
-        for i, v in enumerate(value):
-            found = _find_nul(v, f"{path}[{i}]")
-            if found:
-                return found
-    return None
+def _has_body(environ: dict[str, Any]) -> bool:
+    length = environ.get("CONTENT_LENGTH")
+    return bool(length and length != "0") or "HTTP_TRANSFER_ENCODING" in environ
 
 
-def _parse_body() -> None:
-    """Parse the JSON body once (any content type) and reject malformed input."""
-    raw = request.get_data(cache=True)
-    if not raw.strip():
+def _parse_body(req: Request, inputs: EndpointInputs) -> None:
+    """Parse the JSON body once (any content type, any method that sends one) and refuse
+    malformed input, nesting beyond the depth limit, U+0000 and fields the endpoint does
+    not declare (core/inputs.py)."""
+    if req.method not in BODY_METHODS and not _has_body(req.environ):
         return
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise BadRequest("invalid_json") from None
-    if not isinstance(body, dict):
-        raise FieldError("body", "body_not_object")
-    nul = _find_nul(body, "")
-    if nul:
-        raise FieldError(nul, "nul_in_string")
-    # Hand the parsed body to flask-openapi3 (it calls request.get_json(silent=True)).
-    request._cached_json = (body, body)
+    body = parse_body(req.get_data(cache=True), inputs)
+    if body is not None:
+        # Hand the parsed body to flask-openapi3 (it calls request.get_json(silent=True)).
+        req._cached_json = (body, body)
 
 
-def _check_query(req: Request) -> None:
+def _check_query(req: Request, inputs: EndpointInputs) -> None:
     query = req.environ.get("QUERY_STRING", "")
-    if query and ("%00" in query or "\x00" in query):
-        for name, value in req.args.items(multi=True):
-            if "\x00" in name or "\x00" in value:
-                raise FieldError(name.replace("\x00", ""), "nul_in_string")
+    if query:
+        if "%00" in query or "\x00" in query:
+            for name, value in req.args.items(multi=True):
+                if "\x00" in name or "\x00" in value:
+                    raise FieldError(name.replace("\x00", ""), "nul_in_string")
+        allowed = inputs.query_names
+        for name in req.args:
+            if name not in allowed:
+                raise FieldError(shown(name), "unknown_field")
     for name, value in (req.view_args or {}).items():
         if isinstance(value, str) and "\x00" in value:
             raise FieldError(name, "nul_in_string")
+
+
+def _check_inputs(req: Request) -> None:
+    """Query and body against what the endpoint declares (one rule for every route)."""
+    inputs = endpoint_inputs(current_app, req.endpoint)
+    _check_query(req, inputs)
+    _parse_body(req, inputs)
 
 
 def _touch_key(principal: service.Principal) -> None:
@@ -133,6 +126,7 @@ def install(app: Flask) -> None:
             return  # 404 / 405: answered by the routing error handlers
         path = req.path
         if path in UNLIMITED_PATHS or path.startswith(UNLIMITED_PREFIXES):
+            _check_inputs(req)
             return
         st = state()
         if path == "/v1/auth/register":
@@ -147,9 +141,7 @@ def install(app: Flask) -> None:
                 raise _refuse(decision)
         else:
             _authenticate_and_limit(req, ctx, st)
-        _check_query(req)
-        if req.method in BODY_METHODS:
-            _parse_body()
+        _check_inputs(req)
 
     @app.after_request
     def _decorate(response: Response) -> Response:

@@ -3,22 +3,92 @@
 One transaction per request: opened lazily on first use (`db()`), committed in
 `after_request` when the response is a success (so `code: 0` means durable), rolled back
 otherwise, and always closed in teardown.
+
+Retries (`run_view`): a writing request whose transaction fails with a deadlock or a
+serialization failure (PostgreSQL SQLSTATE 40P01 / 40001) is rolled back and its view run
+again, up to `TX_ATTEMPTS` times in all, after a short jittered pause taken outside any
+transaction; then 503 in the envelope with `Retry-After`. The body was parsed before the
+first attempt and the view is a pure function of the request and the database, so a
+re-run is the same request against newer data.
 """
 
 from __future__ import annotations
 
+import logging
+import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from aipod_api.core.db import WRITE_FLAG, acquire_gate, write_gate
+from aipod_api.core.envelope import envelope
+from aipod_api.core.errors import ApiError
+from aipod_api.core.execlock import blocking
+from aipod_api.core.i18n import register_messages, t
 from aipod_api.core.ratelimit import Limits
 from aipod_api.settings import Settings
 
+log = logging.getLogger("aipod_api")
+
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Deadlock detected, serialization failure: the transaction lost a race and may simply
+# be run again.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+TX_ATTEMPTS = 4  # one run plus three retries
+RETRY_PAUSE_S = 0.01  # base of the jittered pause before retry n: n * base * U(0.5, 1.5)
+T = TypeVar("T")
+
+register_messages(
+    {
+        "busy_retry": (
+            "数据库繁忙(并发冲突),请稍后重试",
+            "The database is busy (concurrent conflict); retry shortly",
+        )
+    }
+)
+
+
+class Busy(ApiError):
+    """503: the transaction kept losing deadlock/serialization races."""
+
+    status = 503
+    key = "busy_retry"
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Retry-After": "1"})
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """A DB error that a fresh run of the same transaction may not meet again."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    return getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
+def retry_pause(attempt: int) -> None:
+    """Sleep before retry number `attempt` (1-based), letting other requests run."""
+    with blocking():
+        time.sleep(attempt * RETRY_PAUSE_S * (0.5 + random.random()))
+
+
+def retrying(fn: Callable[[], T], *, attempts: int = TX_ATTEMPTS) -> T:
+    """Run `fn` (which opens and commits its own transaction) again when it fails with a
+    retryable error; `Busy` once every attempt failed."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except DBAPIError as exc:
+            if not is_retryable(exc):
+                raise
+            log.info("transaction conflict (%s), attempt %d of %d", exc.orig, attempt, attempts)
+        if attempt < attempts:
+            retry_pause(attempt)
+    raise Busy()
 
 
 @dataclass
@@ -110,6 +180,48 @@ class ReadConnections:
             conn.close()
 
 
+def _discard_transaction() -> None:
+    """Roll back and drop the request's transaction so that `db()` opens a new one."""
+    ctx = g._get_current_object()
+    ctx.__dict__.pop("after_commit", None)
+    conn: Connection | None = ctx.__dict__.pop("_db_conn", None)
+    if conn is None:
+        return
+    reader: ReadConnections | None = ctx.__dict__.pop("_db_reader", None)
+    if reader is not None:
+        reader.checkin(conn, ok=False)
+        return
+    try:
+        conn.rollback()
+    finally:
+        conn.info.pop(WRITE_FLAG, None)
+        conn.close()
+        _release_gate()
+
+
+def run_view(dispatch: Callable[[], T]) -> T:
+    """Run the view; for a writing request, again on a deadlock or serialization failure
+    (see the module docstring). Reads take no row locks and are run once (503 should one
+    ever meet such an error)."""
+    if request.method in READ_METHODS:
+        try:
+            return dispatch()
+        except DBAPIError as exc:
+            if is_retryable(exc):
+                raise Busy() from exc
+            raise
+
+    def attempt() -> T:
+        try:
+            return dispatch()
+        except DBAPIError as exc:
+            if is_retryable(exc):
+                _discard_transaction()
+            raise
+
+    return retrying(attempt)
+
+
 def _release_gate() -> None:
     gate = g.pop("_db_gate", None)
     if gate is not None:
@@ -140,7 +252,20 @@ def init_request_scope(app: Flask) -> None:
                 return response
             try:
                 if response.status_code < 400:
-                    conn.commit()
+                    try:
+                        conn.commit()
+                    except DBAPIError as exc:
+                        if not is_retryable(exc):
+                            raise
+                        # Too late to re-run the view: the answer becomes "retry" (the
+                        # response keeps its other headers, e.g. X-Request-Id).
+                        g.pop("after_commit", None)
+                        busy = Busy()
+                        answer = envelope(None, message=t(busy.key), code=503, status=503)
+                        response.set_data(answer.get_data())
+                        response.status_code = 503
+                        response.headers.update(busy.headers)
+                        return response
                     for callback in g.pop("after_commit", []):
                         callback()
                 else:

@@ -94,6 +94,10 @@ def _tz(name: str) -> ZoneInfo:
     return zone
 
 
+MIN_INSTANT = int(datetime(1, 1, 1, tzinfo=UTC).timestamp())  # 0001-01-01T00:00:00Z
+MAX_INSTANT = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp())
+
+
 def parse_instant(value: Any, *, tz_name: str = "UTC") -> int:
     """ISO 8601 with or without offset (without: read in `tz_name`) -> UNIX seconds."""
     if not isinstance(value, str):
@@ -108,9 +112,14 @@ def parse_instant(value: Any, *, tz_name: str = "UTC") -> int:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=_tz(tz_name))
     try:
-        return int(parsed.timestamp())
+        ts = int(parsed.timestamp())
     except (OverflowError, OSError, ValueError) as exc:
         raise ValueError("时间超出范围|time out of range") from exc
+    # An offset can push a year-9999 local time past 9999-12-31 in UTC, which no
+    # timestamp output (ISO 8601, 4-digit year) can show.
+    if not MIN_INSTANT <= ts <= MAX_INSTANT:
+        raise ValueError("时间超出范围|time out of range")
+    return ts
 
 
 # --- identifiers ---------------------------------------------------------------------

@@ -15,10 +15,13 @@ SQLite (FTS5, both tables contentless, written in the request's transaction):
   lookup.
 
 Both give rowids (= `memories.seq`) in descending order, so "newest first" with a LIMIT
-stops early.
+stops early. Both hold *public* memories only: a search reads public matches from them
+and the caller's own private memories from the caller's access index (service.py), so
+other agents' private memories cost it nothing.
 
-PostgreSQL: a pg_trgm GIN index on `lower(content COLLATE "C")` (ASCII-only lower-casing,
-the same rule) answers `LIKE '%q%'`; see the doc for the 1–2 character plan.
+PostgreSQL: a partial pg_trgm GIN index on `lower(content COLLATE "C")` of public memories
+(ASCII-only lower-casing, the same rule) answers `LIKE '%q%'`; see the doc for the 1–2
+character plan.
 """
 
 from __future__ import annotations
@@ -82,48 +85,51 @@ def like_pattern(value: str) -> str:
 
 @dataclass
 class Source:
-    """Candidate memories for one query, in `seq` order (newest first when DESC).
+    """Candidate memories in `seq` order (newest first when DESC).
 
     `from_` / `where` / `seq` are SQL fragments using only bound parameters from
-    `params`; `visible` is the visibility rule for a row of this source (uses `:me`).
+    `params`.
     """
 
     from_: str
     where: str
     seq: str
-    visible: str
     params: dict[str, Any] = field(default_factory=dict)
 
 
-def member_rule(seq: str) -> str:
-    """The caller (`:me`) is the author or a participant of a "participants" memory."""
-    return (
-        f"EXISTS (SELECT 1 FROM memory_access va WHERE va.memory_seq = {seq} AND va.agent_id = :me)"
-    )
-
-
-def private_rule(seq: str) -> str:
-    """Visibility when only the seq is at hand: public (no access rows) or a member."""
-    return (
-        f"(NOT EXISTS (SELECT 1 FROM memory_access vp WHERE vp.memory_seq = {seq})"
-        f" OR {member_rule(seq)})"
-    )
-
-
 class SearchBackend(Protocol):
-    def index(self, conn: Connection, seq: int, content: str) -> None: ...
+    def index(self, conn: Connection, seq: int, content: str, *, public: bool) -> None: ...
 
-    def unindex(self, conn: Connection, seq: int, content: str) -> None: ...
+    def unindex(self, conn: Connection, seq: int, content: str, *, public: bool) -> None: ...
 
-    def source(self, query: str) -> Source: ...
+    def source(self, query: str) -> Source:
+        """Public memories matching `query`, from an index holding public ones only."""
+        ...
 
-    def condition(self, query: str, seq: str) -> tuple[str, dict[str, Any]]: ...
+    def condition(self, query: str, seq: str) -> tuple[str, dict[str, Any]]:
+        """`query` as a probe for one public candidate `seq`."""
+        ...
+
+    def member_condition(self, query: str, seq: str) -> tuple[str, dict[str, Any]]:
+        """`query` as a probe for one of the caller's own private memories."""
+        ...
 
     def lower_sql(self, expr: str) -> str: ...
 
+    def probe(self, subquery: str) -> str:
+        """`EXISTS (subquery)`, evaluated once per candidate row (never turned into a join
+        that would read the probed table's other rows, private ones included)."""
+        ...
+
+    def join_rows(self, seq: str) -> str:
+        """A join clause adding the `memories` row `m` of each `seq`, by primary key."""
+        ...
+
 
 class SqliteSearch:
-    """FTS5 trigram for 3+ characters, FTS5 gram postings for 1–2 characters."""
+    """FTS5 trigram for 3+ characters, FTS5 gram postings for 1–2 characters; both hold
+    public memories only. A private memory is only ever searched by its members, one
+    candidate at a time from their access index, so its content is checked directly."""
 
     @staticmethod
     def documents(content: str) -> tuple[str, str]:
@@ -131,7 +137,9 @@ class SqliteSearch:
         normalized = normalize(content)
         return normalized, gram_text(normalized)
 
-    def index(self, conn: Connection, seq: int, content: str) -> None:
+    def index(self, conn: Connection, seq: int, content: str, *, public: bool) -> None:
+        if not public:
+            return
         body, grams = self.documents(content)
         conn.execute(
             text(f"INSERT INTO {FTS_TABLE} (rowid, body) VALUES (:seq, :body)"),
@@ -142,7 +150,9 @@ class SqliteSearch:
             {"seq": seq, "grams": grams},
         )
 
-    def unindex(self, conn: Connection, seq: int, content: str) -> None:
+    def unindex(self, conn: Connection, seq: int, content: str, *, public: bool) -> None:
+        if not public:
+            return
         # Contentless tables: a delete names the exact values that were indexed.
         body, grams = self.documents(content)
         conn.execute(
@@ -169,47 +179,67 @@ class SqliteSearch:
     def source(self, query: str) -> Source:
         table, match = self._match(query)
         seq = f"{table}.rowid"
-        return Source(
-            from_=table,
-            where=f"{table} MATCH :fts",
-            seq=seq,
-            visible=private_rule(seq),
-            params={"fts": match},
-        )
+        return Source(from_=table, where=f"{table} MATCH :fts", seq=seq, params={"fts": match})
 
     def condition(self, query: str, seq: str) -> tuple[str, dict[str, Any]]:
         table, match = self._match(query)
         sql = f"EXISTS (SELECT 1 FROM {table} WHERE {table} MATCH :fts AND {table}.rowid = {seq})"
         return sql, {"fts": match}
 
+    def member_condition(self, query: str, seq: str) -> tuple[str, dict[str, Any]]:
+        sql = self.probe(
+            f"SELECT 1 FROM memories mq WHERE mq.seq = {seq} AND instr(lower(mq.content), :qn) > 0"
+        )
+        return sql, {"qn": normalize(query)}
+
+    def probe(self, subquery: str) -> str:
+        return f"EXISTS ({subquery})"  # SQLite runs a correlated EXISTS per row
+
+    def join_rows(self, seq: str) -> str:
+        return f"JOIN memories m ON m.seq = {seq}"  # a nested loop: one rowid lookup each
+
     def lower_sql(self, expr: str) -> str:
         return f"lower({expr})"  # SQLite's lower() folds ASCII only: same rule
 
 
 class PostgresSearch:
-    """pg_trgm: `lower(content COLLATE "C") LIKE '%q%'` served by a GIN trigram index."""
+    """pg_trgm: `lower(content COLLATE "C") LIKE '%q%'` served by a GIN trigram index on
+    public memories only (`WHERE visibility = 'public'`, migration 0006)."""
 
-    def index(self, conn: Connection, seq: int, content: str) -> None:
+    def index(self, conn: Connection, seq: int, content: str, *, public: bool) -> None:
         return None  # the expression index follows the table
 
-    def unindex(self, conn: Connection, seq: int, content: str) -> None:
+    def unindex(self, conn: Connection, seq: int, content: str, *, public: bool) -> None:
         return None
 
     def source(self, query: str) -> Source:
+        # `visibility = 'public'` spelled as the partial index's predicate, so it is used.
         return Source(
             from_="memories sm",
-            where=f"{self.lower_sql('sm.content')} LIKE :pattern",
+            where=f"sm.visibility = 'public' AND {self.lower_sql('sm.content')} LIKE :pattern",
             seq="sm.seq",
-            visible=f"(sm.visibility = 'public' OR {member_rule('sm.seq')})",
             params={"pattern": like_pattern(normalize(query))},
         )
 
     def condition(self, query: str, seq: str) -> tuple[str, dict[str, Any]]:
-        sql = (
-            "EXISTS (SELECT 1 FROM memories sq WHERE sq.seq = "
-            f"{seq} AND {self.lower_sql('sq.content')} LIKE :pattern)"
+        sql = self.probe(
+            f"SELECT 1 FROM memories sq WHERE sq.seq = {seq}"
+            f" AND {self.lower_sql('sq.content')} LIKE :pattern"
         )
         return sql, {"pattern": like_pattern(normalize(query))}
+
+    def member_condition(self, query: str, seq: str) -> tuple[str, dict[str, Any]]:
+        return self.condition(query, seq)
+
+    def probe(self, subquery: str) -> str:
+        # OFFSET 0 keeps the planner from turning the EXISTS into a (hash) semi-join,
+        # which would read every row of the probed table matching the filter.
+        return f"EXISTS ({subquery} OFFSET 0)"
+
+    def join_rows(self, seq: str) -> str:
+        # LATERAL + OFFSET 0: one primary-key lookup per seq, never a hash join that
+        # scans the whole table (other agents' private memories included).
+        return f"CROSS JOIN LATERAL (SELECT * FROM memories m0 WHERE m0.seq = {seq} OFFSET 0) m"
 
     def lower_sql(self, expr: str) -> str:
         return f'lower({expr} COLLATE "C")'

@@ -4,10 +4,12 @@ Visibility: a "participants" memory is seen only by its author and its participa
 by every path (list, each filter, search, totals, get, delete). The rule is part of the
 same SQL as the items and the total; a hidden memory is "not found" (404), never 403.
 
-Listing (docs/memory-search.md): one *source* yields candidate seqs in seq order from an
-index — participant > author > tag > q > all memories, the first filter given — and every
-other filter is a per-candidate index probe. Newest first is the source's own order, so
-a page stops after `offset + page_size + 1` visible candidates. Unfiltered and tag-only
+Listing (docs/memory-search.md): the visible set is read as two ordered streams merged
+newest first — public memories from a public-only index (participant > author > tag > q >
+all memories, the first filter given, chooses it), and the caller's own private ones from
+the caller's access index — with every other filter a per-candidate probe. No stream
+reads another agent's private memory, so the cost follows what the caller may see. A
+page stops after `offset + page_size + 1` visible candidates. Unfiltered and tag-only
 lists take an exact total from the kept counters; other filters count up to `COUNT_CAP`
 (then `total = COUNT_CAP`, `total_capped = true`); `has_more` is always exact (one extra
 row is fetched).
@@ -24,9 +26,9 @@ from sqlalchemy import (
     bindparam,
     column,
     delete,
-    exists,
     func,
     insert,
+    literal,
     select,
     text,
 )
@@ -130,9 +132,11 @@ def create_memory(
         ).scalar_one()
     )
     if tags:
+        # Sorted: each public tag bumps its counter row (migration 0004), and rows locked
+        # in one order cannot deadlock with another writer's (wallet/service.py).
         conn.execute(
             insert(memory_tags),
-            [{"tag": tag, "memory_seq": seq, "public": public} for tag in tags],
+            [{"tag": tag, "memory_seq": seq, "public": public} for tag in sorted(tags)],
         )
     if participants:
         conn.execute(
@@ -142,7 +146,7 @@ def create_memory(
     if not public:
         members = dict.fromkeys([author_id, *participants])
         conn.execute(insert(memory_access), [{"memory_seq": seq, "agent_id": m} for m in members])
-    search.for_dialect(conn.dialect.name).index(conn, seq, content)
+    search.for_dialect(conn.dialect.name).index(conn, seq, content, public=public)
     row = conn.execute(select(memories).where(memories.c.seq == seq)).one()
     return serialize(row)
 
@@ -177,7 +181,9 @@ def delete_memory(conn: Connection, memory_id: str, *, caller_id: str) -> None:
     if row.author_id != caller_id:
         raise NotAuthor()
     seq = row.seq
-    search.for_dialect(conn.dialect.name).unindex(conn, seq, row.content)
+    search.for_dialect(conn.dialect.name).unindex(
+        conn, seq, row.content, public=row.visibility == "public"
+    )
     conn.execute(delete(memory_tags).where(memory_tags.c.memory_seq == seq))
     conn.execute(delete(memory_participants).where(memory_participants.c.memory_seq == seq))
     conn.execute(delete(memory_access).where(memory_access.c.memory_seq == seq))
@@ -187,23 +193,103 @@ def delete_memory(conn: Connection, memory_id: str, *, caller_id: str) -> None:
 # --- listing -------------------------------------------------------------------------
 
 
-def _link_source(table: str, key_column: str, param: str) -> search.Source:
-    seq = "d.memory_seq"
-    return search.Source(
-        from_=f"{table} d",
-        where=f"d.{key_column} = :{param}",
-        seq=seq,
-        visible=f"(d.public = :yes OR {search.member_rule(seq)})",
-    )
+# Visible = public memories ∪ the caller's own "participants" memories. A list reads
+# them as two disjoint streams, each already in seq order, merged newest first:
+# - the *public* stream, from an index holding public rows only (the first filter given
+#   chooses which: participant > author > tag > q > all); the other filters are probes;
+# - the *member* stream: the caller's rows of `memory_access` (agent_id, memory_seq),
+#   each probed for every filter.
+# Neither ever reads another agent's private memory, so what a request costs depends
+# only on what the caller may see (docs/memory-search.md).
+_PUBLIC_SOURCES: dict[str, search.Source] = {
+    "participant": search.Source(
+        from_="memory_participants d",
+        where="d.agent_id = :participant AND d.public = :yes",
+        seq="d.memory_seq",
+    ),
+    "author": search.Source(
+        from_="memories d", where="d.author_id = :author AND d.visibility = 'public'", seq="d.seq"
+    ),
+    "tag": search.Source(
+        from_="memory_tags d", where="d.tag = :tag AND d.public = :yes", seq="d.memory_seq"
+    ),
+    "all": search.Source(from_="memories d", where="d.visibility = 'public'", seq="d.seq"),
+}
+_MEMBER_SOURCE = search.Source(
+    from_="memory_access va", where="va.agent_id = :me", seq="va.memory_seq"
+)
 
 
-def _memories_source(where: str) -> search.Source:
-    return search.Source(
-        from_="memories d",
-        where=where,
-        seq="d.seq",
-        visible=f"(d.visibility = 'public' OR {search.member_rule('d.seq')})",
+def _filter_probes(
+    backend: search.SearchBackend,
+    seq: str,
+    *,
+    skip: str,
+    member: bool,
+    participant: str | None,
+    author: str | None,
+    tag: str | None,
+    q: str | None,
+) -> tuple[list[str], dict[str, Any]]:
+    """Per-candidate probes for every given filter except the stream's own source."""
+    probes: list[str] = []
+    params: dict[str, Any] = {}
+    probe = backend.probe
+    if participant is not None and skip != "participant":
+        probes.append(
+            probe(
+                "SELECT 1 FROM memory_participants fp WHERE fp.agent_id = :participant"
+                f" AND fp.memory_seq = {seq}"
+            )
+        )
+    if author is not None and skip != "author":
+        probes.append(
+            probe(f"SELECT 1 FROM memories fa WHERE fa.seq = {seq} AND fa.author_id = :author")
+        )
+    if tag is not None and skip != "tag":
+        probes.append(
+            probe(f"SELECT 1 FROM memory_tags ft WHERE ft.tag = :tag AND ft.memory_seq = {seq}")
+        )
+    if q is not None and skip != "q":
+        sql, extra = (backend.member_condition if member else backend.condition)(q, seq)
+        probes.append(sql)
+        params.update(extra)
+    return probes, params
+
+
+def _stream(source: search.Source, probes: list[str]) -> str:
+    where = " AND ".join(f"({c})" for c in [source.where, *probes])
+    return f"SELECT {source.seq} AS seq FROM {source.from_} WHERE {where}"
+
+
+def visible_seqs_sql(
+    backend: search.SearchBackend,
+    *,
+    participant: str | None,
+    author: str | None,
+    tag: str | None,
+    q: str | None,
+) -> tuple[str, str, dict[str, Any]]:
+    """(newest-first SQL of the visible matching seqs, unordered SQL of the same, params)."""
+    kind = next(
+        (
+            k
+            for k, v in (("participant", participant), ("author", author), ("tag", tag), ("q", q))
+            if v is not None
+        ),
+        "all",
     )
+    public = backend.source(q) if kind == "q" and q is not None else _PUBLIC_SOURCES[kind]
+    filters = {"participant": participant, "author": author, "tag": tag, "q": q}
+    params = dict(public.params)
+    public_probes, extra = _filter_probes(backend, public.seq, skip=kind, member=False, **filters)
+    params.update(extra)
+    member_probes, extra = _filter_probes(
+        backend, _MEMBER_SOURCE.seq, skip="", member=True, **filters
+    )
+    params.update(extra)
+    both = f"{_stream(public, public_probes)} UNION ALL {_stream(_MEMBER_SOURCE, member_probes)}"
+    return f"SELECT seq FROM ({both}) v ORDER BY seq DESC", both, params
 
 
 _PRIVATE_VISIBLE = Prepared(
@@ -212,17 +298,22 @@ _PRIVATE_VISIBLE = Prepared(
     .where(memory_access.c.agent_id == bindparam("me", type_=String))
 )
 # Driven from the caller's own access rows (ix_memory_access_agent), each probed for the
-# tag: a correlated EXISTS fixes that order (a join lets SQLite start from the tag's rows).
+# tag: a correlated EXISTS fixes that order (a join lets SQLite start from the tag's rows,
+# and PostgreSQL hash every private row of the tag); OFFSET 0 keeps PostgreSQL from
+# turning it into a join.
 _PRIVATE_VISIBLE_TAGGED = Prepared(
     select(func.count())
     .select_from(memory_access)
     .where(
         memory_access.c.agent_id == bindparam("me", type_=String),
-        exists().where(
+        select(literal(1))
+        .where(
             memory_tags.c.tag == bindparam("tag", type_=String),
             memory_tags.c.memory_seq == memory_access.c.memory_seq,
             memory_tags.c.public.is_(False),
-        ),
+        )
+        .offset(0)
+        .exists(),
     )
 )
 
@@ -275,58 +366,13 @@ def list_memories(
     count_cap: int = COUNT_CAP,
 ) -> dict[str, Any]:
     backend = search.for_dialect(conn.dialect.name)
-    params: dict[str, Any] = {
-        "me": viewer_id,
-        "yes": True,
-        "participant": participant,
-        "tag": tag,
-        "author": author,
-    }
-
-    source_kind = next(
-        (
-            k
-            for k, v in (("participant", participant), ("author", author), ("tag", tag), ("q", q))
-            if v is not None
-        ),
-        "all",
+    newest, unordered, params = visible_seqs_sql(
+        backend, participant=participant, author=author, tag=tag, q=q
     )
-    if source_kind == "participant":
-        source = _link_source("memory_participants", "agent_id", "participant")
-    elif source_kind == "author":
-        source = _memories_source("d.author_id = :author")
-    elif source_kind == "tag":
-        source = _link_source("memory_tags", "tag", "tag")
-    elif source_kind == "q":
-        assert q is not None
-        source = backend.source(q)
-    else:
-        source = _memories_source("1 = 1")
-    params.update(source.params)
-
-    seq = source.seq
-    conditions = [source.where, source.visible]
-    if participant is not None and source_kind != "participant":
-        conditions.append(
-            "EXISTS (SELECT 1 FROM memory_participants fp WHERE fp.agent_id = :participant"
-            f" AND fp.memory_seq = {seq})"
-        )
-    if author is not None and source_kind != "author":
-        conditions.append(
-            f"EXISTS (SELECT 1 FROM memories fa WHERE fa.seq = {seq} AND fa.author_id = :author)"
-        )
-    if tag is not None and source_kind != "tag":
-        conditions.append(
-            f"EXISTS (SELECT 1 FROM memory_tags ft WHERE ft.tag = :tag AND ft.memory_seq = {seq})"
-        )
-    if q is not None and source_kind != "q":
-        sql, extra = backend.condition(q, seq)
-        conditions.append(sql)
-        params.update(extra)
-    where = " AND ".join(f"({c})" for c in conditions)
-    body = f"FROM {source.from_} WHERE {where}"
-
-    if source_kind in ("tag", "all") and participant is None and author is None and q is None:
+    params.update(
+        {"me": viewer_id, "yes": True, "participant": participant, "tag": tag, "author": author}
+    )
+    if participant is None and author is None and q is None:
         # Exact from the kept counters (core/counters.py) plus the caller's own
         # "participants" memories, read from memory_access by the caller's index.
         total, capped = _kept_total(conn, viewer_id=viewer_id, tag=tag), False
@@ -334,7 +380,8 @@ def list_memories(
         params["cap1"] = count_cap + 1
         counted = int(
             _prepared_text(
-                f"SELECT count(*) FROM (SELECT 1 AS one {body} LIMIT :cap1) counted", rows=False
+                f"SELECT count(*) FROM (SELECT 1 AS one FROM ({unordered}) c LIMIT :cap1) counted",
+                rows=False,
             )
             .execute(conn, params)
             .scalar()
@@ -344,7 +391,6 @@ def list_memories(
 
     params["lim"] = page_size + 1
     params["off"] = (page - 1) * page_size
-    newest = f"SELECT {seq} AS seq {body} ORDER BY {seq} DESC"
     if sort == "relevance" and q is not None:
         # Rank the newest `count_cap` matches: occurrences of q, then shorter content,
         # then newest. (The same candidates the total counts.)
@@ -353,7 +399,7 @@ def list_memories(
         lowered = backend.lower_sql("m.content")
         occurrences = f"(length({lowered}) - length(replace({lowered}, :qn, '')))"
         sql = (
-            f"SELECT c.seq FROM ({newest} LIMIT :cap) c JOIN memories m ON m.seq = c.seq "
+            f"SELECT c.seq FROM ({newest} LIMIT :cap) c {backend.join_rows('c.seq')} "
             f"ORDER BY {occurrences} DESC, length(m.content) ASC, c.seq DESC "
             "LIMIT :lim OFFSET :off"
         )
@@ -361,7 +407,7 @@ def list_memories(
         # Newest first: the page's rows in the same statement.
         sql = (
             f"SELECT {_ROW_COLUMNS} FROM ({newest} LIMIT :lim OFFSET :off) p "
-            "JOIN memories m ON m.seq = p.seq ORDER BY m.seq DESC"
+            f"{backend.join_rows('p.seq')} ORDER BY m.seq DESC"
         )
         found = _prepared_text(sql, rows=True).execute(conn, params).all()
         return {

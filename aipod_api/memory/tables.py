@@ -9,7 +9,8 @@
   (the author and each participant). A memory without rows here is public.
 
 On SQLite the search indexes are two FTS5 virtual tables created by migration 0002
-(see `search.py` and docs/memory-search.md); they are not declared here.
+(see `search.py` and docs/memory-search.md), holding public memories only since 0006;
+they are not declared here.
 """
 
 from __future__ import annotations
@@ -41,7 +42,15 @@ memories = Table(
     Column("created_at", BigInteger, nullable=False),
     CheckConstraint("visibility IN ('public', 'participants')", name="visibility"),
 )
-Index("ix_memories_author_seq", memories.c.author_id, memories.c.seq, memories.c.visibility)
+# Public-only streams of a list (migration 0006, docs/memory-search.md): each index
+# range holds public rows only, newest last.
+Index("ix_memories_public_seq", memories.c.visibility, memories.c.seq)
+Index(
+    "ix_memories_author_visibility_seq",
+    memories.c.author_id,
+    memories.c.visibility,
+    memories.c.seq,
+)
 
 memory_tags = Table(
     "memory_tags",
@@ -52,6 +61,7 @@ memory_tags = Table(
     PrimaryKeyConstraint("tag", "memory_seq", name="pk_memory_tags"),
     sqlite_with_rowid=False,
 )
+Index("ix_memory_tags_public", memory_tags.c.tag, memory_tags.c.public, memory_tags.c.memory_seq)
 
 memory_participants = Table(
     "memory_participants",
@@ -61,6 +71,12 @@ memory_participants = Table(
     Column("public", Boolean, nullable=False),
     PrimaryKeyConstraint("agent_id", "memory_seq", name="pk_memory_participants"),
     sqlite_with_rowid=False,
+)
+Index(
+    "ix_memory_participants_public",
+    memory_participants.c.agent_id,
+    memory_participants.c.public,
+    memory_participants.c.memory_seq,
 )
 
 memory_access = Table(

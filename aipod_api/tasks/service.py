@@ -199,11 +199,15 @@ def due_condition(now: Any, publisher_id: Any = None) -> ColumnElement[bool]:
 
 def _due_seqs(publisher: bool) -> Prepared:
     cond = due_condition(_NOW, bindparam("publisher_id", type_=String) if publisher else None)
+    # SKIP LOCKED (PostgreSQL; nothing on SQLite): a batch never waits for a task another
+    # transaction is transitioning (that one settles it, or the next round does), so it
+    # can hold its own task locks without ever waiting behind a single expiry or cancel.
     return Prepared(
-        select(tasks.c.seq)
+        select(tasks.c.seq, tasks.c.publisher_id, tasks.c.budget_cents)
         .where(cond)
         .order_by(tasks.c.deadline, tasks.c.seq)
         .limit(bindparam("lim"))
+        .with_for_update(skip_locked=True)
     )
 
 
@@ -252,15 +256,37 @@ def expire_due(
     """Expire and refund up to `limit` due tasks; returns how many this call settled.
 
     Each expiry is `expire_task`'s conditional update, so racing sweepers, accepts and
-    cancels refund every task exactly once.
+    cancels refund every task exactly once. Lock order (wallet/service.py): every task's
+    transition first, then all the accounts involved at once, in id order, then the
+    refunds — a batch never holds an account while it waits for a task or a counter.
     """
     stmt, params = (
         (_DUE_SEQS, {"now": now, "lim": limit})
         if publisher_id is None
         else (_DUE_SEQS_FOR, {"now": now, "lim": limit, "publisher_id": publisher_id})
     )
-    seqs = stmt.execute(conn, params).scalars()
-    return sum(1 for seq in list(seqs) if expire_task(conn, task_seq=int(seq), now=now))
+    due = stmt.execute(conn, params).all()
+    won = [
+        row
+        for row in due
+        if flows.apply(
+            conn, task_seq=int(row.seq), action="expire", now=now, values={"closed_at": now}
+        )
+    ]
+    if not won:
+        return 0
+    if len(won) > 1:
+        publishers = wallet.agent_account_ids(conn, (row.publisher_id for row in won))
+        wallet.lock_accounts(conn, publishers.values())
+    for row in won:
+        wallet.refund_escrow(
+            conn,
+            publisher_id=row.publisher_id,
+            task_seq=int(row.seq),
+            amount_cents=row.budget_cents,
+            now=now,
+        )
+    return len(won)
 
 
 def publish_task(

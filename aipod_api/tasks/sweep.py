@@ -3,9 +3,12 @@
 Reads never depend on this (an open task past its deadline *reads* as expired everywhere,
 see `flows.effective_status`); the sweep makes the money follow:
 
-- `expire_due(conn, now=...)`: one conditional UPDATE per due task (`tasks.service.
-  expire_task`), refund only when it won — any number of sweepers, in any number of
-  processes, racing with accept/cancel, refund each task exactly once.
+- `expire_due(conn, now=...)`: one conditional UPDATE per due task, refund only when it
+  won — any number of sweepers, in any number of processes, racing with accept/cancel,
+  refund each task exactly once. A batch skips tasks another transaction holds and locks
+  the accounts it refunds in id order only after all its transitions (the lock order of
+  wallet/service.py), so it cannot deadlock with single expiries, cancels or completes;
+  a batch that still meets a deadlock is retried (`core.context.retrying`).
 - A daemon thread per process (`Sweeper`) runs it every `settings.sweep_interval_s` in its
   own short write transaction, started lazily by the first request of that process (so
   never in a pre-fork parent). It probes with a read transaction first and takes the
@@ -25,7 +28,7 @@ import weakref
 from flask import Flask, g, request
 from sqlalchemy import BigInteger, Connection, Engine, String, bindparam, exists, select
 
-from aipod_api.core.context import AppState, db
+from aipod_api.core.context import AppState, db, retrying
 from aipod_api.core.db import checkpoint, is_sqlite, transaction
 from aipod_api.core.idempotency import purge_expired
 from aipod_api.core.prepared import Prepared
@@ -66,10 +69,16 @@ def settle_due(engine: Engine, *, now: int, publisher_id: str | None = None) -> 
     with transaction(engine, write=False) as conn:
         if not any_due(conn, now=now, publisher_id=publisher_id):
             return 0
+
+    def batch() -> int:
+        with transaction(engine, write=True) as conn:
+            return expire_due(conn, now=now, publisher_id=publisher_id)
+
     total = 0
     while True:
-        with transaction(engine, write=True) as conn:
-            done = expire_due(conn, now=now, publisher_id=publisher_id)
+        # A batch locks its tasks (skipping locked ones) before any account, in the
+        # global order of wallet/service.py; a deadlock that still happens is retried.
+        done = retrying(batch)
         total += done
         if done < BATCH:
             return total

@@ -4,10 +4,17 @@ Every movement is one `ledger_transactions` row with two balanced `ledger_entrie
 (debit one account, credit another by the same amount). Agent accounts can never go
 below zero: the debit is a conditional UPDATE (and a CHECK constraint backs it up).
 `statement_lines` is the agent-facing view used by `GET /v1/transactions`.
+
+Lock order (PostgreSQL; SQLite has one writer): a transaction locks task rows first (its
+conditional transition), then the counters its triggers bump, then accounts in ascending
+`account_id` order (`lock_accounts`), then agent rows. A movement touching two agents
+(settlement: publisher and assignee) or a batch touching many (expiry) takes every
+account lock up front in that order, so P paying Q while Q pays P cannot deadlock.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,6 +152,35 @@ _BUMP = Prepared(
         spent_cents=accounts.c.spent_cents + _p("spent", BigInteger),
     )
 )
+
+
+def lock_accounts(conn: Connection, account_ids: Iterable[int]) -> None:
+    """Lock accounts in ascending id order before moving money between them (PostgreSQL;
+    a no-op on SQLite, whose single writer already excludes every other transaction)."""
+    ids = sorted(set(account_ids))
+    if len(ids) < 2 or conn.dialect.name == "sqlite":
+        return
+    conn.execute(
+        select(accounts.c.account_id)
+        .where(accounts.c.account_id.in_(ids))
+        .order_by(accounts.c.account_id)
+        .with_for_update()
+    ).all()
+
+
+def agent_account_ids(conn: Connection, agent_ids: Iterable[str]) -> dict[str, int]:
+    """agent_id -> account_id for several agents in one statement."""
+    wanted = sorted(set(agent_ids))
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        select(accounts.c.agent_id, accounts.c.account_id).where(accounts.c.agent_id.in_(wanted))
+    ).all()
+    found = {str(r.agent_id): int(r.account_id) for r in rows}
+    missing = [a for a in wanted if a not in found]
+    if missing:
+        raise AccountMissing(", ".join(missing))
+    return found
 
 
 def issuance_account_id(conn: Connection) -> int:
@@ -359,10 +395,13 @@ def settle_escrow(
     seen as `task_payment` by the assignee and `task_settlement` by the publisher."""
     publisher_account = agent_account_id(conn, publisher_id)
     assignee_account = agent_account_id(conn, assignee_id)
+    escrow = escrow_account_id(conn, task_seq)
+    # Both agents' accounts are written below; take them in the global order first.
+    lock_accounts(conn, (escrow, publisher_account, assignee_account))
     move = transfer(
         conn,
         tx_type="task_payment",
-        debit_account=escrow_account_id(conn, task_seq),
+        debit_account=escrow,
         credit_account=assignee_account,
         amount_cents=amount_cents,
         task_seq=task_seq,

@@ -9,10 +9,12 @@ from aipod_api import __version__
 from aipod_api.auth.service import DEMO_KEY
 from aipod_api.core.context import state
 from aipod_api.core.i18n import wants_english
+from aipod_api.core.inputs import accepts_query
 from aipod_api.core.openapi import build_document
 
 
 def register(app: Flask) -> None:
+    @accepts_query("lang")  # read by docs.js: ?lang=en|zh
     def docs_page() -> Response:
         demo_key = DEMO_KEY if state().settings.demo else None
         html = render_template(
