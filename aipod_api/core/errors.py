@@ -89,6 +89,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     # the server
     "internal_error": (500, "An unexpected error; quote the request id"),
     "service_unavailable": (503, "Storage is unreachable"),
+    "busy_retry": (503, "The transaction kept meeting deadlocks; retry after Retry-After"),
 }
 
 

@@ -58,6 +58,7 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Protocol
 
 import orjson
@@ -163,11 +164,23 @@ def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode("ascii")).hexdigest()
 
 
+def _canonical_number(value: Any) -> str:
+    """Exact amounts arrive as Decimal (core/inputs.py re-reads a body whose money field
+    is a fraction); the same literal always gives the same text."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    raise TypeError(f"cannot fingerprint {type(value).__name__}")
+
+
 def fingerprint(key: str, *, method: str, path: str, query: str, body: Any) -> str:
     """What a retry must repeat: method, path, query (in any order) and body (in any
     whitespace and key order). Keyed with the Idempotency-Key, so that the stored value
     says nothing about a body (a password) to whoever lacks the key."""
-    canonical = b"" if body is None else orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    canonical = (
+        b""
+        if body is None
+        else orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=_canonical_number)
+    )
     params = "&".join(sorted(query.split("&"))) if query else ""
     message = b"\0".join(
         (

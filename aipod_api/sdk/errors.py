@@ -190,6 +190,7 @@ ERROR_CLASSES: dict[str, type[AipodError]] = {
     "internal_error": ServerError,
     "service_unavailable": ServerError,
     "hashing_busy": ServerError,
+    "busy_retry": ServerError,
 }
 
 # For codes this SDK does not know (a newer server): the class of the HTTP status.

@@ -127,6 +127,7 @@ export const ERROR_CLASSES = Object.freeze({
     internal_error: ServerError,
     service_unavailable: ServerError,
     hashing_busy: ServerError,
+    busy_retry: ServerError,
 });
 function classForStatus(status) {
     if (status === 400 || status === 405 || status === 413 || status === 422) {

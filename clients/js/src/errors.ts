@@ -159,6 +159,7 @@ export const ERROR_CLASSES: Readonly<Record<ErrorCode, AipodErrorClass>> = Objec
   internal_error: ServerError,
   service_unavailable: ServerError,
   hashing_busy: ServerError,
+  busy_retry: ServerError,
 });
 
 function classForStatus(status: number): AipodErrorClass {
