@@ -87,6 +87,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
 
+    from aipod_api.core.process import PortInUse, claim_port, mark_parent
+
+    port_claim = None
+    if not args.migrate_only:
+        try:
+            # Before any database work; held (and inherited by the workers) while serving.
+            port_claim = claim_port(settings.host, settings.port)
+        except PortInUse as exc:
+            print(f"refusing to start: {exc}. Stop it or choose another --port.", file=sys.stderr)
+            return 1
+
     # Migrate (and seed) once in the parent, so workers start against a ready schema.
     from aipod_api.core.bootstrap import prepare_database
     from aipod_api.core.db import make_null_pool_engine
@@ -111,14 +122,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     from granian.constants import Interfaces
     from granian.server import Server
 
+    mark_parent()
+    # RSGI: request bodies are read on granian's event loop, bounded by size and time, and
+    # only complete requests reach the app's thread pool (aipod_api/core/rsgi.py). granian
+    # runs the event loop in one Python thread per worker; the pool has `thread_count`.
     server = Server(
-        "aipod_api.wsgi:app",
+        "aipod_api.rsgi:app",
         address=settings.host,
         port=settings.port,
-        interface=Interfaces.WSGI,
+        interface=Interfaces.RSGI,
+        factory=True,
         workers=settings.workers,
-        blocking_threads=settings.thread_count,
         backlog=2048,
+        websockets=False,
         log_level=settings.log_level.lower(),  # type: ignore[arg-type]
         respawn_failed_workers=True,
     )
@@ -127,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # lock at fork time deadlocks the workers.)
     server.on_startup(lambda: _announce(settings.host, settings.port))
     server.serve()
+    if port_claim is not None:
+        port_claim.close()
     return 0
 
 
