@@ -119,23 +119,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("database is at the newest schema", flush=True)
         return 0
 
-    from granian.constants import Interfaces
-    from granian.server import Server
+    from aipod_api.core.rsgi import rsgi_server
 
     mark_parent()
-    # RSGI: request bodies are read on granian's event loop, bounded by size and time, and
-    # only complete requests reach the app's thread pool (aipod_api/core/rsgi.py). granian
-    # runs the event loop in one Python thread per worker; the pool has `thread_count`.
-    server = Server(
-        "aipod_api.rsgi:app",
+    # RSGI: request bodies are read on granian's event loop, bounded by size and time;
+    # bodyless requests run in `thread_count` granian threads per worker, requests with a
+    # body, once complete, in as many threads of the bridge (aipod_api/core/rsgi.py).
+    server = rsgi_server(
+        target="aipod_api.rsgi:app",
+        request_threads=settings.thread_count,
         address=settings.host,
         port=settings.port,
-        interface=Interfaces.RSGI,
         factory=True,
         workers=settings.workers,
         backlog=2048,
         websockets=False,
-        log_level=settings.log_level.lower(),  # type: ignore[arg-type]
+        log_level=settings.log_level.lower(),
         respawn_failed_workers=True,
     )
     # Called by granian once its socket is bound and listening, before workers fork.

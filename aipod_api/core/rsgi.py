@@ -12,16 +12,18 @@ with 16 (PostgreSQL), 16 do. No WSGI middleware can help: it runs in the pinned 
   granian's asyncio event loop, bounded by a size cap (413) and one deadline for the
   whole body (`AIPOD_BODY_TIMEOUT_S`, 408); a body cut short or badly framed is a 400.
   Those answers are written here, in the envelope, with `Connection: close`. Only a
-  complete request is queued for the pool.
-- A request without a body (every GET) has nothing to wait for: it goes straight from
-  granian's scheduling thread to the pool, without a trip through the event loop (see
-  `_install_fast_path`); that keeps its cost within a few microseconds of granian's WSGI
-  interface (bench/RESULTS.md, issue 11).
-- The pool (`threads` threads, the server's `--threads`) runs the WSGI app with the body
-  in memory and sends the response itself.
+  complete request is queued for the bridge's pool of `threads` threads, which runs
+  the WSGI app with the body in memory.
+- A request without a body (every GET) has nothing to wait for. It runs at once in the
+  granian thread that received it, exactly as on granian's WSGI interface, without a
+  trip through the event loop or a hand-off to another thread (`_install_fast_path`,
+  `RSGIServer`): the event loop, a second thread and the extra GIL hand-offs cost reads
+  15-20% of their throughput on 2 cores, this costs none (bench/RESULTS.md, issue 11).
 
 A slow, idle or incomplete upload therefore costs its own connection and nothing else:
-no thread, no execution lock (core/execlock.py), no database connection.
+no thread, no execution lock (core/execlock.py), no database connection. Every response
+is handed to granian whole; granian writes it, so a client that reads slowly holds no
+thread either.
 """
 
 from __future__ import annotations
@@ -165,9 +167,20 @@ class WSGIBridge:
         # HTTP/2 may carry a body without either header.
         return scope.http_version != "1.1" and scope.method not in BODYLESS_METHODS
 
-    def dispatch(self, scope: Any, proto: Any) -> None:
-        """Fast path: a bodyless request, from granian's scheduling thread to the pool."""
-        self._queue.put((scope, proto, None, None))
+    def serve(self, scope: Any, proto: Any, body: bytes | None) -> None:
+        """Run the app for one complete request and send its response (any thread)."""
+        try:
+            result = run_wsgi(self.app, self.environ(scope, body))
+        except BaseException:  # Flask answers its own errors: this is a fault around it
+            log.exception("the WSGI application failed")
+            result = None
+        try:
+            if result is None:
+                self.refuse(proto, 500, scope.headers)
+            else:
+                proto.response_bytes(*result)
+        except Exception:  # the protocol is closed: nobody is listening any more
+            log.debug("could not send a response", exc_info=True)
 
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
         if scope.proto != "http":  # websockets are off; nothing else is served
@@ -186,31 +199,18 @@ class WSGIBridge:
 
     def _work(self) -> None:
         get = self._queue.get
-        app = self.app
         while True:
             item = get()
             if item is _STOP:
                 return
             scope, proto, body, done = item
-            try:
-                result = run_wsgi(app, self.environ(scope, body))
-            except BaseException:  # Flask answers its own errors: this is a fault around it
-                log.exception("the WSGI application failed")
-                result = None
-            try:
-                if result is None:
-                    self.refuse(proto, 500, scope.headers)
-                else:
-                    proto.response_bytes(*result)
-            except Exception:  # the protocol is closed: nobody is listening any more
-                log.debug("could not send a response", exc_info=True)
-            if done is not None:
-                loop = self.loop
-                if loop is not None:
-                    try:
-                        loop.call_soon_threadsafe(_finish, done)
-                    except RuntimeError:  # the loop is closed: shutting down
-                        return
+            self.serve(scope, proto, body)
+            loop = self.loop
+            if loop is not None:
+                try:
+                    loop.call_soon_threadsafe(_finish, done)
+                except RuntimeError:  # the loop is closed: shutting down
+                    return
 
     def environ(self, scope: Any, body: bytes | None) -> dict[str, Any]:
         environ = self._base.copy()
@@ -329,16 +329,18 @@ def _finish(done: asyncio.Future[None]) -> None:
 
 
 def _install_fast_path(bridge: WSGIBridge) -> bool:
-    """Let bodyless requests skip the event loop (granian 2.x worker internals).
+    """Run bodyless requests in granian's own threads (granian 2.x worker internals).
 
-    granian's RSGI worker hands every request to a `CallbackScheduler` whose
-    `_schedule_fn(watcher)` starts the app's coroutine on the event loop
-    (`granian._futures._cbsched_aioschedule`). Run in `__rsgi_init__`, i.e. in the worker
-    before it builds that scheduler, this replaces the factory with one whose
-    `_schedule_fn` queues a bodyless request for the pool directly and starts the
-    coroutine for everything else, exactly as granian would. If granian's internals are
-    not the expected ones, nothing is changed and every request takes the loop: slower
-    for reads, the same answers."""
+    granian's RSGI worker hands every request, in one of its blocking threads, to a
+    `CallbackScheduler` whose `_schedule_fn(watcher)` starts the app's coroutine on the
+    event loop (`granian._futures._cbsched_aioschedule`). Run in `__rsgi_init__`, i.e.
+    in the worker before it builds that scheduler, this replaces the factory with one
+    whose `_schedule_fn` serves a bodyless request right there, in the calling thread
+    (which holds the GIL, as granian's WSGI threads do), and starts the coroutine for
+    everything else exactly as granian would. How many such threads there are is
+    `RSGIServer`'s business. If granian's internals are not the expected ones, nothing
+    is changed and every request takes the event loop and the pool: slower for reads,
+    the same answers."""
     try:
         from granian import _futures as granian_futures
         from granian.server import mp as granian_mp
@@ -356,14 +358,19 @@ def _install_fast_path(bridge: WSGIBridge) -> bool:
             super().__init__()
             via_loop = futures._cbsched_aioschedule(loop, self._ctx, cb)
             has_body = bridge.has_body
-            dispatch = bridge.dispatch
+            serve = bridge.serve
 
             def schedule(watcher: Any) -> None:
-                scope = watcher.scope
-                if scope.proto == "http" and not has_body(scope):
-                    dispatch(scope, watcher.proto)
-                else:
-                    via_loop(watcher)
+                # Called from Rust, which does not look for a Python exception: none
+                # may escape.
+                try:
+                    scope = watcher.scope
+                    if scope.proto == "http" and not has_body(scope):
+                        serve(scope, watcher.proto, None)
+                    else:
+                        via_loop(watcher)
+                except BaseException:
+                    log.exception("could not schedule a request")
 
             self._schedule_fn = schedule
 
@@ -378,3 +385,21 @@ def _install_fast_path(bridge: WSGIBridge) -> bool:
 
     mp._new_cbscheduler = new_scheduler
     return True
+
+
+def rsgi_server(*, request_threads: int, **options: Any) -> Any:
+    """granian's `Server` on the RSGI interface with `request_threads` blocking threads.
+
+    The threads are where `_install_fast_path` runs bodyless requests, as granian's
+    WSGI interface runs every request. granian's `serve()` refuses `blocking_threads > 1`
+    for RSGI (its own RSGI apps never run in them); its RSGI worker takes any number, so
+    the count is set after that check, when the workers are spawned."""
+    from granian.constants import Interfaces
+    from granian.server import Server
+
+    class RSGIServer(Server):  # type: ignore[misc, valid-type]
+        def startup(self, *args: Any, **kwargs: Any) -> None:
+            self.blocking_threads = request_threads
+            super().startup(*args, **kwargs)
+
+    return RSGIServer(interface=Interfaces.RSGI, **options)

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from aipod_api.core.db import make_engine
 from aipod_api.settings import Settings
 
-pytestmark = pytest.mark.skipif(
+sqlite_only = pytest.mark.skipif(
     os.environ.get("AIPOD_TEST_BACKEND", "sqlite").lower() != "sqlite",
     reason="SQLite's synchronous setting",
 )
@@ -24,6 +24,7 @@ def _synchronous(engine: Any) -> int:
         return int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one())
 
 
+@sqlite_only
 def test_the_app_commits_with_synchronous_full_by_default(make_app: Callable[..., Any]) -> None:
     assert Settings().sqlite_synchronous == "FULL"
     engine = make_app().extensions["aipod"].engine
@@ -34,6 +35,7 @@ def test_the_app_commits_with_synchronous_full_by_default(make_app: Callable[...
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar_one() == FULL
 
 
+@sqlite_only
 def test_normal_is_a_setting(make_app: Callable[..., Any]) -> None:
     engine = make_app(sqlite_synchronous="NORMAL").extensions["aipod"].engine
     assert _synchronous(engine) == NORMAL
