@@ -120,9 +120,7 @@ def test_stalled_uploads_do_not_stall_anyone_else(
     start_server: Callable[..., LiveServer],
 ) -> None:
     server = start_server(demo=True, env={"AIPOD_BODY_TIMEOUT_S": "600"})
-    stalls = [
-        (stall_chunked if i % 2 else stall_short)(server) for i in range(THREADS + 1)
-    ]
+    stalls = [(stall_chunked if i % 2 else stall_short)(server) for i in range(THREADS + 1)]
     try:
         _bystanders(server, DEMO_KEY)
         # The bystanders were answered while every stalled upload is still pending.
@@ -202,9 +200,7 @@ def test_oversized_bodies_are_refused_with_413(start_server: Callable[..., LiveS
     assert status == 413
     assert "4096" in _envelope(body, 413)
     # At the cap exactly: read and handed to the app (which answers the bad JSON).
-    r = requests.post(
-        f"{server.base_url}{REGISTER}", data=b" " * 4096, timeout=CLIENT_TIMEOUT
-    )
+    r = requests.post(f"{server.base_url}{REGISTER}", data=b" " * 4096, timeout=CLIENT_TIMEOUT)
     assert r.status_code == 400 and r.json()["code"] == 400
 
 
@@ -216,7 +212,7 @@ def test_broken_or_cut_bodies_are_400_and_never_reach_the_app(
     # Bad chunk framing.
     sock = _connect(server)
     try:
-        sock.sendall(_head(REGISTER, "Transfer-Encoding: chunked") + b"3\r\n{\"u\r\nzz\r\n")
+        sock.sendall(_head(REGISTER, "Transfer-Encoding: chunked") + b'3\r\n{"u\r\nzz\r\n')
         status, headers, answer = read_response(sock)
     finally:
         sock.close()
