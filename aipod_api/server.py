@@ -136,6 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         websockets=False,
         log_level=settings.log_level.lower(),
         respawn_failed_workers=True,
+        # A stop lets requests in flight finish, and a pending body lasts at most its
+        # deadline; a worker still running well after that is killed.
+        workers_kill_timeout=int(settings.body_timeout_s) + 30,
     )
     # Called by granian once its socket is bound and listening, before workers fork.
     # (No threads may run in this process before the fork: a thread holding the import

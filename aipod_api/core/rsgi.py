@@ -9,16 +9,19 @@ with 16 (PostgreSQL), 16 do. No WSGI middleware can help: it runs in the pinned 
 `WSGIBridge` is an RSGI application instead:
 
 - A request with a body (`Content-Length` or `Transfer-Encoding`) is received on
-  granian's asyncio event loop, bounded by a size cap (413) and one deadline for the
+  granian's event loop (uvloop), bounded by a size cap (413) and one deadline for the
   whole body (`AIPOD_BODY_TIMEOUT_S`, 408); a body cut short or badly framed is a 400.
   Those answers are written here, in the envelope, with `Connection: close`. Only a
   complete request is queued for the bridge's pool of `threads` threads, which runs
-  the WSGI app with the body in memory.
+  the WSGI app with the body in memory and sends the response.
 - A request without a body (every GET) has nothing to wait for. It runs at once in the
   granian thread that received it, exactly as on granian's WSGI interface, without a
   trip through the event loop or a hand-off to another thread (`_install_fast_path`,
-  `RSGIServer`): the event loop, a second thread and the extra GIL hand-offs cost reads
-  15-20% of their throughput on 2 cores, this costs none (bench/RESULTS.md, issue 11).
+  `rsgi_server`).
+
+Measured on 2 cores against granian's WSGI interface (bench/RESULTS.md, issue 11): reads
+cost the same (the event loop and a hand-off had cost them 15-20%); a POST costs ~3% more
+with uvloop (~15% with asyncio's own loop).
 
 A slow, idle or incomplete upload therefore costs its own connection and nothing else:
 no thread, no execution lock (core/execlock.py), no database connection. Every response
@@ -29,6 +32,8 @@ thread either.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib.util
 import io
 import logging
 import os
@@ -36,6 +41,7 @@ import queue
 import random
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
@@ -123,6 +129,7 @@ class WSGIBridge:
         self.fast_path = False
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._pool: list[threading.Thread] = []
+        self._tasks: set[asyncio.Task[None]] = set()
         self._base: dict[str, Any] = {
             "SCRIPT_NAME": "",
             "SERVER_SOFTWARE": "granian",
@@ -151,11 +158,12 @@ class WSGIBridge:
             t.start()
             self._pool.append(t)
 
-    def stop_pool(self) -> None:
+    def stop_pool(self, timeout_s: float = 30) -> None:
         for _ in self._pool:
             self._queue.put(_STOP)
-        for t in self._pool:
-            t.join(timeout=30)
+        deadline = time.monotonic() + timeout_s
+        for t in self._pool:  # daemon threads: one stuck in a request does not hold the exit
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
         self._pool.clear()
 
     # --- requests ---------------------------------------------------------------------
@@ -206,11 +214,89 @@ class WSGIBridge:
             scope, proto, body, done = item
             self.serve(scope, proto, body)
             loop = self.loop
-            if loop is not None:
+            if done is not None and loop is not None:
                 try:
                     loop.call_soon_threadsafe(_finish, done)
                 except RuntimeError:  # the loop is closed: shutting down
                     return
+
+    # --- bodies, with the fast path: callbacks on the event loop, no coroutine -----------
+
+    def receive(self, scope: Any, proto: Any) -> None:
+        """On the event loop: read a request's body, then queue it for the pool.
+
+        With the fast path, granian's coroutine for the request is never started, so
+        nothing waits for the pool's answer and no one answers in its place; a declared
+        body is collected with one future and two callbacks (arrived / too late)."""
+        try:
+            length = scope.headers.get("content-length")
+            if length is None:
+                self._spawn(self._receive_then_queue(scope, proto))
+                return
+            try:
+                declared = int(length)
+            except ValueError:
+                self.refuse(proto, 400, scope.headers)
+                return
+            if declared > self.max_body:
+                self.refuse(proto, 413, scope.headers)  # before a byte of it is read
+                return
+            future = proto()
+            if not hasattr(future, "add_done_callback"):  # not asyncio's future protocol
+                self._spawn(self._receive_then_queue(scope, proto, future))
+                return
+            assert self.loop is not None
+            late = self.loop.call_later(self.body_timeout_s, self._too_late, future, scope, proto)
+            future.add_done_callback(partial(self._arrived, scope, proto, declared, late))
+        except Exception:
+            log.exception("could not receive a request body")
+            with contextlib.suppress(Exception):
+                self.refuse(proto, 500, scope.headers)
+
+    def _arrived(
+        self, scope: Any, proto: Any, declared: int, late: asyncio.TimerHandle, future: Any
+    ) -> None:
+        if future.cancelled():  # too late: answered with 408 already
+            return
+        late.cancel()
+        try:
+            body = future.result()
+        except Exception:  # the client went away or broke the framing
+            body = None
+        if body is None or len(body) != declared:
+            with contextlib.suppress(Exception):
+                self.refuse(proto, 400, scope.headers)
+            return
+        self._queue.put((scope, proto, body, None))
+
+    def _too_late(self, future: Any, scope: Any, proto: Any) -> None:
+        if future.done() or not future.cancel():
+            return  # arrived in time: `_arrived` is queued and serves it
+        with contextlib.suppress(Exception):
+            self.refuse(proto, 408, scope.headers)
+
+    async def _receive_then_queue(self, scope: Any, proto: Any, future: Any = None) -> None:
+        try:
+            if future is not None:
+                body = await self._within_deadline(self._read_declared(proto, future, scope))
+            else:
+                body = await self._within_deadline(self._read_stream(proto))
+        except BodyRefused as refused:
+            with contextlib.suppress(Exception):
+                self.refuse(proto, refused.status, scope.headers)
+            return
+        except Exception:
+            log.exception("could not receive a request body")
+            with contextlib.suppress(Exception):
+                self.refuse(proto, 500, scope.headers)
+            return
+        self._queue.put((scope, proto, body, None))
+
+    def _spawn(self, coro: Any) -> None:
+        assert self.loop is not None
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._tasks.discard)
 
     def environ(self, scope: Any, body: bytes | None) -> dict[str, Any]:
         environ = self._base.copy()
@@ -249,29 +335,33 @@ class WSGIBridge:
     # --- bodies -------------------------------------------------------------------------
 
     async def _receive(self, scope: Any, proto: Any) -> bytes:
+        """Without the fast path (granian's coroutine per request)."""
         length = scope.headers.get("content-length")
-        if length is not None:
-            try:
-                declared = int(length)
-            except ValueError:
-                raise BodyRefused(400) from None
-            if declared > self.max_body:
-                raise BodyRefused(413)  # refused before a byte of it is read
+        if length is None:
+            return await self._within_deadline(self._read_stream(proto))
+        try:
+            declared = int(length)
+        except ValueError:
+            raise BodyRefused(400) from None
+        if declared > self.max_body:
+            raise BodyRefused(413)  # refused before a byte of it is read
+        return await self._within_deadline(self._read_declared(proto, proto(), scope))
+
+    async def _within_deadline(self, read: Any) -> bytes:
         try:
             async with asyncio.timeout(self.body_timeout_s):
-                if length is not None:
-                    return await self._read_declared(proto, declared)
-                return await self._read_stream(proto)
+                body: bytes = await read
+                return body
         except TimeoutError:
             raise BodyRefused(408) from None
 
-    async def _read_declared(self, proto: Any, declared: int) -> bytes:
+    async def _read_declared(self, proto: Any, future: Any, scope: Any) -> bytes:
         """A `Content-Length` body (≤ the cap, so it may be collected whole)."""
         try:
-            body: bytes = await proto()
+            body: bytes = await future
         except Exception:  # the client went away or broke the framing
             raise BodyRefused(400) from None
-        if len(body) != declared:
+        if len(body) != int(scope.headers.get("content-length")):
             raise BodyRefused(400)
         return body
 
@@ -360,15 +450,20 @@ def _install_fast_path(bridge: WSGIBridge) -> bool:
             has_body = bridge.has_body
             serve = bridge.serve
 
+            call_soon_threadsafe = loop.call_soon_threadsafe
+            receive = bridge.receive
+
             def schedule(watcher: Any) -> None:
                 # Called from Rust, which does not look for a Python exception: none
                 # may escape.
                 try:
                     scope = watcher.scope
-                    if scope.proto == "http" and not has_body(scope):
+                    if scope.proto != "http":
+                        via_loop(watcher)
+                    elif not has_body(scope):
                         serve(scope, watcher.proto, None)
                     else:
-                        via_loop(watcher)
+                        call_soon_threadsafe(receive, scope, watcher.proto)
                 except BaseException:
                     log.exception("could not schedule a request")
 
@@ -394,8 +489,12 @@ def rsgi_server(*, request_threads: int, **options: Any) -> Any:
     WSGI interface runs every request. granian's `serve()` refuses `blocking_threads > 1`
     for RSGI (its own RSGI apps never run in them); its RSGI worker takes any number, so
     the count is set after that check, when the workers are spawned."""
-    from granian.constants import Interfaces
+    from granian.constants import Interfaces, Loops
     from granian.server import Server
+
+    options.setdefault(
+        "loop", Loops.uvloop if importlib.util.find_spec("uvloop") else Loops.asyncio
+    )
 
     class RSGIServer(Server):  # type: ignore[misc, valid-type]
         def startup(self, *args: Any, **kwargs: Any) -> None:
