@@ -338,3 +338,53 @@ def test_which_requests_have_a_body() -> None:
     assert bridge.has_body(_scope(headers=_Headers([("transfer-encoding", "chunked")])))
     assert bridge.has_body(_scope(http_version="2", method="POST"))  # h2: DATA frames
     assert not bridge.has_body(_scope(http_version="2", method="GET"))
+
+
+def _raw(server: LiveServer, data: bytes) -> bytes:
+    """Send raw bytes; everything the server sends back until it closes."""
+    sock = _connect(server)
+    try:
+        sock.sendall(data)
+        out = b""
+        while chunk := sock.recv(65536):
+            out += chunk
+        return out
+    finally:
+        sock.close()
+
+
+def test_what_granian_refuses_itself(live: LiveServer) -> None:
+    """README "What granian answers itself": outside the envelope, empty, connection closed.
+
+    If granian (hyper) ever lets these through, or changes them, the README must change."""
+    many = b"".join(b"X-H%d: 1\r\n" % i for i in range(100))
+    answer = _raw(live, b"GET /v1/status HTTP/1.1\r\nHost: t\r\n" + many + b"\r\n")
+    assert answer.startswith(b"HTTP/1.1 431 ") and answer.endswith(b"\r\n\r\n")
+    big = b"X-Big: " + b"a" * 1_000_000 + b"\r\n"
+    answer = _raw(live, b"GET /v1/status HTTP/1.1\r\nHost: t\r\n" + big + b"\r\n")
+    assert answer.startswith(b"HTTP/1.1 431 ")
+    target = b"/v1/status?" + b"a" * 65_535
+    answer = _raw(live, b"GET " + target + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 414 ") and b"content-length: 0" in answer
+    for framing in (b"Content-Length: 5\r\nContent-Length: 7", b"Content-Length: abc"):
+        answer = _raw(
+            live, b"POST /v1/auth/register HTTP/1.1\r\nHost: t\r\n" + framing + b"\r\n\r\n"
+        )
+        assert answer.startswith(b"HTTP/1.1 400 ") and b"content-length: 0" in answer
+    # Just under those limits, the app answers (in the envelope).
+    few = b"".join(b"X-H%d: 1\r\n" % i for i in range(90))
+    r = requests.get(f"{live.base_url}/v1/status?" + "a" * 60_000, timeout=10)
+    assert r.status_code == 200 and r.json()["code"] == 0
+    answer = _raw(
+        live, b"GET /v1/status HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" + few + b"\r\n"
+    )
+    assert answer.startswith(b"HTTP/1.1 200 ") and b'"code":0' in answer
+
+
+def test_head_and_options_are_served(live: LiveServer) -> None:
+    r = requests.head(f"{live.base_url}/v1/status", timeout=10)
+    assert r.status_code == 200 and r.content == b""
+    r = requests.options(
+        f"{live.base_url}/v1/tasks", headers={"Origin": "https://x.example"}, timeout=10
+    )
+    assert r.status_code == 200 and "POST" in r.json()["data"]["allow"]
