@@ -56,7 +56,8 @@ def claim_port(host: str, port: int) -> socket.socket | None:
             claim.close()
             if exc.errno == errno.EADDRINUSE:
                 raise PortInUse(
-                    f"port {port} is in use by another aipod_api server on this machine"
+                    f"port {port} is in use by another aipod_api server on this machine "
+                    "(one that is stopping may still be finishing its requests)"
                 ) from None
             raise
     if port:
