@@ -426,11 +426,12 @@ def _install_fast_path(bridge: WSGIBridge) -> bool:
     event loop (`granian._futures._cbsched_aioschedule`). Run in `__rsgi_init__`, i.e.
     in the worker before it builds that scheduler, this replaces the factory with one
     whose `_schedule_fn` serves a bodyless request right there, in the calling thread
-    (which holds the GIL, as granian's WSGI threads do), and starts the coroutine for
-    everything else exactly as granian would. How many such threads there are is
-    `RSGIServer`'s business. If granian's internals are not the expected ones, nothing
-    is changed and every request takes the event loop and the pool: slower for reads,
-    the same answers."""
+    (which holds the GIL, as granian's WSGI threads do), hands a request with a body to
+    `WSGIBridge.receive` on the event loop (one wake-up; granian's coroutine for it is
+    never started), and starts granian's coroutine for anything else (websockets, which
+    are off). How many such threads there are is `rsgi_server`'s business. If
+    granian's internals are not the expected ones, nothing is changed and every request
+    takes the event loop and the pool: slower for reads, the same answers."""
     try:
         from granian import _futures as granian_futures
         from granian.server import mp as granian_mp

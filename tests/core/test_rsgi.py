@@ -8,6 +8,7 @@ old WSGI path every thread would be pinned and the bystanders below would time o
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -388,3 +389,91 @@ def test_head_and_options_are_served(live: LiveServer) -> None:
         f"{live.base_url}/v1/tasks", headers={"Origin": "https://x.example"}, timeout=10
     )
     assert r.status_code == 200 and "POST" in r.json()["data"]["allow"]
+
+
+# --- the bridge's two body paths, unit level (fake granian protocol objects) -----------------
+
+
+class _Proto:
+    """granian's RSGI HTTP protocol, reduced to what the bridge uses."""
+
+    def __init__(self, chunks: list[bytes] | None = None, *, stall: bool = False) -> None:
+        self.chunks = list(chunks or [])
+        self.stall = stall
+        self.responses: list[tuple[int, list[tuple[str, str]], bytes]] = []
+        self.future: Any = None
+
+    def __call__(self) -> Any:  # the whole body, as an asyncio future
+        loop = asyncio.get_running_loop()
+        self.future = loop.create_future()
+        if not self.stall:
+            self.future.set_result(b"".join(self.chunks))
+        return self.future
+
+    def __aiter__(self) -> Any:
+        return self._iterate()
+
+    async def _iterate(self) -> Any:
+        for chunk in self.chunks:
+            yield chunk
+        if self.stall:
+            await asyncio.sleep(3600)
+        yield b""
+
+    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.responses.append((status, headers, body))
+
+
+def _echo(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("content-type", "text/plain")])
+    return [environ["REQUEST_METHOD"].encode(), b":", environ["wsgi.input"].read()]
+
+
+def _run(path: str, scope: Any, proto: _Proto, *, timeout: float = 0.2) -> _Proto:
+    """Drive one request through `__rsgi__` (granian's coroutine: the path without the
+    fast path) or `receive` (the fast path's callbacks), on a real event loop and pool."""
+
+    async def main() -> None:
+        bridge = WSGIBridge(_echo, threads=1, max_body=16, body_timeout_s=timeout)
+        bridge.loop = asyncio.get_running_loop()
+        bridge.start_pool()
+        try:
+            if path == "coroutine":
+                await bridge.__rsgi__(scope, proto)
+            else:
+                bridge.receive(scope, proto)
+            for _ in range(200):
+                if proto.responses:
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            bridge.stop_pool()
+
+    asyncio.run(main())
+    return proto
+
+
+def _post(headers: list[tuple[str, str]]) -> Any:
+    return _scope(method="POST", headers=_Headers(headers))
+
+
+def test_both_body_paths_give_the_same_answers() -> None:
+    for path in ("coroutine", "callbacks"):
+        done = _run(path, _post([("content-length", "5")]), _Proto([b"he", b"llo"]))
+        assert [(s, b) for s, _, b in done.responses] == [(200, b"POST:hello")], path
+        chunked = _post([("transfer-encoding", "chunked")])
+        done = _run(path, chunked, _Proto([b"he", b"llo"]))
+        assert [(s, b) for s, _, b in done.responses] == [(200, b"POST:hello")], path
+        for headers, proto, status in (
+            ([("content-length", "17")], _Proto([b"x" * 17]), 413),  # declared too large
+            ([("transfer-encoding", "chunked")], _Proto([b"x" * 10, b"x" * 7]), 413),
+            ([("content-length", "9")], _Proto([b"short"]), 400),  # cut short
+            ([("transfer-encoding", "chunked")], _Proto([b"ab", b"", b"cd"]), 400),  # broken
+            ([("content-length", "5")], _Proto([b"he"], stall=True), 408),
+            ([("transfer-encoding", "chunked")], _Proto([b"he"], stall=True), 408),
+        ):
+            done = _run(path, _post(headers), proto)
+            assert [s for s, _, _ in done.responses] == [status], (path, headers, status)
+            _, out_headers, payload = done.responses[0]
+            assert ("connection", "close") in out_headers
+            assert _envelope(json.loads(payload), status)
