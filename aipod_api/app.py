@@ -98,7 +98,11 @@ def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> 
             app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
         )
 
-    engine = make_engine(settings.database_url, pool_size=max(4, settings.thread_count + 2))
+    engine = make_engine(
+        settings.database_url,
+        pool_size=max(4, settings.thread_count + 2),
+        synchronous=settings.sqlite_synchronous,
+    )
     redis_client = _redis_client(settings.redis_url) if settings.redis_url else None
     signup_cents = to_cents(settings.signup_credit)
     if migrate_db:

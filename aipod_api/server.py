@@ -174,6 +174,17 @@ def main(argv: Sequence[str] | None = None, *, prog: str = CONSOLE_SCRIPT) -> in
         )
         return 2
 
+    from aipod_api.core.process import PortInUse, claim_port, mark_parent
+
+    port_claim = None
+    if not args.migrate_only:
+        try:
+            # Before any database work; held (and inherited by the workers) while serving.
+            port_claim = claim_port(settings.host, settings.port)
+        except PortInUse as exc:
+            print(f"refusing to start: {exc}. Stop it or choose another --port.", file=sys.stderr)
+            return 1
+
     # Migrate (and seed) once in the parent, so workers start against a ready schema.
     from aipod_api.core.bootstrap import demo_present, prepare_database
     from aipod_api.core.db import make_null_pool_engine
@@ -212,25 +223,34 @@ def main(argv: Sequence[str] | None = None, *, prog: str = CONSOLE_SCRIPT) -> in
         print(f"demo: {demo_note}", flush=True)
         return 0
 
-    from granian.constants import Interfaces
-    from granian.server import Server
+    from aipod_api.core.rsgi import rsgi_server
 
-    server = Server(
-        "aipod_api.wsgi:app",
+    mark_parent()
+    # RSGI: request bodies are read on granian's event loop, bounded by size and time;
+    # bodyless requests run in `thread_count` granian threads per worker, requests with a
+    # body, once complete, in as many threads of the bridge (aipod_api/core/rsgi.py).
+    server = rsgi_server(
+        target="aipod_api.rsgi:app",
+        request_threads=settings.thread_count,
         address=settings.host,
         port=settings.port,
-        interface=Interfaces.WSGI,
+        factory=True,
         workers=settings.workers,
-        blocking_threads=settings.thread_count,
         backlog=2048,
-        log_level=_granian_log_level(settings.log_level),  # type: ignore[arg-type]
+        websockets=False,
+        log_level=_granian_log_level(settings.log_level),
         respawn_failed_workers=True,
+        # A stop lets requests in flight finish, and a pending body lasts at most its
+        # deadline; a worker still running well after that is killed.
+        workers_kill_timeout=int(settings.body_timeout_s) + 30,
     )
     # Called by granian once its socket is bound and listening, before workers fork.
     # (No threads may run in this process before the fork: a thread holding the import
     # lock at fork time deadlocks the workers.)
     server.on_startup(lambda: _announce(settings, demo_note, prog=prog))
     server.serve()
+    if port_claim is not None:
+        port_claim.close()
     print("aipod_api stopped", flush=True)
     return 0
 

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     signup_credit: Decimal = Decimal("1000")
     timezone: str = "UTC"
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    body_timeout_s: float = Field(default=10.0, gt=0, le=3600)
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     sweep_interval_s: float = Field(default=5.0, gt=0)
     trusted_proxies: int = Field(default=0, ge=0, le=10)
     cors_origins: str = "*"

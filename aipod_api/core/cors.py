@@ -8,6 +8,8 @@ requests need no key and are answered here, in the envelope, with the allowed me
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Flask, Response, request
 
 from aipod_api.core.envelope import envelope
@@ -19,17 +21,26 @@ EXPOSE_HEADERS = (
 )
 
 
-def install(app: Flask, *, origins: str) -> None:
+def origin_matcher(origins: str) -> Callable[[str | None], str | None]:
+    """The `Access-Control-Allow-Origin` value for a request's `Origin`, or None."""
     allowed = {o.strip() for o in origins.split(",") if o.strip()}
     any_origin = "*" in allowed
 
-    def _origin_header() -> str | None:
-        origin = request.environ.get("HTTP_ORIGIN")
+    def match(origin: str | None) -> str | None:
         if not origin or not allowed:
             return None
         if any_origin:
             return "*"
         return origin if origin in allowed else None
+
+    return match
+
+
+def install(app: Flask, *, origins: str) -> None:
+    match = origin_matcher(origins)
+
+    def _origin_header() -> str | None:
+        return match(request.environ.get("HTTP_ORIGIN"))
 
     @app.before_request
     def _preflight() -> Response | None:

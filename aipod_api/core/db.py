@@ -1,9 +1,10 @@
 """Engine creation and the one-transaction-per-request scope.
 
-SQLite: WAL, busy timeout, foreign keys on; pysqlite's own transaction handling is
-switched off (`isolation_level=None`) and we emit `BEGIN IMMEDIATE` for write
-transactions and `BEGIN` for reads ourselves, so a write transaction holds the write lock
-from its first statement and never fails with "database is locked" on upgrade.
+SQLite: WAL, busy timeout, foreign keys on, `synchronous=FULL` unless configured
+otherwise; pysqlite's own transaction handling is switched off (`isolation_level=None`)
+and we emit `BEGIN IMMEDIATE` for write transactions and `BEGIN` for reads ourselves, so
+a write transaction holds the write lock from its first statement and never fails with
+"database is locked" on upgrade.
 
 PostgreSQL: READ COMMITTED (the default); correctness comes from conditional updates and
 row locks in the services, never from a single writer.
@@ -40,7 +41,10 @@ def make_url_backend(url: str) -> str:
     return str(make_url(normalise_url(url)).get_backend_name())
 
 
-def make_engine(url: str, *, pool_size: int = 16) -> Engine:
+SYNCHRONOUS = ("FULL", "NORMAL")
+
+
+def make_engine(url: str, *, pool_size: int = 16, synchronous: str = "FULL") -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -53,7 +57,7 @@ def make_engine(url: str, *, pool_size: int = 16) -> Engine:
             max_overflow=pool_size,
             pool_timeout=60,
         )
-        _install_sqlite_hooks(engine)
+        _install_sqlite_hooks(engine, synchronous=synchronous)
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_engine(
@@ -80,7 +84,10 @@ def make_null_pool_engine(url: str) -> Engine:
     return create_engine(url, poolclass=NullPool)
 
 
-def _install_sqlite_hooks(engine: Engine) -> None:
+def _install_sqlite_hooks(engine: Engine, *, synchronous: str = "FULL") -> None:
+    if synchronous not in SYNCHRONOUS:
+        raise ValueError(f"synchronous must be one of {SYNCHRONOUS}, not {synchronous!r}")
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
@@ -88,7 +95,11 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA busy_timeout=60000")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        # FULL: a commit is on disk (the WAL fsynced) before it is acknowledged, so
+        # `code: 0` survives a power loss. NORMAL (AIPOD_SQLITE_SYNCHRONOUS) fsyncs only
+        # at checkpoints: still safe against a process crash, but the last commits can
+        # be lost with the machine.
+        cur.execute(f"PRAGMA synchronous={synchronous}")
         # Checkpoints run in the background thread (`checkpoint`, every second); the
         # automatic one, which a committing request would pay for, stays as a backstop.
         cur.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")

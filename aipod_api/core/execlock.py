@@ -12,7 +12,9 @@ turns a dozen GIL hand-offs per request into one.
 What keeps the threads useful: every wait that can be long releases the lock while
 waiting (`blocking()`): argon2 password hashing, the SQLite writer queue, the test-only
 sleep. The request body is read before the lock is taken, so a slow upload never holds
-it. Other threads (the expiry sweep) never take it.
+it: by the RSGI bridge on the event loop under `python -m aipod_api.server` (no thread
+is held either, core/rsgi.py), by `SerializedApp` under other WSGI servers. Other
+threads (the expiry sweep) never take it.
 
 Used on SQLite (`AIPOD_EXEC_LOCK=auto`, the default); off on PostgreSQL, where a request
 waits on the network for every statement and threads overlap those waits.
@@ -75,12 +77,23 @@ class SerializedApp:
             self.lock.release()
 
     def _buffer_body(self, environ: dict[str, Any]) -> None:
-        """Read a declared body (up to the size limit) before taking the lock."""
+        """Read the body (up to the size limit) before taking the lock.
+
+        Under `python -m aipod_api.server` the RSGI bridge (core/rsgi.py) has read it
+        already, on the event loop. Under another WSGI server, the read still waits in
+        that server's thread, but never while holding the lock."""
+        if environ.get("aipod.body_buffered"):
+            return
+        stream = environ.get("wsgi.input")
+        if stream is None:
+            return
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return  # Flask answers the malformed header
         if 0 < length <= self.max_body:
-            stream = environ.get("wsgi.input")
-            if stream is not None:
-                environ["wsgi.input"] = io.BytesIO(stream.read(length))
+            environ["wsgi.input"] = io.BytesIO(stream.read(length))
+        elif not length and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            # A chunked body: one byte more than the limit is enough for Flask's 413.
+            data = stream.read(self.max_body + 1)
+            environ["wsgi.input"] = io.BytesIO(data)

@@ -37,6 +37,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "conflict": ("资源冲突", "Conflict"),
     "too_large": ("请求体过大(上限 {limit} 字节)", "Request body too large (limit {limit} bytes)"),
+    "body_incomplete": (
+        "请求体不完整或分块格式错误",
+        "The request body is incomplete or its chunked framing is broken",
+    ),
+    "body_timeout": (
+        "请求体未在 {seconds} 秒内发送完整",
+        "The request body did not arrive within {seconds} s",
+    ),
     "rate_limited": (
         "请求过于频繁,请 {retry_after} 秒后重试",
         "Too many requests; retry in {retry_after} s",
@@ -103,19 +111,28 @@ def register_messages(messages: dict[str, tuple[str, str]]) -> None:
         MESSAGES[key] = pair
 
 
-def wants_english() -> bool:
-    if not has_request_context():
-        return False
-    header = request.headers.get("Accept-Language", "")
+def english_header(header: str) -> bool:
+    """Whether an `Accept-Language` value asks for English (its first language)."""
     if not header:
         return False
     first = header.split(",", 1)[0].split(";", 1)[0].strip().lower()
     return first.startswith("en")
 
 
+def wants_english() -> bool:
+    if not has_request_context():
+        return False
+    return english_header(request.headers.get("Accept-Language", ""))
+
+
 def t(key: str, **params: Any) -> str:
+    return message(key, wants_english(), **params)
+
+
+def message(key: str, english: bool, **params: Any) -> str:
+    """`t` outside a Flask request (the server layer answers some requests itself)."""
     zh, en = MESSAGES.get(key, (key, key))
-    template = en if wants_english() else zh
+    template = en if english else zh
     try:
         return template.format(**params)
     except (KeyError, IndexError):

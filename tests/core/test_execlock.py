@@ -89,3 +89,44 @@ def test_defaults_follow_the_backend() -> None:
     assert not pg.uses_exec_lock and pg.thread_count == 16
     assert Settings(database_url="sqlite:///x.db", threads=8).thread_count == 8
     assert Settings(database_url="postgresql://u@h/db", exec_lock="on").uses_exec_lock
+
+
+def test_chunked_body_is_read_before_the_lock_too() -> None:
+    """Under another WSGI server (gunicorn), a chunked body has no CONTENT_LENGTH."""
+    lock = ExecutionLock()
+    seen: list[bool] = []
+
+    class Chunked(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            acquired = lock._lock.acquire(blocking=False)
+            seen.append(acquired)
+            if acquired:
+                lock._lock.release()
+            return super().read(size)
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        return [environ["wsgi.input"].read()]
+
+    body = _call(
+        SerializedApp(app, lock, max_body=1024),
+        {
+            "CONTENT_LENGTH": "",
+            "HTTP_TRANSFER_ENCODING": "chunked",
+            "wsgi.input_terminated": True,
+            "wsgi.input": Chunked(b"x" * 2000),
+        },
+    )
+    # Read outside the lock, and only one byte past the limit (Flask answers the 413).
+    assert seen == [True] and body == b"x" * 1025
+
+
+def test_a_body_the_bridge_buffered_is_not_read_again() -> None:
+    """core/rsgi.py hands the app a complete body in memory: nothing to do here."""
+    stream = io.BytesIO(b"hello")
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        assert environ["wsgi.input"] is stream
+        return [environ["wsgi.input"].read()]
+
+    env = {"CONTENT_LENGTH": "5", "wsgi.input": stream, "aipod.body_buffered": True}
+    assert _call(SerializedApp(app, ExecutionLock(), max_body=1024), env) == b"hello"
