@@ -29,6 +29,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "invalid_json": (400, "The body is not valid JSON"),
     "bad_request": (400, "The request is malformed"),
     "payload_too_large": (413, "The body is larger than AIPOD_MAX_BODY_BYTES"),
+    "request_timeout": (408, "The body did not arrive within AIPOD_BODY_TIMEOUT_S"),
+    "body_incomplete": (400, "The body was cut short or its chunked framing is broken"),
     "route_not_found": (404, "No such endpoint"),
     "method_not_allowed": (405, "The endpoint does not support this method"),
     "http_error": (400, "The request was refused by the HTTP layer"),

@@ -306,7 +306,12 @@ class WSGIBridge:
         # WSGI strings are latin-1 decodings of the raw bytes; granian gives the path
         # percent-decoded as UTF-8.
         environ["PATH_INFO"] = scope.path.encode("utf-8").decode("latin-1")
-        environ["QUERY_STRING"] = scope.query_string
+        # The query as sent: curl sends the seed's `?tag=新能源` as raw UTF-8, which granian
+        # hands over decoded; WSGI wants the bytes as latin-1.
+        query = scope.query_string
+        environ["QUERY_STRING"] = (
+            query if query.isascii() else query.encode("utf-8").decode("latin-1")
+        )
         environ["SERVER_PROTOCOL"] = "HTTP/" + scope.http_version
         environ["SERVER_NAME"] = server_host
         environ["SERVER_PORT"] = server_port
@@ -393,14 +398,24 @@ class WSGIBridge:
         rid = f"{_rid.getrandbits(64):016x}"
         if status == 408:
             text = message("body_timeout", english, seconds=f"{self.body_timeout_s:g}")
+            error = "request_timeout"
         elif status == 413:
             text = message("too_large", english, limit=self.max_body)
+            error = "payload_too_large"
         elif status == 500:
             text = message("internal_error", english, request_id=rid)
+            error = "internal_error"
         else:
             text = message("body_incomplete", english)
+            error = "body_incomplete"
         payload = orjson.dumps(
-            {"code": status, "message": text, "data": None, "timestamp": utc_timestamp()}
+            {
+                "code": status,
+                "error": error,
+                "message": text,
+                "data": None,
+                "timestamp": utc_timestamp(),
+            }
         )
         out = [("content-type", "application/json"), ("x-request-id", rid)]
         if status != 500:

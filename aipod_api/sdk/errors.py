@@ -141,6 +141,8 @@ ERROR_CLASSES: dict[str, type[AipodError]] = {
     "invalid_json": InvalidRequestError,
     "bad_request": InvalidRequestError,
     "payload_too_large": InvalidRequestError,
+    "request_timeout": InvalidRequestError,
+    "body_incomplete": InvalidRequestError,
     "route_not_found": InvalidRequestError,
     "method_not_allowed": InvalidRequestError,
     "http_error": InvalidRequestError,

@@ -92,7 +92,10 @@ def still_waiting(sock: socket.socket) -> bool:
 
 
 def _envelope(body: Any, status: int) -> str:
-    assert set(body) == {"code", "message", "data", "timestamp"}, body
+    from aipod_api.core.errors import ERROR_CODES
+
+    assert set(body) == {"code", "error", "message", "data", "timestamp"}, body
+    assert ERROR_CODES[body["error"]][0] == status, body
     assert body["code"] == status and body["data"] is None
     assert isinstance(body["message"], str) and body["message"]
     return str(body["message"])
@@ -374,8 +377,8 @@ def test_what_granian_refuses_itself(live: LiveServer) -> None:
         assert answer.startswith(b"HTTP/1.1 400 ") and b"content-length: 0" in answer
     # Just under those limits, the app answers (in the envelope).
     few = b"".join(b"X-H%d: 1\r\n" % i for i in range(90))
-    r = requests.get(f"{live.base_url}/v1/status?" + "a" * 60_000, timeout=10)
-    assert r.status_code == 200 and r.json()["code"] == 0
+    r = requests.get(f"{live.base_url}/v1/" + "a" * 60_000, timeout=10)
+    assert r.status_code == 404 and r.json()["error"] == "route_not_found"
     answer = _raw(
         live, b"GET /v1/status HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" + few + b"\r\n"
     )
@@ -477,3 +480,21 @@ def test_both_body_paths_give_the_same_answers() -> None:
             _, out_headers, payload = done.responses[0]
             assert ("connection", "close") in out_headers
             assert _envelope(json.loads(payload), status)
+
+
+def test_raw_utf8_in_the_query_reaches_the_app(live: LiveServer) -> None:
+    """curl sends the seed's `?tag=新能源` unencoded: the bridge passes it on as WSGI wants
+    (the bytes as latin-1), so it reads like the percent-encoded form."""
+    head = f"Authorization: Bearer {DEMO_KEY}\r\nHost: t\r\nConnection: close\r\n\r\n"
+    raw = _raw(live, "GET /v1/memory?tag=新能源 HTTP/1.1\r\n".encode() + head.encode())
+    encoded = requests.get(
+        f"{live.base_url}/v1/memory",
+        params={"tag": "新能源"},
+        headers={"Authorization": f"Bearer {DEMO_KEY}"},
+        timeout=10,
+    ).json()
+    status, _, rest = raw.partition(b"\r\n")
+    assert status.startswith(b"HTTP/1.1 200 "), raw[:300]
+    body = json.loads(rest.split(b"\r\n\r\n", 1)[1])
+    assert body["data"]["total"] == encoded["data"]["total"] > 0
+    assert body["data"]["items"] == encoded["data"]["items"]

@@ -27,6 +27,7 @@ FAMILY: dict[int, tuple[type[AipodError], ...]] = {
     403: (PermissionDeniedError,),
     404: (NotFoundError, InvalidRequestError),  # route_not_found is the caller's bug
     405: (InvalidRequestError,),
+    408: (InvalidRequestError,),
     409: (ConflictError, IdempotencyError),
     413: (InvalidRequestError,),
     422: (InvalidRequestError, IdempotencyError),

@@ -116,6 +116,8 @@ export const ERROR_CLASSES: Readonly<Record<ErrorCode, AipodErrorClass>> = Objec
   invalid_json: InvalidRequestError,
   bad_request: InvalidRequestError,
   payload_too_large: InvalidRequestError,
+  request_timeout: InvalidRequestError,
+  body_incomplete: InvalidRequestError,
   route_not_found: NotFoundError,
   method_not_allowed: InvalidRequestError,
   http_error: InvalidRequestError,
