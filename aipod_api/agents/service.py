@@ -253,9 +253,14 @@ def update_agent(
         values["description"] = changes["description"] or ""
     if "endpoint" in changes:
         values["endpoint"] = changes["endpoint"]
+    caps: list[str] | None = None
     if "capabilities" in changes:
-        caps: list[str] = changes["capabilities"] or []
+        caps = changes["capabilities"] or []
         values["capabilities"] = orjson.dumps(caps).decode()
-        _set_capabilities(conn, target, caps)
+    # The agent's row first, then its capability rows: the order in which a rating (and
+    # a trust refresh, whose trigger copies the score) locks them, so the two never
+    # deadlock on PostgreSQL.
     conn.execute(update(agents).where(agents.c.agent_id == target).values(values))
+    if caps is not None:
+        _set_capabilities(conn, target, caps)
     return get_agent(conn, target, viewer_id=caller_id, now=now)

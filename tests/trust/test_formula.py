@@ -473,21 +473,35 @@ def test_monotone_in_an_added_opinion(rs: list[RatingInput], new: RatingInput) -
 
 @settings(max_examples=300)
 @given(rating_lists, ratings)
-def test_a_rater_raising_its_opinion_never_lowers_the_score(
-    rs: list[RatingInput], new: RatingInput
-) -> None:
-    # an existing rater adds a rating at least as good as the score and as its opinion,
-    # as its latest rating (ages are measured at the same moment)
+def test_a_new_rating_renews_its_raters_opinion(rs: list[RatingInput], new: RatingInput) -> None:
+    # an existing rater rates again, as its latest rating, with its standing unchanged (a
+    # rater that gains standing amplifies its opinion, for better or worse)
     assume(rs)
     who, grade = rs[0].rater_id, rs[0].rater_standing
-    # with its standing unchanged (a rater that gains standing amplifies its opinion,
-    # for better or worse)
     rs = [replace(x, rater_standing=grade) if x.rater_id == who else x for x in rs]
-    own = [o for o in opinions(rs) if o.rater_id == who]
     new = replace(new, rater_id=who, age_seconds=0, rater_standing=grade)
-    before = exact(rs)
-    assume(rating_score(new) >= max([before, *(o.score for o in own)]))
-    assert exact([*rs, new]) >= before - 1e-12
+    assume(new.budget_cents > 0)
+    old = {o.rater_id: o for o in opinions(rs)}
+    renewed = {o.rater_id: o for o in opinions([*rs, new])}
+    mine = renewed[who]
+    s = rating_score(new)
+    if who in old:
+        before = old[who]
+        # its opinion moves toward the new rating, and weighs at least what it did
+        lo, hi = sorted((before.score, s))
+        assert lo - 1e-12 <= mine.score <= hi + 1e-12
+        assert mine.weight >= before.weight * recency_weight(before.age_seconds) - 1e-12
+        # so a rating at least as good as the rater's earlier ones, from a rater whose
+        # opinion is at least the agent's score, never lowers that score
+        own = [rating_score(x) for x in rs if x.rater_id == who and x.budget_cents > 0]
+        if s >= max(own) and before.score >= exact(rs):
+            assert exact([*rs, new]) >= exact(rs) - 1e-12
+    else:
+        assert mine.score == pytest.approx(s)
+    # every other opinion is untouched
+    assert {k: v for k, v in renewed.items() if k != who} == {
+        k: v for k, v in old.items() if k != who
+    }
 
 
 @given(rating_lists, qualities, normal_budgets, recent_ages, raters)
