@@ -157,7 +157,9 @@ def honest(world: World, prefix: str) -> float:
     return world.score(agent) if world.clock is None else score
 
 
-def pair(world: World, prefix: str, rounds: int, budget: float, thresholds: dict[str, float]) -> Progress:
+def pair(
+    world: World, prefix: str, rounds: int, budget: float, thresholds: dict[str, float]
+) -> Progress:
     p = Progress(f"pair of sybils, {budget:g}-credit tasks back and forth", thresholds)
     start_req, start_t = world.requests, time.perf_counter()
     a, b = world.register(f"{prefix}pa"), world.register(f"{prefix}pb")
@@ -252,7 +254,12 @@ def main() -> None:
     if world.clock is not None:
         results.append(
             ring(
-                world, prefix + "p", args.rounds, args.ring, args.ring_budget, thresholds,
+                world,
+                prefix + "p",
+                args.rounds,
+                args.ring,
+                args.ring_budget,
+                thresholds,
                 wait_days=30,
             )
         )

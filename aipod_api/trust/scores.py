@@ -75,9 +75,13 @@ _DUE = Prepared(
     .order_by(agents.c.trust_due)
     .limit(bindparam("limit", type_=BigInteger))
 )
+# ORDER BY the indexed column makes it one step of an index scan on any plan (a bare
+# LIMIT 1 lets PostgreSQL's planner pick a sequential scan that reads every row when
+# nothing is due).
 _ANY_DUE = Prepared(
     select(agents.c.agent_id)
     .where(agents.c.trust_due <= bindparam("now", type_=BigInteger))
+    .order_by(agents.c.trust_due)
     .limit(1)
 )
 

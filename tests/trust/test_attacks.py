@@ -31,7 +31,9 @@ def market(make_app: Callable[..., Any]) -> Market:
     return Market(make_app())
 
 
-def _job(market: Market, publisher: str, worker: str, worker_id: str, budget: Any, q: float) -> float:
+def _job(
+    market: Market, publisher: str, worker: str, worker_id: str, budget: Any, q: float
+) -> float:
     task_id = market.done_task(publisher, worker, budget)
     r = market.rate(publisher, agent_id=worker_id, task_id=task_id, quality_score=q, on_time=True)
     assert r.status == 201, r.body

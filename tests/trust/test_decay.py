@@ -137,9 +137,7 @@ def test_the_sweep_refreshes_due_scores_and_their_capability_copies(market: Keye
     assert _stored(market, "bobby") == 0.5992
     with transaction(market.state.engine, write=False) as conn:
         copy = conn.execute(
-            select(agent_capabilities.c.trust_score).where(
-                agent_capabilities.c.agent_id == "bobby"
-            )
+            select(agent_capabilities.c.trust_score).where(agent_capabilities.c.agent_id == "bobby")
         ).scalar()
         assert copy == 0.5992
         assert not scores.any_due(conn, now=market.now)

@@ -105,6 +105,9 @@ def test_example_fifty_4_9_beat_one_5_0() -> None:
     # fifty 4.9s from a single rater are one voice, and still beat one 5.0
     assert trust_score([r("4.9")] * 50) == 0.6915
     assert trust_score([r(5.0)]) == 0.6656
+    # punctuality is part of each opinion: one publisher's fifty late 4.9s are one voice
+    assert trust_score([r("4.9", on_time=False)] * 50) == 0.6315
+    assert trust_score([r(5.0, budget=8_000)]) == 0.6322
 
 
 @pytest.mark.parametrize(("n", "expected"), [(2, 0.7488), (5, 0.8561), (10, 0.916), (50, 0.9806)])
@@ -223,8 +226,13 @@ def test_opinion_volume_is_capped_concave_and_never_amplifies(x: float, y: float
         assert opinion_volume(hi) / hi <= opinion_volume(lo) / lo + 1e-12
 
 
-@given(st.lists(st.builds(RatingInput, qualities, st.booleans(), budgets, ages, st.just("one"),
-                          standings), min_size=1, max_size=200))
+@given(
+    st.lists(
+        st.builds(RatingInput, qualities, st.booleans(), budgets, ages, st.just("one"), standings),
+        min_size=1,
+        max_size=200,
+    )
+)
 def test_one_rater_moves_at_most_two_fifths_of_the_way(rs: list[RatingInput]) -> None:
     # (a) a rater is one voice: weight <= 4/3 against the prior's 2, whatever it rates
     score = exact(rs)
@@ -237,8 +245,10 @@ def test_pair_trading_back_and_forth_never_passes_0_7(rounds: list[tuple[int, bo
     # (a) two accounts rate each other after every task, at any budgets, for <= 200
     # rounds (established or not): each one's score comes from the other's opinion alone
     for grade in (PROBATION, 1.0):
-        a = [r(5.0, on_time=t, budget=b, age=i, rater="b", standing=grade)
-             for i, (b, t) in enumerate(rounds)]
+        a = [
+            r(5.0, on_time=t, budget=b, age=i, rater="b", standing=grade)
+            for i, (b, t) in enumerate(rounds)
+        ]
         assert trust_score(a) <= 0.7
         if grade == PROBATION:
             assert trust_score(a) <= 0.5715
@@ -246,8 +256,11 @@ def test_pair_trading_back_and_forth_never_passes_0_7(rounds: list[tuple[int, bo
 
 @settings(max_examples=200)
 @given(
-    st.lists(st.lists(st.tuples(budgets, recent_ages, qualities), min_size=1, max_size=30),
-             min_size=1, max_size=10)
+    st.lists(
+        st.lists(st.tuples(budgets, recent_ages, qualities), min_size=1, max_size=30),
+        min_size=1,
+        max_size=10,
+    )
 )
 def test_ring_of_ten_fresh_accounts_stays_below_the_honest_agent(
     ring: list[list[tuple[int, int, Decimal | float]]],
@@ -433,8 +446,11 @@ def test_zero_budget_ratings_never_move_the_score(
     assert exact(rs + spam) == exact(rs)
 
 
-@given(st.lists(st.tuples(st.integers(0, 100), recent_ages, raters, standings), min_size=1,
-                max_size=100))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 100), recent_ages, raters, standings), min_size=1, max_size=100
+    )
+)
 def test_self_dealing_on_tiny_tasks_barely_moves(jobs: list[tuple[int, int, str, float]]) -> None:
     # up to 100 perfect ratings on tasks paid at most 1 credit (100 cents), however split
     rs = [RatingInput(5.0, True, budget, age, rater, grade) for budget, age, rater, grade in jobs]
@@ -562,8 +578,9 @@ def test_next_change_is_never_late(rs: list[RatingInput], elapsed: int) -> None:
         assert round(score_at(agg, t), 4) == shown, (t, due)
 
 
-@given(st.floats(0, 1e4, allow_nan=False), st.floats(0, 1, allow_nan=False),
-       st.integers(0, 2 * YEAR))
+@given(
+    st.floats(0, 1e4, allow_nan=False), st.floats(0, 1, allow_nan=False), st.integers(0, 2 * YEAR)
+)
 def test_next_change_finds_the_change(d: float, mean: float, elapsed: int) -> None:
     agg = Aggregate(n=d * mean, d=d)
     due = next_change(agg, elapsed)
