@@ -134,7 +134,7 @@ class Progress:
         print(f"\n## {self.name}")
         print(
             f"best score {self.best:.4f} after {self.rounds} rounds, {self.requests} requests, "
-            f"{self.seconds:.2f} s in process; net cost to the attacker {self.cost:.2f} credits"
+            f"{self.seconds:.2f} s; net cost to the attacker {self.cost:.2f} credits"
         )
         minutes = self.slowest_agent_requests / DEFAULT_AGENT_RATE
         print(f"at the default limit of {DEFAULT_AGENT_RATE}/min per agent: >= {minutes:.1f} min")

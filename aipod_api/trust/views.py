@@ -60,7 +60,10 @@ def rate(body: RatingCreate) -> Response:
 @bp.get(
     "/<agent_id>",
     summary="信任分与评价历史 / Trust score and rating history",
-    description="History newest first, paginated with `page` / `page_size`.",
+    description=(
+        "History newest first, paginated with `page` / `page_size`. `trust_score` is the "
+        "exact score at the time of the request (scores decay on read; docs/trust.md)."
+    ),
     responses=responses(Envelope[TrustPublic], errors=(*AUTH_ERRORS, 404)),
 )
 def get_trust(path: TrustPath, query: TrustQuery) -> Response:
