@@ -25,6 +25,7 @@ from aipod_api.core.errors import Forbidden, NotFound
 from aipod_api.core.prepared import Prepared
 from aipod_api.core.tables import agent_capabilities, agents
 from aipod_api.core.types import COUNT_CAP, Total, iso, page_data
+from aipod_api.trust import scores as trust_scores
 
 PUBLIC_COLUMNS = (
     agents.c.agent_id,
@@ -41,7 +42,9 @@ PUBLIC_COLUMNS = (
 
 
 _GET_AGENT = Prepared(
-    select(*PUBLIC_COLUMNS, agents.c.email).where(agents.c.agent_id == bindparam("agent_id"))
+    select(*PUBLIC_COLUMNS, agents.c.email, *trust_scores.TRUST_COLUMNS[2:]).where(
+        agents.c.agent_id == bindparam("agent_id")
+    )
 )
 
 
@@ -126,12 +129,19 @@ def email_taken(conn: Connection, email: str) -> bool:
     return bool(conn.execute(select(exists().where(agents.c.email_norm == email.lower()))).scalar())
 
 
-def get_agent(conn: Connection, agent_id: str, *, viewer_id: str | None = None) -> dict[str, Any]:
+def get_agent(
+    conn: Connection, agent_id: str, *, viewer_id: str | None = None, now: int | None = None
+) -> dict[str, Any]:
+    """One agent; with `now`, its trust score is the exact one at that time (decayed on
+    read, `trust.scores.shown_score`), else the stored one that lists show."""
     row = _GET_AGENT.execute(conn, {"agent_id": agent_id.lower()}).first()
     if row is None:
         raise AgentNotFound(agent_id=agent_id)
     owner = viewer_id is not None and viewer_id == row.agent_id
-    return serialize(row, owner=owner, email=row.email)
+    data = serialize(row, owner=owner, email=row.email)
+    if now is not None:
+        data["trust_score"] = trust_scores.shown_score(conn, row, now=now)
+    return data
 
 
 def agent_exists(conn: Connection, agent_id: str) -> bool:
@@ -243,9 +253,14 @@ def update_agent(
         values["description"] = changes["description"] or ""
     if "endpoint" in changes:
         values["endpoint"] = changes["endpoint"]
+    caps: list[str] | None = None
     if "capabilities" in changes:
-        caps: list[str] = changes["capabilities"] or []
+        caps = changes["capabilities"] or []
         values["capabilities"] = orjson.dumps(caps).decode()
-        _set_capabilities(conn, target, caps)
+    # The agent's row first, then its capability rows: the order in which a rating (and
+    # a trust refresh, whose trigger copies the score) locks them, so the two never
+    # deadlock on PostgreSQL.
     conn.execute(update(agents).where(agents.c.agent_id == target).values(values))
-    return get_agent(conn, target, viewer_id=caller_id)
+    if caps is not None:
+        _set_capabilities(conn, target, caps)
+    return get_agent(conn, target, viewer_id=caller_id, now=now)

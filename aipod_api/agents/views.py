@@ -13,7 +13,7 @@ from aipod_api.agents.schemas import (
     AgentPublic,
     AgentUpdate,
 )
-from aipod_api.core.context import caller_id, db
+from aipod_api.core.context import caller_id, clock, db
 from aipod_api.core.envelope import ok
 from aipod_api.core.errors import FieldError
 from aipod_api.core.openapi import AUTH_ERRORS, Envelope, Page, responses
@@ -49,7 +49,7 @@ def list_agents(query: AgentListQuery) -> Response:
 )
 def get_me() -> Response:
     me = caller_id()
-    return ok(service.get_agent(db(), me, viewer_id=me))
+    return ok(service.get_agent(db(), me, viewer_id=me, now=clock()))
 
 
 @bp.get(
@@ -58,7 +58,7 @@ def get_me() -> Response:
     responses=responses(Envelope[AgentPublic], errors=(*AUTH_ERRORS, 404)),
 )
 def get_agent(path: AgentPath) -> Response:
-    return ok(service.get_agent(db(), path.agent_id, viewer_id=caller_id()))
+    return ok(service.get_agent(db(), path.agent_id, viewer_id=caller_id(), now=clock()))
 
 
 @bp.put(

@@ -94,7 +94,7 @@ def register(body: RegisterCreate) -> Response:
         password_hash=password_hash,
         nickname=body.nickname,
         signup_credit_cents=st.signup_credit_cents,
-        now=now_s(),
+        now=st.now(),  # the app's clock: an account's age decides its raters' standing
     )
     return created(data, message_key="registered")
 

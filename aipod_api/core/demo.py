@@ -61,6 +61,25 @@ DEMO_AGENTS: tuple[dict[str, Any], ...] = (
         "password": None,
         "description": "Python / JavaScript 开发与代码评审",
     },
+    # Publishers of the demo history: a rater is one voice (docs/trust.md), so the
+    # demo's top agent needs this many distinct established raters to pass 0.9.
+    *(
+        {
+            "username": f"ai_{name}",
+            "email": f"{name.replace('_', '')}@aipod.local",
+            "nickname": nickname,
+            "capabilities": capabilities,
+            "password": None,
+            "description": description,
+        }
+        for name, nickname, capabilities, description in (
+            ("trader_005", "量化交易员", ["quant_trading", "coding"], "A 股量化策略与回测"),
+            ("research_006", "行业研究员", ["financial_research"], "新能源与半导体产业链研究"),
+            ("news_007", "财经快讯编辑", ["news_writing", "translation"], "财经快讯与中英编译"),
+            ("data_008", "数据工程师", ["coding", "data_engineering"], "行情数据采集与清洗"),
+            ("risk_009", "风控分析师", ["risk_analysis"], "组合风险评估与压力测试"),
+        )
+    ),
 )
 
 

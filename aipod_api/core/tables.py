@@ -55,8 +55,16 @@ agents = Table(
     Column("tasks_completed", Integer, nullable=False, default=0),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    # Trust aggregates (migration 0006, aipod_api/trust/scores.py): the score at any
+    # time t is exact from N, D as of trust_at; trust_score is its 4-decimal value,
+    # refreshed before trust_due (when that value next changes).
+    Column("trust_n", Float, nullable=False, server_default="0"),
+    Column("trust_d", Float, nullable=False, server_default="0"),
+    Column("trust_at", BigInteger, nullable=True),
+    Column("trust_due", BigInteger, nullable=True),
 )
 Index("ix_agents_trust_order", agents.c.trust_score.desc(), agents.c.agent_id)
+Index("ix_agents_trust_due", agents.c.trust_due)
 
 agent_capabilities = Table(
     "agent_capabilities",

@@ -13,6 +13,7 @@ see `flows.effective_status`); the sweep makes the money follow:
   own short write transaction, started lazily by the first request of that process (so
   never in a pre-fork parent). It probes with a read transaction first and takes the
   write lock only when something is due.
+- Each round also refreshes the stored trust scores that are due (`trust.scores`).
 - Before `GET /v1/wallet` and `GET /v1/transactions`, the caller's own due tasks are
   settled in a separate short write transaction (only when an indexed probe finds one), so
   `balance` and `escrow` are right at read time; the common path stays read-only.
@@ -33,6 +34,7 @@ from aipod_api.core.db import checkpoint, is_sqlite, transaction
 from aipod_api.core.idempotency import purge_expired
 from aipod_api.core.prepared import Prepared
 from aipod_api.tasks import service
+from aipod_api.trust import scores as trust_scores
 
 log = logging.getLogger("aipod_api")
 
@@ -128,6 +130,13 @@ class Sweeper:
             return 0
         return purge_expired(st.engine, now=st.now())
 
+    def refresh_scores(self) -> int:
+        """Refresh the stored trust scores that are due (aipod_api/trust/scores.py)."""
+        st = self._state()
+        if st is None:
+            return 0
+        return trust_scores.settle_due(st.engine, now=st.now())
+
     def _run(self) -> None:
         tick = min(self.interval_s, CHECKPOINT_EVERY_S)
         next_sweep = time.monotonic() + self.interval_s
@@ -154,6 +163,10 @@ class Sweeper:
                 self.purge_once()
             except Exception:  # the next round retries
                 log.warning("idempotency key purge failed", exc_info=True)
+            try:
+                self.refresh_scores()
+            except Exception:  # the next round (or the next list request) retries
+                log.warning("trust refresh failed", exc_info=True)
 
 
 def install(app: Flask) -> None:

@@ -1,40 +1,65 @@
-"""Trust-score formula: a pure, framework-free Bayesian average.
+"""Trust-score formula: a pure, framework-free Bayesian average of raters' opinions.
 
-See ``docs/trust.md`` for the plain-words description, the reasoning behind every
-default and worked examples. Summary::
+See ``docs/trust.md`` for the plain-words description, the threat model, the reasoning
+behind every default and worked examples. Summary::
 
     s_i   = (1 - on_time_weight) * (q_i - 1) / 4 + on_time_weight * [on_time_i]
-    b_i   = budget_i^k / (budget_i^k + B^k)          (saturating, 0 at budget 0, < 1)
-    d_i   = 0.5 ** (age_i / half_life)               (exponential recency decay)
-    w_i   = b_i * d_i
-    score = (prior * w0 + sum(w_i * s_i)) / (w0 + sum(w_i)), rounded to 4 decimals
+    b_i   = budget_i^k / (budget_i^k + B^k)         (saturating, 0 at budget 0, < 1)
+    d(a)  = 0.5 ** (a / half_life)                  (exponential recency decay)
 
-Budgets are integer cents (money is never a float); only the dimensionless weights
-are floats.
+    A rater is one voice: all ratings by rater r of the agent form one opinion, dated by
+    r's latest rating with a paid budget (age a_r):
+    X_r   = sum(b_i * d(a_i - a_r))                 (r's paid volume, as of that rating)
+    S_r   = sum(b_i * d(a_i - a_r) * s_i) / X_r     (r's recency-weighted mean score)
+    W_r   = g_r * cap(X_r) * d(a_r)                 (the opinion's weight now)
+            cap(X) = X up to 1, then rising to rater_cap (4/3) and never beyond
+            g_r    = r's standing at that rating: probation_standing (0.25) while r's
+                     account is younger than probation (30 days) or r is the public demo
+                     account, 1 afterwards
+    score = (prior * w0 + sum(W_r * S_r)) / (w0 + sum(W_r)), rounded to 4 decimals
+
+Every opinion's weight decays from its own date by the same factor, so an agent's score
+at any later time follows from two sums kept as of a reference time (`Aggregate`):
+``score(t0 + e) = (prior * w0 + f * N) / (w0 + f * D)`` with ``f = 0.5 ** (e / half_life)``
+— exactly (`score_at`), which is how reads apply decay without reading ratings.
+
+Budgets are integer cents (money is never a float); only the dimensionless weights are
+floats.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 __all__ = [
     "DEFAULT_PARAMS",
     "SECONDS_PER_DAY",
+    "Aggregate",
+    "Opinion",
     "RatingInput",
     "TrustParams",
+    "aggregate",
     "budget_weight",
+    "next_change",
+    "opinion_volume",
+    "opinions",
     "rating_score",
     "rating_weight",
     "recency_weight",
+    "score_at",
+    "standing",
     "trust_score",
 ]
 
 SECONDS_PER_DAY = 86_400
 MIN_QUALITY = 1.0
 MAX_QUALITY = 5.0
+SHOWN_DECIMALS = 4
+_HALF_STEP = 0.5 * 10.0**-SHOWN_DECIMALS  # half of the last shown decimal: 0.00005
+_SAFETY = 1e-9  # next_change aims this far inside the rounding cell (never late)
 
 
 @dataclass(frozen=True)
@@ -45,6 +70,8 @@ class RatingInput:
     on_time: bool
     budget_cents: int  # paid budget of the rated task, in cents, >= 0
     age_seconds: int  # now - rating.created_at; negative (clock skew) counts as 0
+    rater_id: str  # ratings with the same rater form one opinion
+    rater_standing: float = 1.0  # the rater's standing when it rated (see `standing`)
 
 
 @dataclass(frozen=True)
@@ -54,15 +81,23 @@ class TrustParams:
     prior: float = 0.5
     """Score of an agent without ratings, and the value small samples shrink toward."""
     prior_weight: float = 2.0
-    """Pseudo-count ``w0``: how many full-weight ratings the prior is worth."""
+    """Pseudo-count ``w0``: how many full-weight opinions the prior is worth."""
     half_life_seconds: int = 90 * SECONDS_PER_DAY
-    """A rating this old counts half as much as a fresh one."""
+    """A rating (an opinion) this old counts half as much as a fresh one."""
     budget_half_cents: int = 5_000
     """Budget ``B`` (50 credits) at which a rating gets half of the maximum weight 1."""
     budget_exponent: float = 2.0
     """Steepness ``k`` of the budget curve; ``k > 1`` makes splitting a budget pay less."""
     on_time_weight: float = 0.15
     """Share of a single rating's score given by on-time delivery (rest is quality)."""
+    rater_cap: float = 4.0 / 3.0
+    """Most weight one rater's opinion can have, however many ratings it gives; with
+    ``w0 = 2`` a single rater can never lift an agent above (1 + 4/3) / (2 + 4/3) = 0.7."""
+    probation_seconds: int = 30 * SECONDS_PER_DAY
+    """Account age below which a rater is on probation."""
+    probation_standing: float = 0.25
+    """Standing of a rater on probation (and of the public demo account): its opinion
+    counts a quarter."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.prior <= 1.0:
@@ -77,9 +112,34 @@ class TrustParams:
             raise ValueError("budget_exponent must be a positive finite number")
         if not 0.0 <= self.on_time_weight <= 1.0:
             raise ValueError("on_time_weight must be in [0, 1]")
+        if not 1.0 <= self.rater_cap < math.inf:
+            raise ValueError("rater_cap must be a finite number >= 1")
+        if self.probation_seconds < 0:
+            raise ValueError("probation_seconds must be >= 0")
+        if not 0.0 < self.probation_standing <= 1.0:
+            raise ValueError("probation_standing must be in (0, 1]")
 
 
 DEFAULT_PARAMS = TrustParams()
+
+
+@dataclass(frozen=True)
+class Opinion:
+    """All ratings of one rater about one agent, as of the rater's latest paid rating."""
+
+    rater_id: str
+    score: float  # S_r in [0, 1]
+    weight: float  # g_r * cap(X_r), as of its date (not yet decayed), in (0, rater_cap]
+    age_seconds: int  # age of the opinion's date (the rater's latest paid rating), >= 0
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """The two sums an agent's score is made of, as of one reference time t0:
+    ``n = sum(W_r * S_r)`` and ``d = sum(W_r)`` with every weight decayed to t0."""
+
+    n: float = 0.0
+    d: float = 0.0
 
 
 def rating_score(r: RatingInput, params: TrustParams = DEFAULT_PARAMS) -> float:
@@ -106,23 +166,120 @@ def budget_weight(budget_cents: int, params: TrustParams = DEFAULT_PARAMS) -> fl
     return 1.0 if math.isinf(x) else x / (1.0 + x)
 
 
-def recency_weight(age_seconds: int, params: TrustParams = DEFAULT_PARAMS) -> float:
+def recency_weight(age_seconds: float, params: TrustParams = DEFAULT_PARAMS) -> float:
     """Exponential decay in (0, 1]: 1 for a fresh rating, 0.5 after one half-life."""
-    age = max(0, age_seconds)
+    age = max(0.0, age_seconds)
     return float(0.5 ** (age / params.half_life_seconds))
 
 
 def rating_weight(r: RatingInput, params: TrustParams = DEFAULT_PARAMS) -> float:
-    """Weight ``w_i`` in [0, 1) of one rating: budget weight times recency weight."""
+    """Budget weight times recency weight of one rating, in [0, 1)."""
     return budget_weight(r.budget_cents, params) * recency_weight(r.age_seconds, params)
 
 
+def standing(
+    rater_age_seconds: int, params: TrustParams = DEFAULT_PARAMS, *, public: bool = False
+) -> float:
+    """A rater's standing when it rates: ``probation_standing`` while its account is
+    younger than ``probation_seconds`` (or always, for an account anyone may use such as
+    the public demo account), 1 afterwards."""
+    if public or rater_age_seconds < params.probation_seconds:
+        return params.probation_standing
+    return 1.0
+
+
+def opinion_volume(x: float, params: TrustParams = DEFAULT_PARAMS) -> float:
+    """``cap(X)``: an opinion's weight from its paid volume X = sum of budget x recency
+    weights. Equal to X up to 1 (one rating weighs what it always did), then rising
+    ever more slowly toward ``rater_cap``: never above X, never above the cap, concave,
+    with a continuous slope."""
+    if x <= 1.0:
+        return max(0.0, x)
+    room = params.rater_cap - 1.0
+    if room <= 0.0:
+        return 1.0
+    return 1.0 + room * -math.expm1(-(x - 1.0) / room)
+
+
+def opinions(ratings: Iterable[RatingInput], params: TrustParams = DEFAULT_PARAMS) -> list[Opinion]:
+    """One opinion per rater (ratings with no budget weight are ignored altogether)."""
+    by_rater: dict[str, list[tuple[float, float, float, float]]] = {}
+    for r in ratings:
+        score = rating_score(r, params)  # validates every rating, paid or not
+        beta = budget_weight(r.budget_cents, params)
+        if beta > 0.0:
+            item = (float(max(0, r.age_seconds)), beta, score, float(r.rater_standing))
+            by_rater.setdefault(r.rater_id, []).append(item)
+    result = []
+    for rater_id, items in by_rater.items():
+        latest = min(age for age, _b, _s, _g in items)
+        grade = max(g for age, _b, _s, g in items if age == latest)
+        weights = [beta * recency_weight(age - latest, params) for age, beta, _s, _g in items]
+        volume = math.fsum(weights)
+        if volume <= 0.0:  # every rating decayed to nothing (ages of ~100 half-lives)
+            continue
+        mean = math.fsum(w * s for w, (_a, _b, s, _g) in zip(weights, items, strict=True))
+        score = min(1.0, max(0.0, mean / volume))
+        weight = grade * opinion_volume(volume, params)
+        result.append(Opinion(rater_id, score, weight, int(latest)))
+    return result
+
+
+def aggregate(ops: Iterable[Opinion], params: TrustParams = DEFAULT_PARAMS) -> Aggregate:
+    """The agent's sums N and D as of now (each opinion decayed from its own date)."""
+    decayed = [(op.weight * recency_weight(op.age_seconds, params), op.score) for op in ops]
+    return Aggregate(
+        n=math.fsum(w * s for w, s in decayed),
+        d=math.fsum(w for w, _s in decayed),
+    )
+
+
+def score_at(
+    agg: Aggregate, elapsed_seconds: float = 0, params: TrustParams = DEFAULT_PARAMS
+) -> float:
+    """The exact (unrounded) score ``elapsed_seconds`` after the aggregate's reference
+    time: every weight has decayed by the same factor f since then."""
+    f = recency_weight(elapsed_seconds, params)
+    value = (params.prior * params.prior_weight + f * agg.n) / (params.prior_weight + f * agg.d)
+    return min(1.0, max(0.0, value))
+
+
 def trust_score(ratings: Sequence[RatingInput], params: TrustParams = DEFAULT_PARAMS) -> float:
-    """Bayesian-average trust score in [0, 1], rounded to 4 decimals; no ratings -> prior."""
-    weights = [rating_weight(r, params) for r in ratings]
-    scores = [rating_score(r, params) for r in ratings]
-    weighted = (w * s for w, s in zip(weights, scores, strict=True))
-    numerator = math.fsum([params.prior * params.prior_weight, *weighted])
-    denominator = math.fsum([params.prior_weight, *weights])
-    value = numerator / denominator
-    return round(min(1.0, max(0.0, value)), 4)
+    """Trust score in [0, 1], rounded to 4 decimals; no (paid) ratings -> the prior."""
+    return round(score_at(aggregate(opinions(ratings, params), params), 0, params), SHOWN_DECIMALS)
+
+
+def next_change(
+    agg: Aggregate, elapsed_seconds: int, params: TrustParams = DEFAULT_PARAMS
+) -> int | None:
+    """When the shown (4-decimal) score will first differ from what it is at
+    ``elapsed_seconds`` after the aggregate's reference time: a whole number of seconds
+    after that reference time, never later than the true moment (so a value stored now
+    and refreshed by then is always what an exact computation would show), always
+    > ``elapsed_seconds``; None if it never changes (the score only approaches the prior).
+
+    The score moves monotonically toward the prior as weights decay, so it leaves the
+    rounding cell of its shown value through the edge on the prior's side, at the decay
+    factor ``f* = w0 (b - p) / (N - b D)`` solving ``score(f*) = b``."""
+    now = score_at(agg, elapsed_seconds, params)
+    shown = round(now, SHOWN_DECIMALS)
+    p, w0 = params.prior, params.prior_weight
+    if now > p:
+        edge = shown - _HALF_STEP + _SAFETY
+        if edge <= p:
+            return None
+    elif now < p:
+        edge = shown + _HALF_STEP - _SAFETY
+        if edge >= p:
+            return None
+    else:
+        return None
+    denominator = agg.n - edge * agg.d
+    if denominator == 0.0:
+        return None
+    f_star = w0 * (edge - p) / denominator
+    current = recency_weight(elapsed_seconds, params)
+    if not 0.0 < f_star < current:  # already at the edge (float noise): look again soon
+        return elapsed_seconds + 1
+    when = -params.half_life_seconds * math.log2(f_star)
+    return max(elapsed_seconds + 1, math.floor(when))

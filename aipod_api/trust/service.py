@@ -11,12 +11,12 @@ Rating a task, in the caller's single transaction:
    reading their ratings, so two ratings of one agent committed concurrently are
    serialised and the second recomputation sees the first (correct under PostgreSQL READ
    COMMITTED too: each statement reads the latest committed data);
-4. recomputes `trust_score` with `trust.formula.trust_score` over all of the agent's
-   ratings (quality, on time, paid budget, age) and stores it.
+4. recomputes the assignee's aggregate over all of its ratings, one opinion per rater
+   (`trust.formula`, `trust.scores.recompute`), and stores it with the score as of now.
 
-The stored score is the formula's value as of the agent's latest rating; it is what
-`GET /v1/agents` filters (`min_trust`) and orders by, and what `GET /v1/trust/{agent_id}`
-returns.
+Reads decay on read: `GET /v1/trust/{agent_id}` (and `GET /v1/agents/{agent_id}`) show
+the exact score at the request's time from the stored aggregate; lists read the stored
+4-decimal score, refreshed before it would differ (`trust.scores`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from aipod_api.core.i18n import register_messages
 from aipod_api.core.tables import agents, ratings, tasks
 from aipod_api.core.types import RATING_ID, TASK_ID, iso, page_data
 from aipod_api.tasks.service import TaskNotFound, parse_task_id
-from aipod_api.trust.formula import RatingInput, trust_score
+from aipod_api.trust import scores
 
 register_messages(
     {
@@ -85,25 +85,6 @@ def serialize_rating(row: Any) -> dict[str, Any]:
         "comment": row.comment,
         "created_at": iso(row.created_at),
     }
-
-
-def compute_score(conn: Connection, *, agent_id: str, now: int) -> float:
-    """The formula over every rating of the agent (read in the caller's transaction)."""
-    rows = conn.execute(
-        select(
-            ratings.c.quality_x100, ratings.c.on_time, ratings.c.budget_cents, ratings.c.created_at
-        ).where(ratings.c.agent_id == agent_id)
-    ).all()
-    inputs = [
-        RatingInput(
-            quality_score=r.quality_x100 / 100,
-            on_time=bool(r.on_time),
-            budget_cents=int(r.budget_cents),
-            age_seconds=now - int(r.created_at),
-        )
-        for r in rows
-    ]
-    return trust_score(inputs)
 
 
 def rate(
@@ -161,18 +142,17 @@ def rate(
         .where(agents.c.agent_id == rated_agent)
         .values(ratings_count=agents.c.ratings_count + 1)
     )
-    score = compute_score(conn, agent_id=rated_agent, now=now)
-    conn.execute(update(agents).where(agents.c.agent_id == rated_agent).values(trust_score=score))
+    score = scores.recompute(conn, rated_agent, now=now)
     row = conn.execute(select(ratings).where(ratings.c.seq == seq)).one()
     return {"rating": serialize_rating(row), "trust_score": score}
 
 
-def get_trust(conn: Connection, *, agent_id: str, page: int, page_size: int) -> dict[str, Any]:
+def get_trust(
+    conn: Connection, *, agent_id: str, page: int, page_size: int, now: int
+) -> dict[str, Any]:
     target = agent_id.lower()
     agent = conn.execute(
-        select(agents.c.agent_id, agents.c.trust_score, agents.c.ratings_count).where(
-            agents.c.agent_id == target
-        )
+        select(agents.c.agent_id, *scores.TRUST_COLUMNS).where(agents.c.agent_id == target)
     ).first()
     if agent is None:
         raise AgentNotFound(agent_id=agent_id)
@@ -193,7 +173,7 @@ def get_trust(conn: Connection, *, agent_id: str, page: int, page_size: int) -> 
     ).all()
     return {
         "agent_id": agent.agent_id,
-        "trust_score": round(float(agent.trust_score), 4),
+        "trust_score": scores.shown_score(conn, agent, now=now),
         "ratings_count": total,
         "average_quality": round(float(stats[1]) / 100, 2) if total else None,
         "on_time_rate": round(int(stats[2] or 0) / total, 4) if total else None,

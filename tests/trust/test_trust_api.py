@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from tasks.market import Market
 
-from aipod_api.trust.formula import RatingInput, trust_score
+from aipod_api.trust.formula import DEFAULT_PARAMS, SECONDS_PER_DAY, RatingInput, trust_score
+
+PROBATION = DEFAULT_PARAMS.probation_standing
 
 
 @pytest.fixture
@@ -38,8 +40,9 @@ def test_rate_returns_rating_and_new_score(market: Market) -> None:
         "comment": "好",
         "created_at": rating["created_at"],
     }
-    expected = trust_score([RatingInput(5, True, 50_000, 0)])
-    assert r.data["trust_score"] == expected == 0.6656  # docs/trust.md's example
+    # alice's account is new: her opinion counts a quarter (docs/trust.md's example)
+    expected = trust_score([RatingInput(5, True, 50_000, 0, "alice", PROBATION)])
+    assert r.data["trust_score"] == expected == 0.5551
     agent = market.api.get("/v1/agents/bobby", key=alice).data
     assert (agent["trust_score"], agent["ratings_count"]) == (expected, 1)
     assert market.get(alice, task_id).data["rated"] is True
@@ -134,9 +137,9 @@ def test_trust_view_history_and_aggregates(market: Market) -> None:
     assert data["history"]["has_more"] is True and data["history"]["total"] == 3
     expected = trust_score(
         [
-            RatingInput(4.0, True, 10_000, 20),
-            RatingInput(5.0, False, 10_000, 10),
-            RatingInput(4.5, True, 10_000, 0),
+            RatingInput(4.0, True, 10_000, 20, "alice", PROBATION),
+            RatingInput(5.0, False, 10_000, 10, "alice", PROBATION),
+            RatingInput(4.5, True, 10_000, 0, "alice", PROBATION),
         ]
     )
     assert data["trust_score"] == expected
@@ -147,6 +150,7 @@ def test_trust_view_history_and_aggregates(market: Market) -> None:
 
 def test_stored_score_drives_min_trust_and_order(market: Market) -> None:
     alice = market.register("alice")
+    market.advance(30 * SECONDS_PER_DAY)  # alice is past probation: her ratings count fully
     good, cheap, bad = market.register("good1"), market.register("cheap"), market.register("bad01")
     for worker, budget, q in ((good, 200, 5), (cheap, 0.01, 5), (bad, 200, 1)):
         task_id = market.done_task(alice, worker, budget)

@@ -1,0 +1,82 @@
+"""Migration 0008 (trust aggregates) up, down and up again, with data, on both backends."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from alembic import command
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, select, text
+from tasks.market import Market
+
+from aipod_api.core import counters
+from aipod_api.core.db import transaction
+from aipod_api.core.migrate import alembic_config
+from aipod_api.core.tables import agents
+from aipod_api.trust import scores
+from aipod_api.trust.formula import SECONDS_PER_DAY, RatingInput, trust_score
+
+DAY = SECONDS_PER_DAY
+
+
+def _migrate(engine: Any, target: str, *, down: bool = False) -> None:
+    cfg = alembic_config()
+    with transaction(engine, write=True) as conn:
+        cfg.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(cfg, target)
+
+
+def _heads(engine: Any) -> set[str]:
+    with engine.connect() as conn:
+        return set(MigrationContext.configure(conn).get_current_heads())
+
+
+def _columns(engine: Any) -> set[str]:
+    return {c["name"] for c in inspect(engine).get_columns("agents")}
+
+
+def test_0008_downgrades_and_upgrades_with_data(make_app: Callable[..., Any]) -> None:
+    market = Market(make_app())
+    engine = market.state.engine
+    alice = market.register("alice")
+    bob = market.register("bobby", caps=["coding"])
+    market.advance(31 * DAY)
+    task_id = market.done_task(alice, bob, 500)
+    r = market.rate(alice, agent_id="bobby", task_id=task_id, quality_score=5, on_time=True)
+    assert r.status == 201 and r.data["trust_score"] == 0.6656
+    assert "0008" in _heads(engine)
+    assert {"trust_n", "trust_d", "trust_at", "trust_due"} <= _columns(engine)
+
+    _migrate(engine, "0007", down=True)
+    assert "0008" not in _heads(engine) and "0007" in _heads(engine)
+    assert not {"trust_n", "trust_d", "trust_at", "trust_due"} & _columns(engine)
+    assert "ix_agents_trust_due" not in {i["name"] for i in inspect(engine).get_indexes("agents")}
+    with transaction(engine, write=True) as conn:
+        # the rows and 0004's triggers survived: the capability copy still follows
+        assert counters.check(conn) == []
+        conn.execute(text("UPDATE agents SET trust_score = 0.4321 WHERE agent_id = 'bobby'"))
+        copy = conn.execute(
+            text("SELECT trust_score FROM agent_capabilities WHERE agent_id = 'bobby'")
+        ).scalar()
+        assert copy == 0.4321  # what the previous formula's code would have stored
+
+    _migrate(engine, "heads")
+    assert "0008" in _heads(engine)
+    with transaction(engine, write=False) as conn:
+        row = conn.execute(
+            select(agents.c.trust_at, agents.c.trust_due).where(agents.c.agent_id == "bobby")
+        ).one()
+        assert (row.trust_at, row.trust_due) == (None, 0)  # marked for recomputation
+        unrated = conn.execute(
+            select(agents.c.trust_due).where(agents.c.agent_id == "alice")
+        ).scalar()
+        assert unrated is None
+    market.advance(DAY)
+    expected = trust_score([RatingInput(5.0, True, 50_000, DAY, "alice")])
+    assert market.api.get("/v1/agents/bobby", key=alice).data["trust_score"] == expected
+    listed = market.api.get("/v1/agents?capability=coding", key=alice).data["items"]
+    assert [(a["agent_id"], a["trust_score"]) for a in listed] == [("bobby", expected)]
+    with transaction(engine, write=False) as conn:
+        assert scores.check(conn, now=market.now) == []
+        assert counters.check(conn) == []
