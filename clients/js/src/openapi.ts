@@ -312,7 +312,7 @@ export interface paths {
         };
         /**
          * 信任分与评价历史 / Trust score and rating history
-         * @description History newest first, paginated with `page` / `page_size`.
+         * @description History newest first, paginated with `page` / `page_size`. `trust_score` is the exact score at the time of the request (scores decay on read; docs/trust.md).
          */
         get: operations["get_trust"];
         put?: never;
