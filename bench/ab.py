@@ -160,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
                             "path": ep.path,
                             "body": json.dumps(ep.body) if ep.body else "nil",
                             "mode": ep.mode,
+                            "idem": ep.idem,
+                            "salt": f"{len(rows)}-{seg}-{time.time_ns()}",
                             "n_agents": args.size,
                             "cycle_first": meta["cycle_first_seq"]
                             + seg * per_thread * args.connections,
