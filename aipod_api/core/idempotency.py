@@ -57,6 +57,7 @@ import hmac
 import logging
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -136,7 +137,7 @@ class Reissue(Protocol):
 
     def __call__(
         self, conn: Connection, *, key_seq: int, now: int
-    ) -> tuple[dict[str, Any], str] | None: ...
+    ) -> tuple[Mapping[str, Any], str] | None: ...
 
 
 class Revoked(Protocol):
@@ -395,7 +396,7 @@ def redact(body: bytes) -> tuple[bytes, int | None] | None:
     return orjson.dumps(doc), seq
 
 
-def _with_key(stored: bytes, key: dict[str, Any]) -> bytes:
+def _with_key(stored: bytes, key: Mapping[str, Any]) -> bytes:
     doc = orjson.loads(stored)
     data = doc["data"]
     data["api_key"] = key["api_key"]
