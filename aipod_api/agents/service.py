@@ -124,13 +124,13 @@ def create_agent(
     return agent_id
 
 
-def username_taken(conn: Connection, username: str) -> bool:
+def username_taken(conn: Connection, *, username: str) -> bool:
     return bool(
         conn.execute(select(exists().where(agents.c.agent_id == username.lower()))).scalar()
     )
 
 
-def email_taken(conn: Connection, email: str) -> bool:
+def email_taken(conn: Connection, *, email: str) -> bool:
     return bool(conn.execute(select(exists().where(agents.c.email_norm == email.lower()))).scalar())
 
 
@@ -156,7 +156,7 @@ def get_owner_view(conn: Connection, *, agent_id: str) -> AgentOwner:
     return serialize_owner(_agent_row(conn, agent_id))
 
 
-def agent_exists(conn: Connection, agent_id: str) -> bool:
+def agent_exists(conn: Connection, *, agent_id: str) -> bool:
     return bool(conn.execute(select(exists().where(agents.c.agent_id == agent_id))).scalar())
 
 
@@ -249,7 +249,7 @@ def update_agent(
     if not given:
         raise EmptyUpdate()
     target = agent_id.lower()
-    if not agent_exists(conn, target):
+    if not agent_exists(conn, agent_id=target):
         raise AgentNotFound(agent_id=agent_id)
     if target != caller_id:
         raise NotOwner()

@@ -266,9 +266,9 @@ def register(
 
 def check_available(conn: Connection, *, username: str, email: str) -> None:
     """409 when the username or the email is taken (both ignoring case)."""
-    if agents_service.username_taken(conn, username):
+    if agents_service.username_taken(conn, username=username):
         raise UsernameTaken()
-    if agents_service.email_taken(conn, email):
+    if agents_service.email_taken(conn, email=email):
         raise EmailTaken()
 
 
@@ -415,7 +415,7 @@ def demo_owner(conn: Connection) -> str | None:
     return None if row is None else str(row.agent_id)
 
 
-def authenticate(conn: Connection, api_key: str) -> Principal | None:
+def authenticate(conn: Connection, *, api_key: str) -> Principal | None:
     """Find the live key; None when unknown or revoked."""
     if not looks_like_key(api_key):
         return None

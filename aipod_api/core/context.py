@@ -60,6 +60,7 @@ class Busy(ApiError):
 
     status = 503
     key = "busy_retry"
+    error_code = "service_unavailable"
 
     def __init__(self) -> None:
         super().__init__(headers={"Retry-After": "1"})
@@ -275,7 +276,13 @@ def init_request_scope(app: Flask) -> None:
                         # response keeps its other headers, e.g. X-Request-Id).
                         g.pop("after_commit", None)
                         busy = Busy()
-                        answer = envelope(None, message=t(busy.key), code=503, status=503)
+                        answer = envelope(
+                            None,
+                            message=t(busy.key),
+                            code=503,
+                            status=503,
+                            error=busy.code_name,
+                        )
                         response.set_data(answer.get_data())
                         response.status_code = 503
                         response.headers.update(busy.headers)

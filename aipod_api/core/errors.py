@@ -88,7 +88,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "memory_unknown_participants": (400, "Some participants are not agents; see data"),
     # the server
     "internal_error": (500, "An unexpected error; quote the request id"),
-    "service_unavailable": (503, "Storage is unreachable"),
+    "service_unavailable": (503, "Storage is unreachable, or busy: retry after Retry-After"),
 }
 
 

@@ -59,6 +59,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Protocol
 
 import orjson
@@ -164,11 +165,20 @@ def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode("ascii")).hexdigest()
 
 
+def _exact(value: Any) -> Any:
+    """A money amount the body parse read exactly (core/inputs.py) as its JSON number."""
+    if isinstance(value, Decimal):
+        return orjson.Fragment(format(value.normalize(), "f").encode())
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def fingerprint(key: str, *, method: str, path: str, query: str, body: Any) -> str:
     """What a retry must repeat: method, path, query (in any order) and body (in any
     whitespace and key order). Keyed with the Idempotency-Key, so that the stored value
     says nothing about a body (a password) to whoever lacks the key."""
-    canonical = b"" if body is None else orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    canonical = (
+        b"" if body is None else orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=_exact)
+    )
     params = "&".join(sorted(query.split("&"))) if query else ""
     message = b"\0".join(
         (

@@ -186,6 +186,7 @@ class Guard:
     sql: Callable[[Ctx], ColumnElement[bool]]
     negated_sql: Callable[[Ctx], ColumnElement[bool]] | None = None
     on_clock: Callable[[Any, int], bool] | None = None
+    doc: tuple[str, str] = ("", "")  # (zh, en), for the docs page
 
     def negation(self, ctx: Ctx) -> ColumnElement[bool]:
         return self.negated_sql(ctx) if self.negated_sql is not None else not_(self.sql(ctx))
@@ -196,14 +197,20 @@ BEFORE_DEADLINE = Guard(
     sql=lambda c: deadline_pending(c.now),
     negated_sql=lambda c: deadline_passed(c.now),
     on_clock=lambda row, now: row.deadline is None or row.deadline > now,
+    doc=("未过截止时间(或无截止时间)", "before the deadline (or none)"),
 )
 AFTER_DEADLINE = Guard(
     "after_deadline",
     sql=lambda c: deadline_passed(c.now),
     negated_sql=lambda c: deadline_pending(c.now),
     on_clock=lambda row, now: row.deadline is not None and row.deadline <= now,
+    doc=("已过截止时间", "once the deadline has passed"),
 )
-BY_ASSIGNEE = Guard("by_assignee", sql=lambda c: tasks.c.assignee_id == c.actor)
+BY_ASSIGNEE = Guard(
+    "by_assignee",
+    sql=lambda c: tasks.c.assignee_id == c.actor,
+    doc=("由承接者提交", "by the assignee"),
+)
 
 
 # --- who may take an edge ------------------------------------------------------------
@@ -247,12 +254,28 @@ class Role:
 
     name: str
     authorize: Callable[[Connection, Any, str | None], None]
+    doc: tuple[str, str] = ("", "")  # (zh, en), for the docs page
 
 
-PUBLISHER = Role("publisher", _publisher_only)
-ASSIGNEE = Role("assignee", _assignee_only)
-CONTRACTOR = Role("any agent but the publisher, with every required capability", _contractor)
-CLOCK = Role("the clock: taken once the guard holds, for readers at once", _clock)
+PUBLISHER = Role("publisher", _publisher_only, ("发布者", "the publisher"))
+ASSIGNEE = Role("assignee", _assignee_only, ("承接者", "the assignee"))
+CONTRACTOR = Role(
+    "contractor",
+    _contractor,
+    (
+        "发布者以外、具备全部所需能力的节点",
+        "any agent but the publisher with every required capability",
+    ),
+)
+CLOCK = Role(
+    "clock",
+    _clock,
+    (
+        "时间(读取时即生效,资金由后台或下一次相关请求结算)",
+        "the clock (every read sees it at once; the money follows with the sweep or the "
+        "next request that touches the task)",
+    ),
+)
 
 
 # --- effects: the money movement of an edge --------------------------------------------
@@ -319,11 +342,30 @@ class Effect:
     escrow: Literal["hold", "release"]
     run: Callable[[Connection, Subject, int], None]
     accounts: Callable[[Subject], tuple[str | None, ...]]
+    doc: tuple[str, str] = ("", "")  # (zh, en), for the docs page
 
 
-HOLD = Effect("hold", "hold", _hold, lambda t: (t.publisher_id,))
-SETTLE = Effect("settle", "release", _settle, lambda t: (t.publisher_id, t.assignee_id))
-REFUND = Effect("refund", "release", _refund, lambda t: (t.publisher_id,))
+HOLD = Effect(
+    "hold",
+    "hold",
+    _hold,
+    lambda t: (t.publisher_id,),
+    ("预算从发布者余额转入托管", "the budget moves from the publisher's balance into escrow"),
+)
+SETTLE = Effect(
+    "settle",
+    "release",
+    _settle,
+    lambda t: (t.publisher_id, t.assignee_id),
+    ("托管支付给承接者", "the escrow is paid to the assignee"),
+)
+REFUND = Effect(
+    "refund",
+    "release",
+    _refund,
+    lambda t: (t.publisher_id,),
+    ("托管全额退回发布者", "the escrow goes back to the publisher in full"),
+)
 
 
 # --- the table ---------------------------------------------------------------------------
@@ -584,7 +626,7 @@ tasks.append_constraint(CheckConstraint(LIFECYCLE.check_sql(), name="status"))
 _TASK_ROW = Prepared(select(tasks).where(tasks.c.seq == bindparam("seq", type_=BigInteger)))
 
 
-def read_task(conn: Connection, task_seq: int) -> Any:
+def read_task(conn: Connection, *, task_seq: int) -> Any:
     """The task's row, or None."""
     return _TASK_ROW.execute(conn, {"seq": task_seq}).first()
 
@@ -704,7 +746,7 @@ def refusal(conn: Connection, *, task_seq: int, action: str, now: int) -> Illega
     """Why `action` matched no row. If the clock has moved the task on (an open task past
     its deadline), that clock edge is applied now, with its effect, and the answer is
     `TaskDue` (whose transaction is committed anyway)."""
-    current = read_task(conn, task_seq)
+    current = read_task(conn, task_seq=task_seq)
     if current is None:  # tasks are never deleted while the service runs
         raise LookupError(f"task {task_seq} vanished")
     key = LIFECYCLE.refusals[action]

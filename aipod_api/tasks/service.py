@@ -133,7 +133,7 @@ def parse_task_id(task_id: str) -> int:
 
 
 def _row(conn: Connection, task_seq: int) -> Any:
-    row = flows.read_task(conn, task_seq)
+    row = flows.read_task(conn, task_seq=task_seq)
     if row is None:
         raise TaskNotFound(task_id=public_id(task_seq))
     return row
