@@ -174,6 +174,8 @@ def test_reset_demo_then_the_readme_twice(
         assert (wallet(live)["balance"], wallet(live)["escrow"]) == (1200, 0)
     for _ in (1, 2):
         out = run_sdk_snippet(live.base_url)
-        assert re.fullmatch(r"409 余额不足 1200 1000000 [0-9a-f]{16}\n", out), out
+        assert re.fullmatch(r"409 insufficient_funds 余额不足 1200 1000000 [0-9a-f]{16}\n", out), (
+            out
+        )
     assert (wallet(live)["balance"], wallet(live)["escrow"]) == (1200, 0)
     assert invariants(url) == []

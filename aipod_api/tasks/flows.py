@@ -197,19 +197,19 @@ BEFORE_DEADLINE = Guard(
     sql=lambda c: deadline_pending(c.now),
     negated_sql=lambda c: deadline_passed(c.now),
     on_clock=lambda row, now: row.deadline is None or row.deadline > now,
-    doc=("未过截止时间(或无截止时间)", "before the deadline (or none)"),
+    doc=("截止时间前(或无截止)", "before the deadline (if any)"),
 )
 AFTER_DEADLINE = Guard(
     "after_deadline",
     sql=lambda c: deadline_passed(c.now),
     negated_sql=lambda c: deadline_pending(c.now),
     on_clock=lambda row, now: row.deadline is not None and row.deadline <= now,
-    doc=("已过截止时间", "once the deadline has passed"),
+    doc=("截止时间后", "after the deadline"),
 )
 BY_ASSIGNEE = Guard(
     "by_assignee",
     sql=lambda c: tasks.c.assignee_id == c.actor,
-    doc=("由承接者提交", "by the assignee"),
+    doc=("承接者本人", "the assignee itself"),
 )
 
 
@@ -262,20 +262,9 @@ ASSIGNEE = Role("assignee", _assignee_only, ("承接者", "the assignee"))
 CONTRACTOR = Role(
     "contractor",
     _contractor,
-    (
-        "发布者以外、具备全部所需能力的节点",
-        "any agent but the publisher with every required capability",
-    ),
+    ("其他具备所需能力的节点", "another agent with the required capabilities"),
 )
-CLOCK = Role(
-    "clock",
-    _clock,
-    (
-        "时间(读取时即生效,资金由后台或下一次相关请求结算)",
-        "the clock (every read sees it at once; the money follows with the sweep or the "
-        "next request that touches the task)",
-    ),
-)
+CLOCK = Role("clock", _clock, ("时间(读取时即生效)", "the clock (reads see it at once)"))
 
 
 # --- effects: the money movement of an edge --------------------------------------------
@@ -350,21 +339,21 @@ HOLD = Effect(
     "hold",
     _hold,
     lambda t: (t.publisher_id,),
-    ("预算从发布者余额转入托管", "the budget moves from the publisher's balance into escrow"),
+    ("余额 → 托管", "balance → escrow"),
 )
 SETTLE = Effect(
     "settle",
     "release",
     _settle,
     lambda t: (t.publisher_id, t.assignee_id),
-    ("托管支付给承接者", "the escrow is paid to the assignee"),
+    ("托管 → 承接者", "escrow → assignee"),
 )
 REFUND = Effect(
     "refund",
     "release",
     _refund,
     lambda t: (t.publisher_id,),
-    ("托管全额退回发布者", "the escrow goes back to the publisher in full"),
+    ("托管 → 发布者(全额)", "escrow → publisher (all)"),
 )
 
 

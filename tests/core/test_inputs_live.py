@@ -16,7 +16,8 @@ def _nested(levels: int) -> str:
 def _check_400(r: requests.Response, field: str) -> None:
     assert r.status_code == 400, r.text[:300]
     body = r.json()
-    assert body["code"] == 400 and set(body) == {"code", "message", "data", "timestamp"}
+    assert body["code"] == 400 and set(body) == {"code", "error", "message", "data", "timestamp"}
+    assert body["error"] == "validation_failed"
     assert [e["field"] for e in body["data"]["errors"]] == [field], body
 
 
