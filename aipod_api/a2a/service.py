@@ -192,7 +192,7 @@ def agent_card(
     conn: Connection, agent_id: str, *, base_url: str, mcp_url: str | None
 ) -> dict[str, Any]:
     """A node's card from its public profile; unknown agent → AgentNotFound (404)."""
-    agent = agents_service.get_agent(conn, agent_id)
+    agent = agents_service.get_agent(conn, agent_id=agent_id)
     node = agent["agent_id"]
     interfaces: list[dict[str, Any]] = []
     if agent["endpoint"]:

@@ -1,12 +1,15 @@
-"""Agent request/response models, split by direction."""
+"""Agent request/response models, split by direction. The response shapes are
+TypedDicts: one definition for what the service returns (mypy checks it) and for the
+OpenAPI schema."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
+from typing_extensions import TypedDict
 
-from aipod_api.core.types import Body, PageQuery, StrictStr, capabilities_type
+from aipod_api.core.types import Body, CapabilityFilter, PageQuery, StrictStr, capabilities_type
 
 
 def _http_url(value: str | None) -> str | None:
@@ -25,16 +28,11 @@ class AgentPath(BaseModel):
 
 
 class AgentListQuery(PageQuery):
-    capability: list[str] = Field(
+    capability: CapabilityFilter = Field(
         default_factory=list,
         description="按能力筛选,可重复 / filter by capability (repeatable: agents having all)",
     )
     min_trust: float | None = Field(default=None, ge=0, le=1, description="最低信任分 / min trust")
-
-    @model_validator(mode="after")
-    def _normalise(self) -> AgentListQuery:
-        self.capability = list(dict.fromkeys(c.strip().lower() for c in self.capability))
-        return self
 
 
 class AgentUpdate(Body):
@@ -61,7 +59,7 @@ class AgentUpdate(Body):
         return self.model_dump(exclude_unset=True)
 
 
-class AgentPublic(BaseModel):
+class AgentPublic(TypedDict):
     agent_id: str
     nickname: str
     capabilities: list[str]

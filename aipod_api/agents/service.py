@@ -20,11 +20,12 @@ from sqlalchemy import (
     update,
 )
 
+from aipod_api.agents.schemas import AgentListQuery, AgentOwner, AgentPublic, AgentUpdate
 from aipod_api.core import counters
-from aipod_api.core.errors import Forbidden, NotFound
+from aipod_api.core.errors import FieldError, Forbidden, NotFound
 from aipod_api.core.prepared import Prepared
 from aipod_api.core.tables import agent_capabilities, agents
-from aipod_api.core.types import COUNT_CAP, Total, iso, page_data
+from aipod_api.core.types import COUNT_CAP, Page, Total, iso, page_data
 from aipod_api.trust import scores as trust_scores
 
 PUBLIC_COLUMNS = (
@@ -56,8 +57,13 @@ class NotOwner(Forbidden):
     key = "not_owner"
 
 
-def serialize(row: Any, *, owner: bool = False, email: str | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {
+class EmptyUpdate(FieldError):
+    def __init__(self) -> None:
+        super().__init__("body", "empty_update")
+
+
+def serialize(row: Any) -> AgentPublic:
+    return {
         "agent_id": row.agent_id,
         "nickname": row.nickname,
         "capabilities": orjson.loads(row.capabilities),
@@ -69,9 +75,11 @@ def serialize(row: Any, *, owner: bool = False, email: str | None = None) -> dic
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),
     }
-    if owner:
-        data["email"] = email
-    return data
+
+
+def serialize_owner(row: Any) -> AgentOwner:
+    """The owner's view: the public profile and the email."""
+    return {**serialize(row), "email": row.email}
 
 
 def _set_capabilities(conn: Connection, agent_id: str, capabilities: list[str]) -> None:
@@ -119,32 +127,51 @@ def create_agent(
     return agent_id
 
 
-def username_taken(conn: Connection, username: str) -> bool:
+def username_taken(conn: Connection, *, username: str) -> bool:
     return bool(
         conn.execute(select(exists().where(agents.c.agent_id == username.lower()))).scalar()
     )
 
 
-def email_taken(conn: Connection, email: str) -> bool:
+def email_taken(conn: Connection, *, email: str) -> bool:
     return bool(conn.execute(select(exists().where(agents.c.email_norm == email.lower()))).scalar())
 
 
-def get_agent(
-    conn: Connection, agent_id: str, *, viewer_id: str | None = None, now: int | None = None
-) -> dict[str, Any]:
-    """One agent; with `now`, its trust score is the exact one at that time (decayed on
-    read, `trust.scores.shown_score`), else the stored one that lists show."""
+def _agent_row(conn: Connection, agent_id: str) -> Any:
     row = _GET_AGENT.execute(conn, {"agent_id": agent_id.lower()}).first()
     if row is None:
         raise AgentNotFound(agent_id=agent_id)
-    owner = viewer_id is not None and viewer_id == row.agent_id
-    data = serialize(row, owner=owner, email=row.email)
+    return row
+
+
+def get_agent(
+    conn: Connection, *, agent_id: str, viewer_id: str | None = None, now: int | None = None
+) -> AgentPublic | AgentOwner:
+    """The public profile; the owner's view (with the email) when the viewer is it. With
+    `now`, its trust score is the exact one at that time (decayed on read,
+    `trust.scores.shown_score`), else the stored one that lists show."""
+    row = _agent_row(conn, agent_id)
+    data: AgentPublic | AgentOwner = (
+        serialize_owner(row)
+        if viewer_id is not None and viewer_id == row.agent_id
+        else serialize(row)
+    )
     if now is not None:
         data["trust_score"] = trust_scores.shown_score(conn, row, now=now)
     return data
 
 
-def agent_exists(conn: Connection, agent_id: str) -> bool:
+def get_owner_view(conn: Connection, *, agent_id: str, now: int | None = None) -> AgentOwner:
+    """The agent as its owner sees it (`GET /v1/agents/me`, registration); `now` as in
+    `get_agent`."""
+    row = _agent_row(conn, agent_id)
+    data = serialize_owner(row)
+    if now is not None:
+        data["trust_score"] = trust_scores.shown_score(conn, row, now=now)
+    return data
+
+
+def agent_exists(conn: Connection, *, agent_id: str) -> bool:
     return bool(conn.execute(select(exists().where(agents.c.agent_id == agent_id))).scalar())
 
 
@@ -204,16 +231,11 @@ def _list_statements(n_caps: int, min_trust: bool) -> tuple[Prepared, Prepared]:
     return count, page
 
 
-def list_agents(
-    conn: Connection,
-    *,
-    capabilities: list[str],
-    min_trust: float | None,
-    page: int,
-    page_size: int,
-) -> dict[str, Any]:
-    """Ordered by trust_score desc, agent_id asc; `capabilities` must all be present."""
-    caps = list(dict.fromkeys(capabilities))
+def list_agents(conn: Connection, *, query: AgentListQuery) -> Page[AgentPublic]:
+    """Ordered by trust_score desc, agent_id asc; every `capability` must be present
+    (normalised by the query's type)."""
+    caps, min_trust = query.capability, query.min_trust
+    page, page_size = query.page, query.page_size
     count_stmt, page_stmt = _list_statements(len(caps), min_trust is not None)
     params: dict[str, Any] = {f"cap{i}": cap for i, cap in enumerate(caps)}
     params["min_trust"] = min_trust
@@ -234,28 +256,28 @@ def list_agents(
 
 
 def update_agent(
-    conn: Connection,
-    *,
-    agent_id: str,
-    caller_id: str,
-    changes: dict[str, Any],
-    now: int,
-) -> dict[str, Any]:
+    conn: Connection, *, agent_id: str, caller_id: str, changes: AgentUpdate, now: int
+) -> AgentOwner:
+    """Change the caller's own profile: 400 for a body with no field, 404, 403 for
+    another agent's."""
+    given = changes.changes()
+    if not given:
+        raise EmptyUpdate()
     target = agent_id.lower()
-    if not agent_exists(conn, target):
+    if not agent_exists(conn, agent_id=target):
         raise AgentNotFound(agent_id=agent_id)
     if target != caller_id:
         raise NotOwner()
     values: dict[str, Any] = {"updated_at": now}
-    if "nickname" in changes:
-        values["nickname"] = changes["nickname"]
-    if "description" in changes:
-        values["description"] = changes["description"] or ""
-    if "endpoint" in changes:
-        values["endpoint"] = changes["endpoint"]
+    if "nickname" in given:
+        values["nickname"] = given["nickname"]
+    if "description" in given:
+        values["description"] = given["description"] or ""
+    if "endpoint" in given:
+        values["endpoint"] = given["endpoint"]
     caps: list[str] | None = None
-    if "capabilities" in changes:
-        caps = changes["capabilities"] or []
+    if "capabilities" in given:
+        caps = given["capabilities"] or []
         values["capabilities"] = orjson.dumps(caps).decode()
     # The agent's row first, then its capability rows: the order in which a rating (and
     # a trust refresh, whose trigger copies the score) locks them, so the two never
@@ -263,4 +285,4 @@ def update_agent(
     conn.execute(update(agents).where(agents.c.agent_id == target).values(values))
     if caps is not None:
         _set_capabilities(conn, target, caps)
-    return get_agent(conn, target, viewer_id=caller_id, now=now)
+    return get_owner_view(conn, agent_id=target, now=now)

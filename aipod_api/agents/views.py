@@ -15,7 +15,6 @@ from aipod_api.agents.schemas import (
 )
 from aipod_api.core.context import caller_id, clock, db
 from aipod_api.core.envelope import ok
-from aipod_api.core.errors import FieldError
 from aipod_api.core.openapi import AUTH_ERRORS, Envelope, Page, responses
 from aipod_api.core.types import now_s
 
@@ -32,14 +31,7 @@ bp = APIBlueprint(
     responses=responses(Envelope[Page[AgentPublic]], errors=AUTH_ERRORS),
 )
 def list_agents(query: AgentListQuery) -> Response:
-    data = service.list_agents(
-        db(),
-        capabilities=query.capability,
-        min_trust=query.min_trust,
-        page=query.page,
-        page_size=query.page_size,
-    )
-    return ok(data)
+    return ok(service.list_agents(db(), query=query))
 
 
 @bp.get(
@@ -48,8 +40,7 @@ def list_agents(query: AgentListQuery) -> Response:
     responses=responses(Envelope[AgentOwner], errors=(401, 429)),
 )
 def get_me() -> Response:
-    me = caller_id()
-    return ok(service.get_agent(db(), me, viewer_id=me, now=clock()))
+    return ok(service.get_owner_view(db(), agent_id=caller_id(), now=clock()))
 
 
 @bp.get(
@@ -58,7 +49,7 @@ def get_me() -> Response:
     responses=responses(Envelope[AgentPublic], errors=(*AUTH_ERRORS, 404)),
 )
 def get_agent(path: AgentPath) -> Response:
-    return ok(service.get_agent(db(), path.agent_id, viewer_id=caller_id(), now=clock()))
+    return ok(service.get_agent(db(), agent_id=path.agent_id, viewer_id=caller_id(), now=clock()))
 
 
 @bp.put(
@@ -67,10 +58,7 @@ def get_agent(path: AgentPath) -> Response:
     responses=responses(Envelope[AgentOwner], errors=(*AUTH_ERRORS, 403, 404)),
 )
 def update_agent(path: AgentPath, body: AgentUpdate) -> Response:
-    changes = body.changes()
-    if not changes:
-        raise FieldError("body", "empty_update")
     data = service.update_agent(
-        db(), agent_id=path.agent_id, caller_id=caller_id(), changes=changes, now=now_s()
+        db(), agent_id=path.agent_id, caller_id=caller_id(), changes=body, now=now_s()
     )
     return ok(data, message_key="updated")

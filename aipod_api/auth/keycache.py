@@ -59,7 +59,7 @@ class KeyCache:
             if hit is not None and hit[0] > time.monotonic():
                 return hit[1]
         with transaction(self.engine, write=False) as conn:
-            principal = service.authenticate(conn, token)
+            principal = service.authenticate(conn, api_key=token)
         if principal is not None and self.ttl_s > 0:
             with self._lock:
                 # A revocation committed while we were reading: do not cache what we read.

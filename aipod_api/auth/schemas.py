@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, NotRequired
 
 from pydantic import AfterValidator, BaseModel, Field
+from typing_extensions import TypedDict
 
+from aipod_api.agents.schemas import AgentOwner
 from aipod_api.core.types import Body, PageQuery, StrictStr, capabilities_type
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_-]{3,32}$"
@@ -57,27 +59,34 @@ class KeyListQuery(PageQuery):
     pass
 
 
-class RegisterPublic(BaseModel):
+# Response shapes: TypedDicts, one definition for what the service returns (mypy checks
+# it) and for the OpenAPI schema.
+
+
+class LoginPublic(TypedDict):
     api_key: str
     node_id: str
     key_id: str
 
 
-class LoginPublic(BaseModel):
-    api_key: str
-    node_id: str
-    key_id: str
+class RegisterData(LoginPublic):
+    agent: AgentOwner
 
 
 class LoginData(LoginPublic):
-    revoked_key_ids: list[str] = Field(
-        default_factory=list,
-        description="登录签发的旧 Key 中为腾出名额而撤销的 / login-issued keys revoked to stay "
-        "within the per-agent key cap (oldest first; usually empty)",
-    )
+    # Always sent; NotRequired keeps the OpenAPI schema as it was (not in `required`).
+    revoked_key_ids: NotRequired[
+        Annotated[
+            list[str],
+            Field(
+                description="登录签发的旧 Key 中为腾出名额而撤销的 / login-issued keys revoked to "
+                "stay within the per-agent key cap (oldest first; usually empty)",
+            ),
+        ]
+    ]
 
 
-class KeyPublic(BaseModel):
+class KeyPublic(TypedDict):
     key_id: str
     prefix: str
     label: str | None
@@ -85,7 +94,7 @@ class KeyPublic(BaseModel):
     last_used_at: str | None
 
 
-class KeyCreatedPublic(BaseModel):
+class KeyCreatedPublic(TypedDict):
     key_id: str
     api_key: str
     label: str | None

@@ -30,13 +30,14 @@ from sqlalchemy import Connection, Engine, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from aipod_api.agents import service as agents_service
+from aipod_api.auth.schemas import KeyCreatedPublic, KeyPublic, RegisterData
 from aipod_api.core.db import transaction
 from aipod_api.core.errors import ApiError, Conflict, NotFound, Unauthorized
 from aipod_api.core.execlock import blocking
 from aipod_api.core.i18n import register_messages
 from aipod_api.core.tables import agents, api_keys
-from aipod_api.core.types import KEY_ID, iso
-from aipod_api.wallet import service as wallet
+from aipod_api.core.types import KEY_ID, Page, iso, page_data
+from aipod_api.wallet import ledger
 
 KEY_PREFIX = "fg_live_"
 DEMO_KEY = "fg_live_demo_xxxxxxxxxxxx"
@@ -183,7 +184,7 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 def issue_key(
     conn: Connection, *, agent_id: str, label: str | None, now: int, plain: str | None = None
-) -> dict[str, Any]:
+) -> KeyCreatedPublic:
     api_key = plain or new_api_key()
     seq = conn.execute(
         insert(api_keys)
@@ -206,7 +207,7 @@ def issue_key(
     }
 
 
-def reissue_key(conn: Connection, *, key_seq: int, now: int) -> tuple[dict[str, Any], str] | None:
+def reissue_key(conn: Connection, *, key_seq: int, now: int) -> tuple[KeyCreatedPublic, str] | None:
     """Replace an issued key that nobody has used: revoke it and issue a new one to the
     same agent with the same label, in the caller's transaction.
 
@@ -239,7 +240,7 @@ def register(
     nickname: str | None,
     signup_credit_cents: int,
     now: int,
-) -> dict[str, Any]:
+) -> RegisterData:
     """Create the agent, its signup credit and first key. `password_hash` comes from
     `hash_password`, computed before this transaction began."""
     check_available(conn, username=username, email=email)
@@ -257,17 +258,17 @@ def register(
         if "email" in str(exc.orig).lower():
             raise EmailTaken() from None
         raise UsernameTaken() from None
-    wallet.grant_signup_credit(conn, agent_id=agent_id, amount_cents=signup_credit_cents, now=now)
+    ledger.grant_signup_credit(conn, agent_id=agent_id, amount_cents=signup_credit_cents, now=now)
     key = issue_key(conn, agent_id=agent_id, label="signup", now=now)
-    agent = agents_service.get_agent(conn, agent_id, viewer_id=agent_id)
+    agent = agents_service.get_owner_view(conn, agent_id=agent_id)
     return {"api_key": key["api_key"], "node_id": agent_id, "key_id": key["key_id"], "agent": agent}
 
 
 def check_available(conn: Connection, *, username: str, email: str) -> None:
     """409 when the username or the email is taken (both ignoring case)."""
-    if agents_service.username_taken(conn, username):
+    if agents_service.username_taken(conn, username=username):
         raise UsernameTaken()
-    if agents_service.email_taken(conn, email):
+    if agents_service.email_taken(conn, email=email):
         raise EmailTaken()
 
 
@@ -348,7 +349,7 @@ def _live_keys(conn: Connection, agent_id: str) -> int:
 
 def create_key(
     conn: Connection, *, agent_id: str, label: str | None, now: int, max_keys: int
-) -> dict[str, Any]:
+) -> KeyCreatedPublic:
     """POST /v1/auth/keys: a new key, refused (409) when the agent holds `max_keys`."""
     _lock_agent(conn, agent_id)
     live = _live_keys(conn, agent_id)
@@ -359,7 +360,7 @@ def create_key(
 
 def issue_login_key(
     conn: Connection, *, record: LoginRecord, now: int, max_keys: int
-) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+) -> tuple[KeyCreatedPublic, list[tuple[str, str]]]:
     """The key a successful login issues, in the write transaction after the check.
 
     The password verified outside the transaction must still be the agent's. At the
@@ -414,7 +415,7 @@ def demo_owner(conn: Connection) -> str | None:
     return None if row is None else str(row.agent_id)
 
 
-def authenticate(conn: Connection, api_key: str) -> Principal | None:
+def authenticate(conn: Connection, *, api_key: str) -> Principal | None:
     """Find the live key; None when unknown or revoked."""
     if not looks_like_key(api_key):
         return None
@@ -438,9 +439,8 @@ def touch_key(conn: Connection, *, key_seq: int, now: int) -> None:
     conn.execute(update(api_keys).where(api_keys.c.seq == key_seq).values(last_used_at=now))
 
 
-def list_keys(
-    conn: Connection, *, agent_id: str, page: int, page_size: int
-) -> tuple[list[dict[str, Any]], int]:
+def list_keys(conn: Connection, *, agent_id: str, page: int, page_size: int) -> Page[KeyPublic]:
+    """The caller's live keys, newest first."""
     cond = and_(api_keys.c.agent_id == agent_id, api_keys.c.revoked_at.is_(None))
     total = int(conn.execute(select(func.count()).select_from(api_keys).where(cond)).scalar_one())
     rows = conn.execute(
@@ -450,7 +450,7 @@ def list_keys(
         .limit(page_size)
         .offset((page - 1) * page_size)
     ).all()
-    items = [
+    items: list[KeyPublic] = [
         {
             "key_id": KEY_ID.format(r.seq),
             "prefix": r.prefix,
@@ -460,7 +460,7 @@ def list_keys(
         }
         for r in rows
     ]
-    return items, total
+    return page_data(items, page=page, page_size=page_size, total=total)
 
 
 def revoke_key(conn: Connection, *, agent_id: str, key_id: str, now: int) -> str:

@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from flask import Response, g, request
 from flask_openapi3 import APIBlueprint, Tag
 
-from aipod_api.agents.schemas import AgentOwner
 from aipod_api.auth import service
 from aipod_api.auth.guard import _client_ip as client_ip
 from aipod_api.auth.guard import disabled_demo_owner
@@ -21,8 +20,8 @@ from aipod_api.auth.schemas import (
     KeyPublic,
     LoginCreate,
     LoginData,
-    LoginPublic,
     RegisterCreate,
+    RegisterData,
 )
 from aipod_api.core.context import AppState, after_commit, caller_id, db, state
 from aipod_api.core.envelope import created, ok
@@ -30,15 +29,11 @@ from aipod_api.core.errors import TooManyRequests
 from aipod_api.core.execlock import blocking
 from aipod_api.core.openapi import AUTH_ERRORS, Deleted, Envelope, Page, responses
 from aipod_api.core.ratelimit import Decision
-from aipod_api.core.types import now_s, page_data
+from aipod_api.core.types import now_s
 
 tag = Tag(name="auth", description="认证 Authentication: register, login, API keys")
 bp = APIBlueprint("auth", __name__, url_prefix="/v1/auth", abp_tags=[tag])
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
-
-
-class RegisterData(LoginPublic):
-    agent: AgentOwner
 
 
 def _hash_slots(st: AppState) -> service.HashSlots:
@@ -131,15 +126,13 @@ def login(body: LoginCreate) -> Response:
         cache = st.extras["key_cache"]
         for _key_id, key_hash in revoked:
             after_commit(lambda key_hash=key_hash: cache.revoked(key_hash))
-    return ok(
-        {
-            "api_key": key["api_key"],
-            "node_id": record.agent_id,
-            "key_id": key["key_id"],
-            "revoked_key_ids": [key_id for key_id, _ in revoked],
-        },
-        message_key="logged_in",
-    )
+    data: LoginData = {
+        "api_key": key["api_key"],
+        "node_id": record.agent_id,
+        "key_id": key["key_id"],
+        "revoked_key_ids": [key_id for key_id, _ in revoked],
+    }
+    return ok(data, message_key="logged_in")
 
 
 @bp.get(
@@ -149,10 +142,8 @@ def login(body: LoginCreate) -> Response:
     responses=responses(Envelope[Page[KeyPublic]], errors=AUTH_ERRORS),
 )
 def list_keys(query: KeyListQuery) -> Response:
-    items, total = service.list_keys(
-        db(), agent_id=caller_id(), page=query.page, page_size=query.page_size
-    )
-    return ok(page_data(items, page=query.page, page_size=query.page_size, total=total))
+    data = service.list_keys(db(), agent_id=caller_id(), page=query.page, page_size=query.page_size)
+    return ok(data)
 
 
 @bp.post(

@@ -2,7 +2,9 @@
 
 One transaction per request: opened lazily on first use (`db()`), committed in
 `after_request` when the response is a success (so `code: 0` means durable), rolled back
-otherwise, and always closed in teardown.
+otherwise — unless the view raised an `ApiError` whose class declares `commits` (its
+effects are the premise of the refusal, e.g. `tasks.flows.TaskDue`: the task was expired
+and refunded, then the action refused) — and always closed in teardown.
 
 Retries (`run_view`): a writing request whose transaction fails with a deadlock or a
 serialization failure (PostgreSQL SQLSTATE 40P01 / 40001) is rolled back and its view run
@@ -202,7 +204,17 @@ def _discard_transaction() -> None:
 def run_view(dispatch: Callable[[], T]) -> T:
     """Run the view; for a writing request, again on a deadlock or serialization failure
     (see the module docstring). Reads take no row locks and are run once (503 should one
-    ever meet such an error)."""
+    ever meet such an error). An `ApiError` that `commits` marks the transaction to be
+    committed with the error answer."""
+    try:
+        return _run_view(dispatch)
+    except ApiError as exc:
+        if exc.commits:
+            g._db_commit_error = True
+        raise
+
+
+def _run_view(dispatch: Callable[[], T]) -> T:
     if request.method in READ_METHODS:
         try:
             return dispatch()
@@ -250,8 +262,10 @@ def init_request_scope(app: Flask) -> None:
             if reader is not None:
                 reader.checkin(conn, ok=response.status_code < 500)
                 return response
+            # A refusal whose effects are kept (`ApiError.commits`), never a failure.
+            keep = ctx.__dict__.pop("_db_commit_error", False) and response.status_code < 500
             try:
-                if response.status_code < 400:
+                if response.status_code < 400 or keep:
                     try:
                         conn.commit()
                     except DBAPIError as exc:
@@ -261,7 +275,13 @@ def init_request_scope(app: Flask) -> None:
                         # response keeps its other headers, e.g. X-Request-Id).
                         g.pop("after_commit", None)
                         busy = Busy()
-                        answer = envelope(None, message=t(busy.key), code=503, status=503)
+                        answer = envelope(
+                            None,
+                            message=t(busy.key),
+                            code=503,
+                            status=503,
+                            error=busy.code_name,
+                        )
                         response.set_data(answer.get_data())
                         response.status_code = 503
                         response.headers.update(busy.headers)

@@ -12,10 +12,11 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from aipod_api.agents import service as agents_service
+from aipod_api.agents.schemas import AgentUpdate
 from aipod_api.auth import service as auth_service
 from aipod_api.core.tables import agents
 from aipod_api.core.types import now_s
-from aipod_api.wallet import service as wallet
+from aipod_api.wallet import ledger
 
 # Domains whose `demo.seed(conn, now=...)` runs after the agents exist.
 DOMAIN_SEEDERS: tuple[str, ...] = ("tasks", "memory")
@@ -110,10 +111,10 @@ def seed(conn: Connection, *, signup_credit_cents: int) -> bool:
             conn,
             agent_id=agent_id,
             caller_id=agent_id,
-            changes={"description": spec["description"]},
+            changes=AgentUpdate(description=spec["description"]),
             now=now,
         )
-        wallet.grant_signup_credit(
+        ledger.grant_signup_credit(
             conn, agent_id=agent_id, amount_cents=signup_credit_cents, now=now
         )
         plain = auth_service.DEMO_KEY if agent_id == "demo" else None

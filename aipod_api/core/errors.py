@@ -100,11 +100,20 @@ class ApiError(Exception):
 
     `error_code` is the stable machine code sent as the envelope's `error` field; a
     class that leaves it unset uses its message key (which must then be a registered
-    code, see ERROR_CODES)."""
+    code, see ERROR_CODES).
+
+    `commits`: the effects made before this error was raised are kept — the request
+    scope commits the transaction although the answer is an error (core/context.py;
+    e.g. `tasks.flows.TaskDue`, which refunds an expired task, then refuses). Errors
+    roll back otherwise.
+
+    `render()` gives the message and data, localised when the answer is written (never
+    when the error is raised: a service does not know the caller's language)."""
 
     status = 400
     key = "bad_request"
     error_code: str | None = None
+    commits = False
 
     def __init__(
         self,
@@ -127,6 +136,9 @@ class ApiError(Exception):
     @property
     def code_name(self) -> str:
         return type(self).error_code or self.key
+
+    def render(self) -> tuple[str, Any]:
+        return t(self.key, **self.params), self.data
 
 
 class BadRequest(ApiError):
@@ -300,10 +312,7 @@ def validation_error_response(exc: ValidationError) -> Response:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
-        if isinstance(exc, FieldError):
-            message, data = exc.render()
-        else:
-            message, data = t(exc.key, **exc.params), exc.data
+        message, data = exc.render()
         error = exc.code_name
         if error not in ERROR_CODES:
             log.error("error code %r is not in ERROR_CODES", error)

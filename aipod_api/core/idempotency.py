@@ -57,6 +57,7 @@ import hmac
 import logging
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
@@ -137,7 +138,7 @@ class Reissue(Protocol):
 
     def __call__(
         self, conn: Connection, *, key_seq: int, now: int
-    ) -> tuple[dict[str, Any], str] | None: ...
+    ) -> tuple[Mapping[str, Any], str] | None: ...
 
 
 class Revoked(Protocol):
@@ -164,12 +165,11 @@ def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode("ascii")).hexdigest()
 
 
-def _canonical_number(value: Any) -> str:
-    """Exact amounts arrive as Decimal (core/inputs.py re-reads a body whose money field
-    is a fraction); the same literal always gives the same text."""
+def _exact(value: Any) -> Any:
+    """A money amount the body parse read exactly (core/inputs.py) as its JSON number."""
     if isinstance(value, Decimal):
-        return format(value, "f")
-    raise TypeError(f"cannot fingerprint {type(value).__name__}")
+        return orjson.Fragment(format(value.normalize(), "f").encode())
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def fingerprint(key: str, *, method: str, path: str, query: str, body: Any) -> str:
@@ -177,9 +177,7 @@ def fingerprint(key: str, *, method: str, path: str, query: str, body: Any) -> s
     whitespace and key order). Keyed with the Idempotency-Key, so that the stored value
     says nothing about a body (a password) to whoever lacks the key."""
     canonical = (
-        b""
-        if body is None
-        else orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=_canonical_number)
+        b"" if body is None else orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=_exact)
     )
     params = "&".join(sorted(query.split("&"))) if query else ""
     message = b"\0".join(
@@ -408,7 +406,7 @@ def redact(body: bytes) -> tuple[bytes, int | None] | None:
     return orjson.dumps(doc), seq
 
 
-def _with_key(stored: bytes, key: dict[str, Any]) -> bytes:
+def _with_key(stored: bytes, key: Mapping[str, Any]) -> bytes:
     doc = orjson.loads(stored)
     data = doc["data"]
     data["api_key"] = key["api_key"]

@@ -7,6 +7,9 @@ import re
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field, JsonValue
+from typing_extensions import TypedDict
+
+from aipod_api.core.types import Page as Page
 
 T = TypeVar("T")
 
@@ -56,18 +59,9 @@ class ValidationErrorEnvelope(BaseModel):
     timestamp: str
 
 
-class Deleted(BaseModel):
+class Deleted(TypedDict):
     id: str
     deleted: bool
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    page: int
-    page_size: int
-    total: int = Field(description="exact up to 10,000; beyond that 10,000 and total_capped")
-    total_capped: bool = Field(description="true when there are more than 10,000 matches")
-    has_more: bool
 
 
 def responses(
@@ -276,6 +270,12 @@ def finalize_document(
         "scheme": "bearer",
         "description": f"Authorization: Bearer <api_key>(演示 / demo: `{_DEMO_KEY}`)",
     }
+    # pydantic titles a parametrised TypedDict by its bare name (`Page`); name the item
+    # type, as a generic model's title does (`Page[TaskPublic]`; clients show titles).
+    for name, schema in components.get("schemas", {}).items():
+        generic = re.fullmatch(r"Page_(\w+)_", name)
+        if generic is not None and schema.get("title") == "Page":
+            schema["title"] = f"Page[{generic.group(1)}]"
     names = list((endpoints or {}).values())
     for path, item in doc.get("paths", {}).items():
         for method, op in item.items():

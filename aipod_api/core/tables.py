@@ -215,9 +215,8 @@ tasks = Table(
     Column("deliverables", Text, nullable=True),  # JSON object
     Column("quality_notes", Text, nullable=True),
     Column("rated", Boolean, nullable=False, default=False),
-    CheckConstraint(
-        "status IN ('open', 'progress', 'done', 'cancelled', 'expired')", name="status"
-    ),
+    # The CHECK on `status` (ck_tasks_status) is derived from the transition table and
+    # attached by aipod_api/tasks/flows.py (imported by migrations/env.py).
     CheckConstraint("budget_cents >= 0", name="budget_non_negative"),
 )
 Index("ix_tasks_status_seq", tasks.c.status, tasks.c.seq)

@@ -9,11 +9,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar, overload
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    WithJsonSchema,
+)
 from sqlalchemy import Connection, Select, func, select
+from typing_extensions import TypedDict
+
+T = TypeVar("T")
 
 MAX_MONEY = Decimal("1000000000")
 CENT = Decimal("0.01")
@@ -28,6 +39,12 @@ def _iso(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@overload
+def iso(ts: int) -> str: ...
+@overload
+def iso(ts: None) -> None: ...
+@overload
+def iso(ts: int | None) -> str | None: ...
 def iso(ts: int | None) -> str | None:
     """UNIX seconds -> `2026-03-27T10:30:00Z` (memoised: lists repeat the same instants)."""
     if ts is None:
@@ -127,6 +144,20 @@ def parse_instant(value: Any, *, tz_name: str = "UTC") -> int:
 CAPABILITY_RE = re.compile(r"^[a-z0-9_.-]{1,64}$")
 
 
+def normalise_capability(value: str) -> str:
+    """The one spelling of a capability: trimmed, lower-cased (bodies and filters)."""
+    return value.strip().lower()
+
+
+def _capability_filter(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(normalise_capability(v) for v in values))
+
+
+# A repeatable `capability=` query filter: normalised, duplicates removed, in order (a
+# filter is not validated further: an unknown spelling simply matches nothing).
+CapabilityFilter = Annotated[list[str], AfterValidator(_capability_filter)]
+
+
 def _capabilities(value: Any) -> list[str]:
     if not isinstance(value, list):
         raise ValueError("必须是字符串数组|must be an array of strings")
@@ -135,7 +166,7 @@ def _capabilities(value: Any) -> list[str]:
     for item in value:
         if not isinstance(item, str):
             raise ValueError("必须是字符串数组|must be an array of strings")
-        cap = item.strip().lower()
+        cap = normalise_capability(item)
         if not CAPABILITY_RE.fullmatch(cap):
             raise ValueError(
                 f"能力名 {item[:70]!r} 须为 1–64 个 [a-z0-9_.-] 字符"
@@ -236,14 +267,27 @@ def fetch_page(
     return list(rows[:page_size]), len(rows) > page_size
 
 
+# One page of a list: what every list service returns, and its OpenAPI schema (a comment,
+# not a docstring: pydantic would publish a docstring as the schema's description).
+class Page(TypedDict, Generic[T]):
+    items: list[T]
+    page: int
+    page_size: int
+    total: Annotated[
+        int, Field(description="exact up to 10,000; beyond that 10,000 and total_capped")
+    ]
+    total_capped: Annotated[bool, Field(description="true when there are more than 10,000 matches")]
+    has_more: bool
+
+
 def page_data(
-    items: list[Any],
+    items: list[T],
     *,
     page: int,
     page_size: int,
     total: int | Total,
     has_more: bool | None = None,
-) -> dict[str, Any]:
+) -> Page[T]:
     if isinstance(total, int):
         total = Total(total)
     return {

@@ -1,12 +1,13 @@
-"""Memory request/response models."""
+"""Memory request/response models. The response shapes are TypedDicts: one definition
+for what the service returns (mypy checks it) and for the OpenAPI schema."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema, field_validator
+from typing_extensions import TypedDict
 
-from aipod_api.core.openapi import Page
 from aipod_api.core.types import Body, PageQuery, StrictStr
 
 MAX_CONTENT = 20_000
@@ -147,7 +148,7 @@ class MemoryListQuery(PageQuery):
         return value
 
 
-class MemoryPublic(BaseModel):
+class MemoryPublic(TypedDict):
     memory_id: str
     content: str
     participants: list[str]
@@ -157,8 +158,20 @@ class MemoryPublic(BaseModel):
     created_at: str
 
 
-class MemoryPage(Page[MemoryPublic]):
-    total_capped: bool = Field(
-        description="true 表示匹配数超过上限,total 为上限值 / true when more rows match than "
-        "are counted; total is then the cap (has_more stays exact)"
-    )
+# A page of memories: `Page` (core/types.py) with the search's own wording of
+# `total_capped` (a comment: pydantic would publish a docstring).
+class MemoryPage(TypedDict):
+    items: list[MemoryPublic]
+    page: int
+    page_size: int
+    total: Annotated[
+        int, Field(description="exact up to 10,000; beyond that 10,000 and total_capped")
+    ]
+    total_capped: Annotated[
+        bool,
+        Field(
+            description="true 表示匹配数超过上限,total 为上限值 / true when more rows match "
+            "than are counted; total is then the cap (has_more stays exact)"
+        ),
+    ]
+    has_more: bool

@@ -35,12 +35,14 @@ from sqlalchemy import (
 
 from aipod_api.core import counters
 from aipod_api.core.errors import ApiError, Forbidden, NotFound
-from aipod_api.core.i18n import register_messages
+from aipod_api.core.i18n import register_messages, t
+from aipod_api.core.openapi import Deleted
 from aipod_api.core.prepared import Prepared
 from aipod_api.core.tables import agents
 from aipod_api.core.types import COUNT_CAP as SHARED_COUNT_CAP
 from aipod_api.core.types import MEMORY_ID, iso
 from aipod_api.memory import search
+from aipod_api.memory.schemas import MemoryPage, MemoryPublic
 from aipod_api.memory.tables import memories, memory_access, memory_participants, memory_tags
 
 COUNT_CAP = SHARED_COUNT_CAP
@@ -69,11 +71,24 @@ class NotAuthor(Forbidden):
 
 
 class UnknownParticipants(ApiError):
+    """400 naming each unknown participant; the messages are localised when rendered."""
+
     status = 400
     key = "memory_unknown_participants"
 
+    def __init__(self, unknown: list[tuple[int, str]]) -> None:
+        super().__init__(ids=", ".join(p for _, p in unknown))
+        self.unknown = unknown
 
-def serialize(row: Any) -> dict[str, Any]:
+    def render(self) -> tuple[str, Any]:
+        errors = [
+            {"field": f"participants[{i}]", "message": t("memory_unknown_participant", agent_id=p)}
+            for i, p in self.unknown
+        ]
+        return t(self.key, **self.params), {"errors": errors}
+
+
+def serialize(row: Any) -> MemoryPublic:
     return {
         "memory_id": MEMORY_ID.format(row.seq),
         "content": row.content,
@@ -94,15 +109,8 @@ def _check_participants(conn: Connection, participants: list[str]) -> None:
         .all()
     )
     unknown = [(i, p) for i, p in enumerate(participants) if p not in known]
-    if not unknown:
-        return
-    from aipod_api.core.i18n import t
-
-    errors = [
-        {"field": f"participants[{i}]", "message": t("memory_unknown_participant", agent_id=p)}
-        for i, p in unknown
-    ]
-    raise UnknownParticipants(data={"errors": errors}, ids=", ".join(p for _, p in unknown))
+    if unknown:
+        raise UnknownParticipants(unknown)
 
 
 def create_memory(
@@ -114,7 +122,7 @@ def create_memory(
     tags: list[str],
     visibility: str,
     now: int,
-) -> dict[str, Any]:
+) -> MemoryPublic:
     _check_participants(conn, participants)
     public = visibility == "public"
     seq = int(
@@ -133,7 +141,7 @@ def create_memory(
     )
     if tags:
         # Sorted: each public tag bumps its counter row (migration 0004), and rows locked
-        # in one order cannot deadlock with another writer's (wallet/service.py).
+        # in one order cannot deadlock with another writer's (wallet/ledger.py).
         conn.execute(
             insert(memory_tags),
             [{"tag": tag, "memory_seq": seq, "public": public} for tag in sorted(tags)],
@@ -172,11 +180,11 @@ def _can_see(conn: Connection, row: Any, viewer_id: str) -> bool:
     return member is not None
 
 
-def get_memory(conn: Connection, memory_id: str, *, viewer_id: str) -> dict[str, Any]:
+def get_memory(conn: Connection, *, memory_id: str, viewer_id: str) -> MemoryPublic:
     return serialize(_visible_row(conn, memory_id, viewer_id))
 
 
-def delete_memory(conn: Connection, memory_id: str, *, caller_id: str) -> None:
+def delete_memory(conn: Connection, *, memory_id: str, caller_id: str) -> Deleted:
     row = _visible_row(conn, memory_id, caller_id)
     if row.author_id != caller_id:
         raise NotAuthor()
@@ -188,6 +196,7 @@ def delete_memory(conn: Connection, memory_id: str, *, caller_id: str) -> None:
     conn.execute(delete(memory_participants).where(memory_participants.c.memory_seq == seq))
     conn.execute(delete(memory_access).where(memory_access.c.memory_seq == seq))
     conn.execute(delete(memories).where(memories.c.seq == seq))
+    return {"id": memory_id, "deleted": True}
 
 
 # --- listing -------------------------------------------------------------------------
@@ -364,7 +373,7 @@ def list_memories(
     page: int = 1,
     page_size: int = 20,
     count_cap: int = COUNT_CAP,
-) -> dict[str, Any]:
+) -> MemoryPage:
     backend = search.for_dialect(conn.dialect.name)
     newest, unordered, params = visible_seqs_sql(
         backend, participant=participant, author=author, tag=tag, q=q

@@ -76,7 +76,7 @@ def create_memory(body: MemoryCreate) -> Response:
     responses=responses(Envelope[MemoryPublic], errors=(*AUTH_ERRORS, 404)),
 )
 def get_memory(path: MemoryPath) -> Response:
-    return ok(service.get_memory(db(), path.memory_id, viewer_id=caller_id()))
+    return ok(service.get_memory(db(), memory_id=path.memory_id, viewer_id=caller_id()))
 
 
 @bp.delete(
@@ -85,5 +85,5 @@ def get_memory(path: MemoryPath) -> Response:
     responses=responses(Envelope[Deleted], errors=(*AUTH_ERRORS, 403, 404)),
 )
 def delete_memory(path: MemoryPath) -> Response:
-    service.delete_memory(db(), path.memory_id, caller_id=caller_id())
-    return ok({"id": path.memory_id, "deleted": True}, message_key="deleted")
+    data = service.delete_memory(db(), memory_id=path.memory_id, caller_id=caller_id())
+    return ok(data, message_key="deleted")

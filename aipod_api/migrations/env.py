@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from alembic import context
 
-import aipod_api.memory.tables  # noqa: F401  (registers the memory tables on metadata)
+# Imported for what they add to the metadata: the memory tables, and the tasks.status
+# CHECK (derived from the transition table).
+import aipod_api.memory.tables
+import aipod_api.tasks.flows  # noqa: F401
 from aipod_api.core.tables import metadata
 
 # FTS5 virtual tables (and their shadow tables) are created by raw SQL in the memory

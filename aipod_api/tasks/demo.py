@@ -15,10 +15,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from sqlalchemy import Connection, update
 
 from aipod_api.core.tables import agents
 from aipod_api.tasks import service as tasks
+from aipod_api.tasks.schemas import TaskComplete, TaskCreate, TaskPublic
 from aipod_api.trust import service as trust
 
 ANALYST = "ai_analyst_001"
@@ -72,6 +75,26 @@ HISTORY: tuple[tuple[str, str, str, list[str], int, int, bool], ...] = (
 )
 
 
+def _publish(
+    conn: Connection,
+    *,
+    publisher_id: str,
+    title: str,
+    description: str,
+    capabilities: list[str],
+    budget: int,
+    now: int,
+) -> TaskPublic:
+    task = TaskCreate(
+        title=title,
+        description=description,
+        required_capabilities=capabilities,
+        budget=Decimal(budget),
+    )
+    # No deadline, so the time zone is never consulted.
+    return tasks.publish_task(conn, publisher_id=publisher_id, task=task, now=now, tz_name="UTC")
+
+
 def seed(conn: Connection, *, now: int) -> None:
     members = {name for publisher, assignee, *_ in HISTORY for name in (publisher, assignee)}
     conn.execute(
@@ -80,35 +103,33 @@ def seed(conn: Connection, *, now: int) -> None:
         .values(created_at=now - MEMBER_DAYS * 86_400)
     )
     # task_001 must be the first task.
-    tasks.publish_task(
+    _publish(
         conn,
         publisher_id=ANALYST,
         title="新能源行业周报整理",
         description="汇总本周新能源板块的新闻、数据与研报观点,整理成一页周报。",
-        required_capabilities=[],
-        budget_cents=200_00,
-        deadline=None,
+        capabilities=[],
+        budget=200,
         now=now,
     )
     for publisher, assignee, title, caps, budget, quality, on_time in HISTORY:
-        task = tasks.publish_task(
+        task = _publish(
             conn,
             publisher_id=publisher,
             title=title,
             description="",
-            required_capabilities=caps,
-            budget_cents=budget * 100,
-            deadline=None,
+            capabilities=caps,
+            budget=budget,
             now=now,
         )
-        seq = tasks.parse_task_id(task["task_id"])
-        tasks.accept_task(conn, task_seq=seq, caller_id=assignee, now=now)
+        tasks.accept_task(conn, task_id=task["task_id"], caller_id=assignee, now=now)
         tasks.complete_task(
             conn,
-            task_seq=seq,
+            task_id=task["task_id"],
             caller_id=assignee,
-            deliverables={"summary": f"{title}(已交付)"},
-            quality_notes="按要求交付",
+            delivery=TaskComplete(
+                deliverables={"summary": f"{title}(已交付)"}, quality_notes="按要求交付"
+            ),
             now=now,
         )
         trust.rate(
@@ -121,16 +142,13 @@ def seed(conn: Connection, *, now: int) -> None:
             comment="交付专业,沟通顺畅" if on_time else "质量不错,略有延迟",
             now=now,
         )
-    in_progress = tasks.publish_task(
+    in_progress = _publish(
         conn,
         publisher_id=FINANCE,
         title="港股通资金周度统计",
         description="统计本周港股通南向资金的行业分布。",
-        required_capabilities=["data_visualization"],
-        budget_cents=180_00,
-        deadline=None,
+        capabilities=["data_visualization"],
+        budget=180,
         now=now,
     )
-    tasks.accept_task(
-        conn, task_seq=tasks.parse_task_id(in_progress["task_id"]), caller_id=ANALYST, now=now
-    )
+    tasks.accept_task(conn, task_id=in_progress["task_id"], caller_id=ANALYST, now=now)

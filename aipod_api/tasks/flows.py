@@ -1,4 +1,4 @@
-"""The task state machine: one explicit transition table and the SQL that applies it.
+"""The task lifecycle: ONE transition table, and everything derived from it.
 
     open ──accept──▶ progress ──complete──▶ done
      │ │                │
@@ -6,12 +6,43 @@
      │            ▼                                          ▼
      └──expire──▶ expired        cancelled ◀─────────────────┘
 
-Every transition is applied by ONE conditional UPDATE (`apply`) whose WHERE clause is
-"the row is in a source state of this action AND that edge's guard holds"; the row count
+`TRANSITIONS` is the only place the lifecycle is written. Each record is one edge: its
+source status (None: the action creates the task), the action, the target status, the
+guard (a condition on the row, checked by the database inside the conditional UPDATE),
+who may take it, and its effect — the money movement on the wallet ledger that happens
+with it, in the same transaction, exactly once:
+
+    publish  -> HOLD    (publisher balance -> the task's own escrow account)
+    complete -> SETTLE  (escrow -> assignee; the assignee has completed one more task)
+    cancel   -> REFUND  (escrow -> publisher)
+    expire   -> REFUND
+
+Derived from the table (`Lifecycle`), and written nowhere else:
+
+- the statuses (`STATUSES`, in order of first appearance), hence the OpenAPI enums
+  (tasks/schemas.py) and the CHECK constraint on `tasks.status` (attached to the table
+  here; a migration is needed only when the CHECK's text changes);
+- `HELD`, the statuses whose escrow holds the budget (from the effects along the edges);
+- the read-time rules. An edge taken by the clock (`who=CLOCK`: expire) has happened, for
+  every reader, as soon as its guard holds, before any sweep has run: `effective_status`
+  (what a read shows), `status_filter` (the `status=` list filter), `due_condition` (the
+  tasks the sweep and the wallet reads settle) and `clock_edges` (the correction of the
+  per-status counters in list totals);
+- the answers: who may act (403, by `who`), and why an action was refused (409: the
+  action's key in `REFUSALS`, or the edge's own `refusal` when the task is in its source
+  status but the guard does not hold).
+
+Adding a status means adding its edges here (plus a migration for the CHECK, and tests);
+tests/tasks/test_flows.py builds a modified table and checks every derivation follows.
+
+Exactly once: every transition is ONE conditional UPDATE (`apply`) whose WHERE clause is
+"the row is in a source status of this action AND that edge's guard holds"; the row count
 says whether this caller won. Under SQLite (writers serialised by BEGIN IMMEDIATE) and
 under PostgreSQL READ COMMITTED (a blocked writer re-checks the WHERE clause against the
-committed row) two concurrent transitions of one task can never both succeed, so the money
-movement that the winner performs next, in the same transaction, happens exactly once.
+committed row) two concurrent transitions of one task can never both succeed, so the
+effect that the winner runs next, in the same transaction, happens exactly once. That is
+why the edges of one action share target, who and effect: the UPDATE does not say which
+of its edges matched (an action whose effect depends on where it starts is two actions).
 
 Deadlines: an *open* task whose deadline has passed is expired (it can only `expire`);
 an *in-progress* task whose deadline has passed may still be completed by its assignee,
@@ -20,38 +51,110 @@ and may also be cancelled by its publisher (full refund) — whichever comes fir
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import BigInteger, Connection, String, and_, bindparam, or_, update
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Connection,
+    String,
+    and_,
+    bindparam,
+    not_,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
+from aipod_api.core.errors import Conflict, Forbidden
+from aipod_api.core.i18n import register_messages
 from aipod_api.core.prepared import Prepared
-from aipod_api.core.tables import tasks
+from aipod_api.core.tables import agent_capabilities, agents, tasks
+from aipod_api.wallet import ledger
 
-Status = Literal["open", "progress", "done", "cancelled", "expired"]
-Action = Literal["accept", "complete", "cancel", "expire"]
+register_messages(
+    {
+        "own_task": ("不能承接自己发布的任务", "You cannot accept your own task"),
+        "missing_capabilities": (
+            "缺少任务所需能力: {missing}",
+            "You lack required capabilities: {missing}",
+        ),
+        "not_assignee": (
+            "只有任务承接者可以提交完成",
+            "Only the task's assignee can complete it",
+        ),
+        "not_publisher": ("只有任务发布者可以取消任务", "Only the task's publisher can cancel it"),
+        "task_not_acceptable": (
+            "任务当前状态为 {status},无法承接",
+            "Task is {status}; it cannot be accepted",
+        ),
+        "task_not_in_progress": (
+            "任务当前状态为 {status},无法提交完成",
+            "Task is {status}; it cannot be completed",
+        ),
+        "task_not_cancellable": (
+            "任务当前状态为 {status},无法取消",
+            "Task is {status}; it cannot be cancelled",
+        ),
+        "task_in_progress_before_deadline": (
+            "任务进行中且未到截止时间,不能取消",
+            "Task is in progress and its deadline has not passed; it cannot be cancelled",
+        ),
+    }
+)
 
-STATUSES: tuple[Status, ...] = ("open", "progress", "done", "cancelled", "expired")
-ACTIVE: tuple[Status, ...] = ("open", "progress")  # statuses whose escrow holds the budget
 
-# (current status, action) -> next status. Anything not listed is illegal (409).
-TRANSITIONS: dict[tuple[Status, Action], Status] = {
-    ("open", "accept"): "progress",
-    ("progress", "complete"): "done",
-    ("open", "cancel"): "cancelled",
-    ("progress", "cancel"): "cancelled",  # guarded: only once the deadline has passed
-    ("open", "expire"): "expired",
-}
+# --- the answers: 403 (who) and 409 (refused) -------------------------------------------
 
 
-def deadline_passed(now: Any) -> ColumnElement[bool]:
-    return and_(tasks.c.deadline.is_not(None), tasks.c.deadline <= now)
+class OwnTask(Forbidden):
+    key = "own_task"
 
 
-def deadline_pending(now: Any) -> ColumnElement[bool]:
-    return or_(tasks.c.deadline.is_(None), tasks.c.deadline > now)
+class MissingCapabilities(Forbidden):
+    key = "missing_capabilities"
+
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__(data={"missing_capabilities": missing}, missing=", ".join(missing))
+
+
+class NotAssignee(Forbidden):
+    key = "not_assignee"
+
+
+class NotPublisher(Forbidden):
+    key = "not_publisher"
+
+
+class IllegalTransition(Conflict):
+    """The task's status does not allow the action (409)."""
+
+    key = "illegal_transition"
+
+    def __init__(self, key: str, *, status: str) -> None:
+        super().__init__(key, data={"status": status})
+        self.params = {"status": status}  # `status` would clash with ApiError's HTTP status
+        self.task_status = status
+
+
+class TaskDue(IllegalTransition):
+    """Refused because the clock had already moved the task on (an open task past its
+    deadline is expired): 409 — and that transition, with its effect (the refund), has
+    been applied in the caller's transaction before answering.
+
+    `commits`: the request scope commits the transaction even though the answer is an
+    error (core/context.py), so the refund does not wait for the sweep. A caller without
+    the request scope (a script, a tool server) commits it too.
+    """
+
+    commits = True
+
+
+# --- guards: conditions on the row besides its status --------------------------------
 
 
 @dataclass(frozen=True)
@@ -63,97 +166,612 @@ class Ctx:
     actor: Any
 
 
-Guard = Callable[[Ctx], ColumnElement[bool] | None]
+def deadline_passed(now: Any) -> ColumnElement[bool]:
+    return and_(tasks.c.deadline.is_not(None), tasks.c.deadline <= now)
 
-# Extra conditions on an edge, evaluated by the database inside the conditional UPDATE.
-GUARDS: dict[tuple[Status, Action], Guard] = {
-    ("open", "accept"): lambda c: deadline_pending(c.now),
-    ("progress", "complete"): lambda c: tasks.c.assignee_id == c.actor,
-    ("open", "cancel"): lambda c: deadline_pending(c.now),
-    ("progress", "cancel"): lambda c: deadline_passed(c.now),
-    ("open", "expire"): lambda c: deadline_passed(c.now),
+
+def deadline_pending(now: Any) -> ColumnElement[bool]:
+    return or_(tasks.c.deadline.is_(None), tasks.c.deadline > now)
+
+
+@dataclass(frozen=True)
+class Guard:
+    """`sql`: the condition inside the conditional UPDATE and the read-time filters;
+    `negated_sql`: its complement when a plainer form exists (it keeps the filters'
+    index-friendly SQL); `on_clock(row, now)`: the same condition in Python, for guards
+    that read only the row and the clock (what an edge taken by the clock needs, so that
+    a read can apply it)."""
+
+    name: str
+    sql: Callable[[Ctx], ColumnElement[bool]]
+    negated_sql: Callable[[Ctx], ColumnElement[bool]] | None = None
+    on_clock: Callable[[Any, int], bool] | None = None
+    doc: tuple[str, str] = ("", "")  # (zh, en), for the docs page
+
+    def negation(self, ctx: Ctx) -> ColumnElement[bool]:
+        return self.negated_sql(ctx) if self.negated_sql is not None else not_(self.sql(ctx))
+
+
+BEFORE_DEADLINE = Guard(
+    "before_deadline",
+    sql=lambda c: deadline_pending(c.now),
+    negated_sql=lambda c: deadline_passed(c.now),
+    on_clock=lambda row, now: row.deadline is None or row.deadline > now,
+    doc=("截止时间前(或无截止)", "before the deadline (if any)"),
+)
+AFTER_DEADLINE = Guard(
+    "after_deadline",
+    sql=lambda c: deadline_passed(c.now),
+    negated_sql=lambda c: deadline_pending(c.now),
+    on_clock=lambda row, now: row.deadline is not None and row.deadline <= now,
+    doc=("截止时间后", "after the deadline"),
+)
+BY_ASSIGNEE = Guard(
+    "by_assignee",
+    sql=lambda c: tasks.c.assignee_id == c.actor,
+    doc=("承接者本人", "the assignee itself"),
+)
+
+
+# --- who may take an edge ------------------------------------------------------------
+
+_CALLER_CAPS = Prepared(
+    select(agent_capabilities.c.capability).where(
+        agent_capabilities.c.agent_id == bindparam("agent_id", type_=String)
+    )
+)
+
+
+def _publisher_only(conn: Connection, row: Any, actor: str | None) -> None:
+    if row.publisher_id != actor:
+        raise NotPublisher()
+
+
+def _assignee_only(conn: Connection, row: Any, actor: str | None) -> None:
+    # Also refuses an open task: nobody is its assignee yet.
+    if row.assignee_id != actor:
+        raise NotAssignee()
+
+
+def _contractor(conn: Connection, row: Any, actor: str | None) -> None:
+    if row.publisher_id == actor:
+        raise OwnTask()
+    required: list[str] = orjson.loads(row.required_capabilities)
+    if required:
+        have = set(_CALLER_CAPS.execute(conn, {"agent_id": actor}).scalars())
+        missing = [cap for cap in required if cap not in have]
+        if missing:
+            raise MissingCapabilities(missing)
+
+
+def _clock(conn: Connection, row: Any, actor: str | None) -> None:
+    raise ValueError("this edge is taken by the clock (the sweep), never by a caller")
+
+
+@dataclass(frozen=True)
+class Role:
+    """Who may take an edge; `authorize` raises the 403 for anybody else."""
+
+    name: str
+    authorize: Callable[[Connection, Any, str | None], None]
+    doc: tuple[str, str] = ("", "")  # (zh, en), for the docs page
+
+
+PUBLISHER = Role("publisher", _publisher_only, ("发布者", "the publisher"))
+ASSIGNEE = Role("assignee", _assignee_only, ("承接者", "the assignee"))
+CONTRACTOR = Role(
+    "contractor",
+    _contractor,
+    ("其他具备所需能力的节点", "another agent with the required capabilities"),
+)
+CLOCK = Role("clock", _clock, ("时间(读取时即生效)", "the clock (reads see it at once)"))
+
+
+# --- effects: the money movement of an edge --------------------------------------------
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The task as an effect sees it: after the transition (its assignee set)."""
+
+    seq: int
+    publisher_id: str
+    assignee_id: str | None
+    budget_cents: int
+
+
+_COUNT_COMPLETED = Prepared(
+    update(agents)
+    .where(agents.c.agent_id == bindparam("agent_id", type_=String))
+    .values(tasks_completed=agents.c.tasks_completed + 1)
+)
+
+
+def _hold(conn: Connection, task: Subject, now: int) -> None:
+    # The conditional debit inside refuses to overdraw (409 `insufficient_funds`).
+    ledger.hold_escrow(
+        conn,
+        publisher_id=task.publisher_id,
+        task_seq=task.seq,
+        amount_cents=task.budget_cents,
+        now=now,
+    )
+
+
+def _settle(conn: Connection, task: Subject, now: int) -> None:
+    assert task.assignee_id is not None
+    ledger.settle_escrow(
+        conn,
+        publisher_id=task.publisher_id,
+        assignee_id=task.assignee_id,
+        task_seq=task.seq,
+        amount_cents=task.budget_cents,
+        now=now,
+    )
+    _COUNT_COMPLETED.execute(conn, {"agent_id": task.assignee_id})
+
+
+def _refund(conn: Connection, task: Subject, now: int) -> None:
+    ledger.refund_escrow(
+        conn,
+        publisher_id=task.publisher_id,
+        task_seq=task.seq,
+        amount_cents=task.budget_cents,
+        now=now,
+    )
+
+
+@dataclass(frozen=True)
+class Effect:
+    """`escrow`: whether the movement fills the task's escrow or empties it (`HELD` follows
+    from it); `accounts`: the agents whose accounts it writes (a batch locks them all, in
+    id order, before running any; wallet/ledger.py)."""
+
+    name: str
+    escrow: Literal["hold", "release"]
+    run: Callable[[Connection, Subject, int], None]
+    accounts: Callable[[Subject], tuple[str | None, ...]]
+    doc: tuple[str, str] = ("", "")  # (zh, en), for the docs page
+
+
+HOLD = Effect(
+    "hold",
+    "hold",
+    _hold,
+    lambda t: (t.publisher_id,),
+    ("余额 → 托管", "balance → escrow"),
+)
+SETTLE = Effect(
+    "settle",
+    "release",
+    _settle,
+    lambda t: (t.publisher_id, t.assignee_id),
+    ("托管 → 承接者", "escrow → assignee"),
+)
+REFUND = Effect(
+    "refund",
+    "release",
+    _refund,
+    lambda t: (t.publisher_id,),
+    ("托管 → 发布者(全额)", "escrow → publisher (all)"),
+)
+
+
+# --- the table ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One edge. `stamps`: time columns set to now (`closed_at` is stamped on entering a
+    final status); `assigns`: the actor becomes the task's assignee; `refusal`: the 409's
+    message key when the task is in `source` but the guard does not hold."""
+
+    source: str | None
+    action: str
+    target: str
+    who: Role
+    guard: Guard | None = None
+    effect: Effect | None = None
+    stamps: tuple[str, ...] = ()
+    assigns: bool = False
+    refusal: str | None = None
+
+
+TRANSITIONS: tuple[Transition, ...] = (
+    Transition(None, "publish", "open", who=PUBLISHER, effect=HOLD),
+    Transition(
+        "open",
+        "accept",
+        "progress",
+        who=CONTRACTOR,
+        guard=BEFORE_DEADLINE,
+        stamps=("accepted_at",),
+        assigns=True,
+    ),
+    Transition(
+        "progress",
+        "complete",
+        "done",
+        who=ASSIGNEE,
+        guard=BY_ASSIGNEE,
+        effect=SETTLE,
+        stamps=("completed_at",),
+    ),
+    Transition("open", "cancel", "cancelled", who=PUBLISHER, guard=BEFORE_DEADLINE, effect=REFUND),
+    Transition(
+        "progress",
+        "cancel",
+        "cancelled",
+        who=PUBLISHER,
+        guard=AFTER_DEADLINE,
+        effect=REFUND,
+        refusal="task_in_progress_before_deadline",
+    ),
+    Transition("open", "expire", "expired", who=CLOCK, guard=AFTER_DEADLINE, effect=REFUND),
+)
+
+# The 409's message key when an action is refused (the task is in no source status of it).
+REFUSALS: dict[str, str] = {
+    "accept": "task_not_acceptable",
+    "complete": "task_not_in_progress",
+    "cancel": "task_not_cancellable",
 }
 
-assert set(GUARDS) == set(TRANSITIONS), "every edge has exactly one guard"
+
+class LifecycleError(ValueError):
+    """The transition table is inconsistent (raised when it is built)."""
 
 
-def sources(action: Action) -> list[Status]:
-    return [src for (src, act) in TRANSITIONS if act == action]
+class Lifecycle:
+    """A transition table, checked, and everything the code derives from it."""
+
+    def __init__(self, transitions: Sequence[Transition], *, refusals: Mapping[str, str]) -> None:
+        self.transitions = tuple(transitions)
+        self.refusals = dict(refusals)
+        creations = [t for t in self.transitions if t.source is None]
+        if len(creations) != 1:
+            raise LifecycleError("exactly one edge must create the task (source None)")
+        self.creation = creations[0]
+        self.initial = self.creation.target
+        seen: dict[str, None] = {}
+        for t in self.transitions:
+            if t.source is not None:
+                seen.setdefault(t.source)
+            seen.setdefault(t.target)
+        self.statuses: tuple[str, ...] = tuple(seen)
+        width: int = getattr(tasks.c.status.type, "length", None) or 0
+        too_long = [s for s in self.statuses if len(s) > width]
+        if too_long:
+            raise LifecycleError(f"statuses longer than tasks.status ({width}): {too_long}")
+        self._edges: dict[str, dict[str, Transition]] = {}
+        for t in self.transitions:
+            if t.source is None:
+                continue
+            edges = self._edges.setdefault(t.action, {})
+            if t.source in edges:
+                raise LifecycleError(f"two {t.action!r} edges from {t.source!r}")
+            first = next(iter(edges.values()), t)
+            if (first.target, first.who, first.effect, first.stamps, first.assigns) != (
+                t.target,
+                t.who,
+                t.effect,
+                t.stamps,
+                t.assigns,
+            ):
+                raise LifecycleError(
+                    f"the edges of {t.action!r} must share target, who, effect, stamps and "
+                    "assigns (one conditional UPDATE applies them)"
+                )
+            edges[t.source] = t
+        if self.creation.action in self._edges:
+            raise LifecycleError(f"{self.creation.action!r} both creates and moves a task")
+        self.final = frozenset(
+            s for s in self.statuses if not any(t.source == s for t in self.transitions)
+        )
+        self.clock_edges = tuple(t for t in self.transitions if t.who is CLOCK)
+        self.automatic: dict[str, Transition] = {}  # source -> the clock edge leaving it
+        self._moves: dict[str, tuple[Callable[[Any, int], bool], str]] = {}
+        for t in self.clock_edges:
+            if t.source is None or t.guard is None or t.guard.on_clock is None:
+                raise LifecycleError(f"{t.action!r}: a clock edge needs a clock-only guard")
+            if t.source in self.automatic:
+                raise LifecycleError(f"two clock edges leave {t.source!r}")
+            self.automatic[t.source] = t
+            self._moves[t.source] = (t.guard.on_clock, t.target)
+        for t in self.clock_edges:
+            if t.target in self.automatic:
+                raise LifecycleError(f"clock edges chain at {t.target!r}")
+        for action, edges in self._edges.items():
+            edge = next(iter(edges.values()))
+            if edge.who is not CLOCK and action not in self.refusals:
+                raise LifecycleError(f"{action!r} has no refusal message key")
+        self.held = self._derive_held()
+
+    def _derive_held(self) -> tuple[str, ...]:
+        """Follow the effects from creation: HOLD fills the escrow, a release empties it.
+        Every path into a status must agree, and no edge may hold twice or release what
+        is not held."""
+        start = self.creation.effect is not None and self.creation.effect.escrow == "hold"
+        held: dict[str, bool] = {self.initial: start}
+        todo = [self.initial]
+        while todo:
+            status = todo.pop()
+            for t in self.transitions:
+                if t.source != status:
+                    continue
+                after = held[status]
+                if t.effect is not None:
+                    if (t.effect.escrow == "hold") == held[status]:
+                        raise LifecycleError(
+                            f"{status!r} --{t.action}--> {t.effect.name}s escrow that is "
+                            f"{'already' if held[status] else 'not'} held"
+                        )
+                    after = t.effect.escrow == "hold"
+                if t.target in held:
+                    if held[t.target] != after:
+                        raise LifecycleError(f"escrow of {t.target!r} depends on the path")
+                    continue
+                held[t.target] = after
+                todo.append(t.target)
+        unreachable = [s for s in self.statuses if s not in held]
+        if unreachable:
+            raise LifecycleError(f"unreachable statuses: {unreachable}")
+        return tuple(s for s in self.statuses if held[s])
+
+    # --- the table, by action ----------------------------------------------------------
+
+    def edges(self, action: str) -> dict[str, Transition]:
+        """source status -> edge, for an action that moves a task."""
+        try:
+            return self._edges[action]
+        except KeyError:
+            raise ValueError(f"no such task action: {action!r}") from None
+
+    def edge(self, action: str) -> Transition:
+        """Any edge of the action (they share target, who, effect, stamps, assigns)."""
+        return next(iter(self.edges(action).values()))
+
+    def condition(self, action: str, ctx: Ctx) -> ColumnElement[bool]:
+        """`(status = s1 AND guard1) OR (status = s2 AND guard2) ...` over the edges."""
+        branches: list[ColumnElement[bool]] = []
+        for src, edge in self.edges(action).items():
+            branch = tasks.c.status == src
+            branches.append(branch if edge.guard is None else and_(branch, edge.guard.sql(ctx)))
+        return _any(branches)
+
+    # --- derived: the schema ------------------------------------------------------------
+
+    def check_sql(self) -> str:
+        """The CHECK constraint on tasks.status."""
+        return "status IN ({})".format(", ".join(f"'{s}'" for s in self.statuses))
+
+    def status_type(self) -> Any:
+        """`Literal["open", "progress", ...]`: the type of a status field (OpenAPI enum)."""
+        return cast(Any, Literal)[self.statuses]
+
+    # --- derived: what readers see -----------------------------------------------------
+
+    def effective_status(self, row: Any, now: int) -> str:
+        """The status a read shows: a clock edge whose guard holds has been taken."""
+        status: str = row.status
+        moves = self._moves.get(status)
+        if moves is not None and moves[0](row, now):
+            return moves[1]
+        return status
+
+    def status_filter(self, status: str, now: Any) -> ColumnElement[bool]:
+        """A WHERE clause matching the tasks whose *effective* status is `status`."""
+        if status not in self.statuses:
+            raise ValueError(f"no such task status: {status!r}")
+        ctx = Ctx(now=now, actor=None)
+        stored = tasks.c.status == status
+        leaving = self.automatic.get(status)
+        branches = [stored if leaving is None else and_(stored, _guard(leaving).negation(ctx))]
+        for edge in self.clock_edges:
+            if edge.target == status:
+                branches.append(and_(tasks.c.status == edge.source, _guard(edge).sql(ctx)))
+        return _any(branches)
+
+    def due_condition(self, now: Any) -> ColumnElement[bool]:
+        """Tasks whose stored status a clock edge has already left (what the sweep and the
+        settlement before wallet reads apply)."""
+        ctx = Ctx(now=now, actor=None)
+        return _any(
+            [and_(tasks.c.status == e.source, _guard(e).sql(ctx)) for e in self.clock_edges]
+        )
+
+    def clock_edges_of(self, status: str) -> tuple[tuple[Transition, ...], tuple[Transition, ...]]:
+        """(clock edges leaving `status`, clock edges entering it): a per-status count
+        kept by stored status is off by the tasks on those edges whose guard holds."""
+        leaving = tuple(e for e in self.clock_edges if e.source == status)
+        entering = tuple(e for e in self.clock_edges if e.target == status)
+        return leaving, entering
+
+    def due_on(self, edge: Transition, now: Any) -> ColumnElement[bool]:
+        """Tasks a clock edge has already moved, for readers."""
+        return and_(tasks.c.status == edge.source, _guard(edge).sql(Ctx(now=now, actor=None)))
 
 
-def target(action: Action) -> Status:
-    targets = {dst for (_, act), dst in TRANSITIONS.items() if act == action}
-    assert len(targets) == 1, action
-    return targets.pop()
+def _guard(edge: Transition) -> Guard:
+    assert edge.guard is not None
+    return edge.guard
 
 
-def can(status: str, action: Action) -> bool:
-    return (status, action) in TRANSITIONS
+def _any(branches: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+    return branches[0] if len(branches) == 1 else or_(*branches)
 
 
-def condition(action: Action, ctx: Ctx) -> ColumnElement[bool]:
-    """`(status = s1 AND guard1) OR (status = s2 AND guard2) ...` over the action's edges."""
-    branches = []
-    for src in sources(action):
-        guard = GUARDS[(src, action)](ctx)
-        branch = tasks.c.status == src
-        branches.append(branch if guard is None else and_(branch, guard))
-    return or_(*branches)
+LIFECYCLE = Lifecycle(TRANSITIONS, refusals=REFUSALS)
+STATUSES: tuple[str, ...] = LIFECYCLE.statuses
+HELD: tuple[str, ...] = LIFECYCLE.held  # statuses whose escrow holds the budget
+
+# The CHECK constraint on tasks.status, derived from the table (core/tables.py defines the
+# table; migrations/env.py imports this module so that the metadata carries it).
+tasks.append_constraint(CheckConstraint(LIFECYCLE.check_sql(), name="status"))
 
 
-def apply(
-    conn: Connection,
-    *,
-    task_seq: int,
-    action: Action,
-    now: int,
-    actor: str | None = None,
-    values: dict[str, Any] | None = None,
-) -> bool:
-    """Apply `action` to the task if it is allowed right now. True when this call won."""
-    given = values or {}
-    stmt = _apply_statement(action, tuple(sorted(given)))
-    params = {f"v_{k}": v for k, v in given.items()}
-    params.update(seq=task_seq, now=now, actor=actor)
-    return stmt.execute(conn, params).rowcount == 1
+# --- applying a transition ---------------------------------------------------------------
+
+_TASK_ROW = Prepared(select(tasks).where(tasks.c.seq == bindparam("seq", type_=BigInteger)))
+
+
+def read_task(conn: Connection, *, task_seq: int) -> Any:
+    """The task's row, or None."""
+    return _TASK_ROW.execute(conn, {"seq": task_seq}).first()
+
+
+def _subject(row: Any, edge: Transition, actor: str | None) -> Subject:
+    return Subject(
+        seq=int(row.seq),
+        publisher_id=row.publisher_id,
+        assignee_id=actor if edge.assigns else row.assignee_id,
+        budget_cents=int(row.budget_cents),
+    )
+
+
+def _run_effect(conn: Connection, edge: Transition, task: Subject, now: int) -> None:
+    """The one place an edge's money movement happens."""
+    if edge.effect is not None:
+        edge.effect.run(conn, task, now)
+
+
+def created(
+    conn: Connection, *, task_seq: int, publisher_id: str, budget_cents: int, now: int
+) -> None:
+    """The creation edge's effect, for the task the caller has just inserted (in status
+    `LIFECYCLE.initial`) in this transaction."""
+    task = Subject(
+        seq=task_seq, publisher_id=publisher_id, assignee_id=None, budget_cents=budget_cents
+    )
+    _run_effect(conn, LIFECYCLE.creation, task, now)
 
 
 _APPLY: dict[tuple[str, tuple[str, ...]], Prepared] = {}
 
 
-def _apply_statement(action: Action, columns: tuple[str, ...]) -> Prepared:
-    """The action's conditional UPDATE, prepared once per (action, columns set)."""
+def _apply_statement(action: str, columns: tuple[str, ...]) -> Prepared:
+    """The action's conditional UPDATE, prepared once per (action, given columns)."""
     found = _APPLY.get((action, columns))
     if found is None:
-        ctx = Ctx(
-            now=bindparam("now", type_=BigInteger),
-            actor=bindparam("actor", type_=String),
-        )
+        now = bindparam("now", type_=BigInteger)
+        actor = bindparam("actor", type_=String)
+        edge = LIFECYCLE.edge(action)
+        values: dict[str, Any] = {"status": edge.target}
+        stamps = edge.stamps + (("closed_at",) if edge.target in LIFECYCLE.final else ())
+        values.update((column, now) for column in stamps)
+        if edge.assigns:
+            values["assignee_id"] = actor
+        values.update((c, bindparam(f"v_{c}", type_=tasks.c[c].type)) for c in columns)
         stmt = (
             update(tasks)
-            .where(and_(tasks.c.seq == bindparam("seq", type_=BigInteger), condition(action, ctx)))
-            .values(
-                status=target(action),
-                **{c: bindparam(f"v_{c}", type_=tasks.c[c].type) for c in columns},
+            .where(
+                and_(
+                    tasks.c.seq == bindparam("seq", type_=BigInteger),
+                    LIFECYCLE.condition(action, Ctx(now=now, actor=actor)),
+                )
             )
+            .values(values)
         )
         found = _APPLY.setdefault((action, columns), Prepared(stmt))
     return found
 
 
-def effective_status(status: str, deadline: int | None, now: int) -> str:
-    """What a reader sees: an open task past its deadline is expired even before the sweep."""
-    if status == "open" and deadline is not None and deadline <= now:
-        return "expired"
-    return status
+def _update(
+    conn: Connection,
+    *,
+    task_seq: int,
+    action: str,
+    now: int,
+    actor: str | None,
+    values: Mapping[str, Any] | None,
+) -> bool:
+    given = values or {}
+    stmt = _apply_statement(action, tuple(sorted(given)))
+    params: dict[str, Any] = {f"v_{k}": v for k, v in given.items()}
+    params.update(seq=task_seq, now=now, actor=actor)
+    return stmt.execute(conn, params).rowcount == 1
 
 
-def status_filter(status: str, now: Any) -> ColumnElement[bool]:
-    """A WHERE clause matching tasks whose *effective* status is `status`."""
-    if status == "open":
-        return and_(tasks.c.status == "open", deadline_pending(now))
-    if status == "expired":
-        return or_(
-            tasks.c.status == "expired", and_(tasks.c.status == "open", deadline_passed(now))
-        )
-    return tasks.c.status == status
+def apply(
+    conn: Connection,
+    *,
+    task: Any,
+    action: str,
+    now: int,
+    actor: str | None = None,
+    values: Mapping[str, Any] | None = None,
+) -> bool:
+    """Take `action` on the task (its row, read in this transaction) if the table allows
+    it right now, with its effect; True when this call won. `values`: further columns the
+    action sets (e.g. the deliverables)."""
+    if not _update(
+        conn, task_seq=int(task.seq), action=action, now=now, actor=actor, values=values
+    ):
+        return False
+    edge = LIFECYCLE.edge(action)
+    _run_effect(conn, edge, _subject(task, edge, actor), now)
+    return True
+
+
+def perform(
+    conn: Connection,
+    *,
+    task: Any,
+    action: str,
+    actor: str,
+    now: int,
+    values: Mapping[str, Any] | None = None,
+) -> None:
+    """A caller's action on a task (its row, read in this transaction): 403 unless the
+    edge's `who` allows the caller, then `apply`, or the 409 that explains the refusal."""
+    edge = LIFECYCLE.edge(action)
+    edge.who.authorize(conn, task, actor)
+    if apply(conn, task=task, action=action, now=now, actor=actor, values=values):
+        return
+    raise refusal(conn, task_seq=int(task.seq), action=action, now=now)
+
+
+def refusal(conn: Connection, *, task_seq: int, action: str, now: int) -> IllegalTransition:
+    """Why `action` matched no row. If the clock has moved the task on (an open task past
+    its deadline), that clock edge is applied now, with its effect, and the answer is
+    `TaskDue` (whose transaction is committed anyway)."""
+    current = read_task(conn, task_seq=task_seq)
+    if current is None:  # tasks are never deleted while the service runs
+        raise LookupError(f"task {task_seq} vanished")
+    key = LIFECYCLE.refusals[action]
+    moved = LIFECYCLE.effective_status(current, now)
+    if moved != current.status:
+        apply(conn, task=current, action=LIFECYCLE.automatic[current.status].action, now=now)
+        return TaskDue(key, status=moved)
+    edge = LIFECYCLE.edges(action).get(current.status)
+    if edge is not None and edge.refusal is not None:
+        key = edge.refusal
+    return IllegalTransition(key, status=current.status)
+
+
+def apply_due(conn: Connection, due: Iterable[Any], *, now: int) -> int:
+    """Take the clock edge of each due task (rows with seq, status, publisher_id,
+    assignee_id, budget_cents); returns how many this call won.
+
+    Lock order (wallet/ledger.py): every task's transition first, then all the accounts
+    the effects write, at once, in id order, then the effects — a batch never holds an
+    account while it waits for a task or a counter."""
+    won: list[tuple[Transition, Subject]] = []
+    for row in due:
+        edge = LIFECYCLE.automatic[row.status]
+        if _update(
+            conn, task_seq=int(row.seq), action=edge.action, now=now, actor=None, values=None
+        ):
+            won.append((edge, _subject(row, edge, None)))
+    if len(won) > 1:
+        names = {
+            name
+            for edge, task in won
+            if edge.effect is not None
+            for name in edge.effect.accounts(task)
+            if name is not None
+        }
+        ledger.lock_accounts(conn, ledger.agent_account_ids(conn, names).values())
+    for edge, task in won:
+        _run_effect(conn, edge, task, now)
+    return len(won)

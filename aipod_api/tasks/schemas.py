@@ -1,14 +1,31 @@
-"""Task request/response models, split by direction."""
+"""Task request/response models, split by direction.
+
+`TaskPublic` is the one definition of a task's shape: what the service returns (mypy
+checks it) and the OpenAPI response schema. The status enums come from the transition
+table (tasks/flows.py).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field, Strict
+from typing_extensions import TypedDict
 
-from aipod_api.core.types import Body, Money, PageQuery, StrictStr, capabilities_type
+from aipod_api.core.types import (
+    Body,
+    CapabilityFilter,
+    Money,
+    PageQuery,
+    StrictStr,
+    capabilities_type,
+)
+from aipod_api.tasks import flows
 
-TaskStatus = Literal["open", "progress", "done", "cancelled", "expired"]
+if TYPE_CHECKING:
+    TaskStatus = str
+else:
+    TaskStatus = flows.LIFECYCLE.status_type()  # Literal["open", "progress", ...]
 
 
 def _not_blank(value: str) -> str:
@@ -43,10 +60,8 @@ class TaskComplete(Body):
 
 
 class TaskListQuery(PageQuery):
-    status: TaskStatus | None = Field(
-        default=None, description="open|progress|done|cancelled|expired"
-    )
-    capability: list[str] = Field(
+    status: TaskStatus | None = Field(default=None, description="|".join(flows.STATUSES))
+    capability: CapabilityFilter = Field(
         default_factory=list,
         description="所需能力,可重复(全部包含)/ required capability (repeatable: all of them)",
     )
@@ -58,7 +73,7 @@ class TaskListQuery(PageQuery):
     )
 
 
-class TaskPublic(BaseModel):
+class TaskPublic(TypedDict):
     task_id: str
     title: str
     description: str
@@ -71,6 +86,8 @@ class TaskPublic(BaseModel):
     created_at: str
     accepted_at: str | None
     completed_at: str | None
-    deliverables: dict[str, Any] | None = Field(description="仅发布者与承接者可见 / parties only")
-    quality_notes: str | None = Field(description="仅发布者与承接者可见 / parties only")
+    deliverables: Annotated[
+        dict[str, Any] | None, Field(description="仅发布者与承接者可见 / parties only")
+    ]
+    quality_notes: Annotated[str | None, Field(description="仅发布者与承接者可见 / parties only")]
     rated: bool

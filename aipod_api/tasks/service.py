@@ -1,13 +1,15 @@
-"""Tasks: publish, read, list, accept, complete, cancel, expire. Framework-free.
+"""Tasks: publish, read, list, accept, complete, cancel, and settling what is due.
+Framework-free.
 
-Callers own the transaction (one per request); nothing here commits. Each state change is
-one conditional UPDATE from `flows` and, when it won, the matching money movement from
-the wallet ledger right after it in the same transaction:
+Callers own the transaction (one per request); nothing here commits — except
+`settle_due`, which runs its own short write transactions. The lifecycle (statuses,
+guards, who may act, the money movement of each transition, the read-time rules) is the
+table in `flows`; this module reads and writes tasks through it:
 
-    publish  -> hold_escrow      (publisher balance -> task escrow)
-    complete -> settle_escrow    (task escrow -> assignee)
-    cancel   -> refund_escrow    (task escrow -> publisher)
-    expire   -> refund_escrow
+    publish  -> insert the task, then the creation edge's effect (`flows.created`)
+    accept / complete / cancel -> `flows.perform` (403, the conditional UPDATE and its
+                effect, or the 409 that explains the refusal)
+    what the clock has decided (expiry) -> `expire_due` -> `flows.apply_due`
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import orjson
 from sqlalchemy import (
     BigInteger,
     Connection,
+    Engine,
     Integer,
     String,
     and_,
@@ -28,25 +31,29 @@ from sqlalchemy import (
     literal,
     not_,
     select,
-    update,
 )
 from sqlalchemy.sql.elements import ColumnElement
 
 from aipod_api.core import counters
-from aipod_api.core.errors import Conflict, FieldError, Forbidden, NotFound
-from aipod_api.core.i18n import register_messages
+from aipod_api.core.context import retrying
+from aipod_api.core.db import transaction
+from aipod_api.core.errors import FieldError, NotFound
+from aipod_api.core.i18n import register_messages, wants_english
 from aipod_api.core.prepared import Prepared
-from aipod_api.core.tables import agent_capabilities, agents, task_capabilities, tasks
+from aipod_api.core.tables import agent_capabilities, task_capabilities, tasks
 from aipod_api.core.types import (
     COUNT_CAP,
     TASK_ID,
+    Page,
     Total,
     iso,
     money_out,
     page_data,
+    parse_instant,
+    to_cents,
 )
 from aipod_api.tasks import flows
-from aipod_api.wallet import service as wallet
+from aipod_api.tasks.schemas import TaskComplete, TaskCreate, TaskListQuery, TaskPublic
 
 register_messages(
     {
@@ -57,32 +64,6 @@ register_messages(
         "deadline_not_future": (
             "字段 deadline 必须是将来的时间",
             "Field deadline must be in the future",
-        ),
-        "own_task": ("不能承接自己发布的任务", "You cannot accept your own task"),
-        "missing_capabilities": (
-            "缺少任务所需能力: {missing}",
-            "You lack required capabilities: {missing}",
-        ),
-        "not_assignee": (
-            "只有任务承接者可以提交完成",
-            "Only the task's assignee can complete it",
-        ),
-        "not_publisher": ("只有任务发布者可以取消任务", "Only the task's publisher can cancel it"),
-        "task_not_acceptable": (
-            "任务当前状态为 {status},无法承接",
-            "Task is {status}; it cannot be accepted",
-        ),
-        "task_not_in_progress": (
-            "任务当前状态为 {status},无法提交完成",
-            "Task is {status}; it cannot be completed",
-        ),
-        "task_not_cancellable": (
-            "任务当前状态为 {status},无法取消",
-            "Task is {status}; it cannot be cancelled",
-        ),
-        "task_in_progress_before_deadline": (
-            "任务进行中且未到截止时间,不能取消",
-            "Task is in progress and its deadline has not passed; it cannot be cancelled",
         ),
     }
 )
@@ -100,42 +81,18 @@ class DeadlineNotFuture(FieldError):
         super().__init__("deadline", "deadline_not_future")
 
 
-class OwnTask(Forbidden):
-    key = "own_task"
+class InvalidDeadline(FieldError):
+    """`deadline` is not an ISO 8601 instant; `reason` is a "zh|en" pair, localised when
+    the answer is rendered."""
 
+    def __init__(self, reason: str) -> None:
+        super().__init__("deadline", "invalid_field")
+        self.reason = reason
 
-class MissingCapabilities(Forbidden):
-    key = "missing_capabilities"
-
-    def __init__(self, missing: list[str]) -> None:
-        super().__init__(data={"missing_capabilities": missing}, missing=", ".join(missing))
-
-
-class NotAssignee(Forbidden):
-    key = "not_assignee"
-
-
-class NotPublisher(Forbidden):
-    key = "not_publisher"
-
-
-class IllegalTransition(Conflict):
-    """The task's state does not allow the action (409)."""
-
-    key = "illegal_transition"
-
-    def __init__(self, key: str, *, status: str) -> None:
-        super().__init__(key, data={"status": status})
-        self.params = {"status": status}  # `status` would clash with ApiError's HTTP status
-        self.task_status = status
-
-
-class TaskDue(IllegalTransition):
-    """The task was open but its deadline has passed: it is expired (409).
-
-    The service has already expired and refunded it in the caller's transaction; the view
-    commits that before answering, so the refund does not wait for the sweep.
-    """
+    def render(self) -> tuple[str, Any]:
+        zh, _, en = self.reason.partition("|")
+        self.params["reason"] = en if (wants_english() and en) else zh
+        return super().render()
 
 
 # --- serialisation ---------------------------------------------------------------------
@@ -145,7 +102,7 @@ def public_id(seq: int) -> str:
     return TASK_ID.format(seq)
 
 
-def serialize(row: Any, *, viewer_id: str | None, now: int) -> dict[str, Any]:
+def serialize(row: Any, *, viewer_id: str | None, now: int) -> TaskPublic:
     party = viewer_id is not None and viewer_id in (row.publisher_id, row.assignee_id)
     return {
         "task_id": public_id(row.seq),
@@ -154,7 +111,7 @@ def serialize(row: Any, *, viewer_id: str | None, now: int) -> dict[str, Any]:
         "required_capabilities": orjson.loads(row.required_capabilities),
         "budget": money_out(row.budget_cents),
         "deadline": iso(row.deadline),
-        "status": flows.effective_status(row.status, row.deadline, now),
+        "status": flows.LIFECYCLE.effective_status(row, now),
         "publisher_id": row.publisher_id,
         "assignee_id": row.assignee_id,
         "created_at": iso(row.created_at),
@@ -168,13 +125,6 @@ def serialize(row: Any, *, viewer_id: str | None, now: int) -> dict[str, Any]:
     }
 
 
-def _row(conn: Connection, task_seq: int) -> Any:
-    row = _TASK_ROW.execute(conn, {"seq": task_seq}).first()
-    if row is None:
-        raise TaskNotFound(task_id=public_id(task_seq))
-    return row
-
-
 def parse_task_id(task_id: str) -> int:
     seq = TASK_ID.parse(task_id)
     if seq is None:
@@ -182,16 +132,25 @@ def parse_task_id(task_id: str) -> int:
     return seq
 
 
-def get_task(conn: Connection, *, task_seq: int, viewer_id: str | None, now: int) -> dict[str, Any]:
-    return serialize(_row(conn, task_seq), viewer_id=viewer_id, now=now)
+def _row(conn: Connection, task_seq: int) -> Any:
+    row = flows.read_task(conn, task_seq=task_seq)
+    if row is None:
+        raise TaskNotFound(task_id=public_id(task_seq))
+    return row
 
 
-# --- publish ---------------------------------------------------------------------------
+def get_task(conn: Connection, *, task_id: str, viewer_id: str | None, now: int) -> TaskPublic:
+    return serialize(_row(conn, parse_task_id(task_id)), viewer_id=viewer_id, now=now)
+
+
+# --- what the clock has decided: due tasks ---------------------------------------------
+
+_NOW = bindparam("now", type_=BigInteger)
 
 
 def due_condition(now: Any, publisher_id: Any = None) -> ColumnElement[bool]:
-    """Open tasks whose deadline has passed (optionally one publisher's)."""
-    cond = and_(tasks.c.status == "open", flows.deadline_passed(now))
+    """Tasks a clock edge has already moved for readers (optionally one publisher's)."""
+    cond = flows.LIFECYCLE.due_condition(now)
     if publisher_id is not None:
         cond = and_(cond, tasks.c.publisher_id == publisher_id)
     return cond
@@ -203,7 +162,13 @@ def _due_seqs(publisher: bool) -> Prepared:
     # transaction is transitioning (that one settles it, or the next round does), so it
     # can hold its own task locks without ever waiting behind a single expiry or cancel.
     return Prepared(
-        select(tasks.c.seq, tasks.c.publisher_id, tasks.c.budget_cents)
+        select(
+            tasks.c.seq,
+            tasks.c.status,
+            tasks.c.publisher_id,
+            tasks.c.assignee_id,
+            tasks.c.budget_cents,
+        )
         .where(cond)
         .order_by(tasks.c.deadline, tasks.c.seq)
         .limit(bindparam("lim"))
@@ -211,9 +176,70 @@ def _due_seqs(publisher: bool) -> Prepared:
     )
 
 
-_NOW = bindparam("now", type_=BigInteger)
 _DUE_SEQS = _due_seqs(False)
 _DUE_SEQS_FOR = _due_seqs(True)
+_ANY_DUE = Prepared(select(exists().where(due_condition(_NOW))))
+_ANY_DUE_FOR = Prepared(
+    select(exists().where(due_condition(_NOW, bindparam("publisher_id", type_=String))))
+)
+BATCH = 500  # due tasks settled per write transaction
+
+
+def expire_due(
+    conn: Connection, *, now: int, publisher_id: str | None = None, limit: int = BATCH
+) -> int:
+    """Apply up to `limit` due clock edges (expire and refund); returns how many this call
+    settled. Each is the edge's conditional UPDATE, so racing sweepers, accepts and
+    cancels refund every task exactly once (lock order: `flows.apply_due`)."""
+    stmt, params = (
+        (_DUE_SEQS, {"now": now, "lim": limit})
+        if publisher_id is None
+        else (_DUE_SEQS_FOR, {"now": now, "lim": limit, "publisher_id": publisher_id})
+    )
+    return flows.apply_due(conn, stmt.execute(conn, params).all(), now=now)
+
+
+def any_due(conn: Connection, *, now: int, publisher_id: str | None = None) -> bool:
+    if publisher_id is None:
+        return bool(_ANY_DUE.execute(conn, {"now": now}).scalar())
+    return bool(_ANY_DUE_FOR.execute(conn, {"now": now, "publisher_id": publisher_id}).scalar())
+
+
+def settle_due(engine: Engine, *, now: int, publisher_id: str | None = None) -> int:
+    """Probe read-only; if anything is due, settle it in short write transactions of
+    `BATCH` tasks (the background sweep, and `settle_before_read`)."""
+    with transaction(engine, write=False) as conn:
+        if not any_due(conn, now=now, publisher_id=publisher_id):
+            return 0
+
+    def batch() -> int:
+        with transaction(engine, write=True) as conn:
+            return expire_due(conn, now=now, publisher_id=publisher_id)
+
+    total = 0
+    while True:
+        # A batch locks its tasks (skipping locked ones) before any account, in the
+        # global order of wallet/ledger.py; a deadlock that still happens is retried.
+        done = retrying(batch)
+        total += done
+        if done < BATCH:
+            return total
+
+
+def settle_before_read(conn: Connection, *, engine: Engine, agent_id: str, now: int) -> None:
+    """Make `agent_id`'s balance and escrow right at read time: the escrow of its tasks
+    the clock has already closed goes back first.
+
+    The probe runs on the reader's own connection (no extra checkout on the common path,
+    which stays read-only); only when it finds something is it settled, in a separate
+    short write transaction. The reader's later statements see that commit: SQLite reads
+    run in autocommit, PostgreSQL reads in READ COMMITTED."""
+    if any_due(conn, now=now, publisher_id=agent_id):
+        settle_due(engine, now=now, publisher_id=agent_id)
+
+
+# --- publish -----------------------------------------------------------------------------
+
 _NEW_TASK = Prepared(
     insert(tasks)
     .values(
@@ -222,7 +248,7 @@ _NEW_TASK = Prepared(
         required_capabilities=bindparam("required_capabilities", type_=String),
         budget_cents=bindparam("budget_cents", type_=BigInteger),
         deadline=bindparam("deadline", type_=BigInteger),
-        status="open",
+        status=flows.LIFECYCLE.initial,
         publisher_id=bindparam("publisher_id", type_=String),
         assignee_id=None,
         created_at=_NOW,
@@ -237,72 +263,29 @@ _NEW_TASK_CAP = Prepared(
         position=bindparam("position", type_=Integer),
     )
 )
-_COUNT_COMPLETED = Prepared(
-    update(agents)
-    .where(agents.c.agent_id == bindparam("agent_id", type_=String))
-    .values(tasks_completed=agents.c.tasks_completed + 1)
-)
-_CALLER_CAPS = Prepared(
-    select(agent_capabilities.c.capability).where(
-        agent_capabilities.c.agent_id == bindparam("agent_id", type_=String)
-    )
-)
-_TASK_ROW = Prepared(select(tasks).where(tasks.c.seq == bindparam("seq", type_=BigInteger)))
 
 
-def expire_due(
-    conn: Connection, *, now: int, publisher_id: str | None = None, limit: int = 500
-) -> int:
-    """Expire and refund up to `limit` due tasks; returns how many this call settled.
-
-    Each expiry is `expire_task`'s conditional update, so racing sweepers, accepts and
-    cancels refund every task exactly once. Lock order (wallet/service.py): every task's
-    transition first, then all the accounts involved at once, in id order, then the
-    refunds — a batch never holds an account while it waits for a task or a counter.
-    """
-    stmt, params = (
-        (_DUE_SEQS, {"now": now, "lim": limit})
-        if publisher_id is None
-        else (_DUE_SEQS_FOR, {"now": now, "lim": limit, "publisher_id": publisher_id})
-    )
-    due = stmt.execute(conn, params).all()
-    won = [
-        row
-        for row in due
-        if flows.apply(
-            conn, task_seq=int(row.seq), action="expire", now=now, values={"closed_at": now}
-        )
-    ]
-    if not won:
-        return 0
-    if len(won) > 1:
-        publishers = wallet.agent_account_ids(conn, (row.publisher_id for row in won))
-        wallet.lock_accounts(conn, publishers.values())
-    for row in won:
-        wallet.refund_escrow(
-            conn,
-            publisher_id=row.publisher_id,
-            task_seq=int(row.seq),
-            amount_cents=row.budget_cents,
-            now=now,
-        )
-    return len(won)
+def parse_deadline(value: str | None, *, now: int, tz_name: str) -> int | None:
+    """ISO 8601, with or without offset (without: read in `tz_name`); in the future."""
+    if value is None:
+        return None
+    try:
+        deadline = parse_instant(value, tz_name=tz_name)
+    except ValueError as exc:
+        raise InvalidDeadline(str(exc)) from None
+    if deadline <= now:
+        raise DeadlineNotFuture()
+    return deadline
 
 
 def publish_task(
-    conn: Connection,
-    *,
-    publisher_id: str,
-    title: str,
-    description: str,
-    required_capabilities: list[str],
-    budget_cents: int,
-    deadline: int | None,
-    now: int,
-) -> dict[str, Any]:
-    """Create an open task and move its budget into escrow (409 `余额不足` if short)."""
-    if deadline is not None and deadline <= now:
-        raise DeadlineNotFuture()
+    conn: Connection, *, publisher_id: str, task: TaskCreate, now: int, tz_name: str
+) -> TaskPublic:
+    """Create an open task and move its budget into escrow (409 `余额不足` if short).
+    A deadline without an offset is read in `tz_name` (AIPOD_TIMEZONE)."""
+    deadline = parse_deadline(task.deadline, now=now, tz_name=tz_name)
+    budget_cents = to_cents(task.budget)
+    capabilities = list(task.required_capabilities or [])
     # The publisher's own expired tasks are refunded first, in this transaction: money
     # that reads as refunded (the task reads `expired`) must also be spendable.
     expire_due(conn, now=now, publisher_id=publisher_id)
@@ -310,9 +293,9 @@ def publish_task(
         _NEW_TASK.execute(
             conn,
             {
-                "title": title,
-                "description": description,
-                "required_capabilities": orjson.dumps(required_capabilities).decode(),
+                "title": task.title,
+                "description": task.description or "",
+                "required_capabilities": orjson.dumps(capabilities).decode(),
                 "budget_cents": budget_cents,
                 "deadline": deadline,
                 "publisher_id": publisher_id,
@@ -320,145 +303,62 @@ def publish_task(
             },
         ).scalar_one()
     )
-    for i, cap in enumerate(required_capabilities):
+    for i, cap in enumerate(capabilities):
         _NEW_TASK_CAP.execute(conn, {"task_seq": seq, "capability": cap, "position": i})
     # The conditional debit inside refuses to overdraw; the whole request rolls back then.
-    wallet.hold_escrow(
-        conn, publisher_id=publisher_id, task_seq=seq, amount_cents=budget_cents, now=now
-    )
-    return get_task(conn, task_seq=seq, viewer_id=publisher_id, now=now)
+    flows.created(conn, task_seq=seq, publisher_id=publisher_id, budget_cents=budget_cents, now=now)
+    return serialize(_row(conn, seq), viewer_id=publisher_id, now=now)
 
 
 # --- transitions -----------------------------------------------------------------------
 
 
-def _caller_capabilities(conn: Connection, agent_id: str) -> set[str]:
-    return set(_CALLER_CAPS.execute(conn, {"agent_id": agent_id}).scalars())
-
-
-def expire_task(conn: Connection, *, task_seq: int, now: int) -> bool:
-    """Expire an open task whose deadline has passed and refund it. True if this call won."""
-    row = _TASK_ROW.execute(conn, {"seq": task_seq}).first()
-    if row is None:
-        return False
-    if not flows.apply(
-        conn, task_seq=task_seq, action="expire", now=now, values={"closed_at": now}
-    ):
-        return False
-    wallet.refund_escrow(
-        conn,
-        publisher_id=row.publisher_id,
-        task_seq=task_seq,
-        amount_cents=row.budget_cents,
-        now=now,
+def _act(
+    conn: Connection,
+    *,
+    task_id: str,
+    action: str,
+    caller_id: str,
+    now: int,
+    values: dict[str, Any] | None = None,
+) -> TaskPublic:
+    seq = parse_task_id(task_id)
+    flows.perform(
+        conn, task=_row(conn, seq), action=action, actor=caller_id, now=now, values=values
     )
-    return True
+    return serialize(_row(conn, seq), viewer_id=caller_id, now=now)
 
 
-def _refuse(conn: Connection, *, task_seq: int, now: int, key: str) -> IllegalTransition:
-    """Explain why a conditional transition matched no row (409), settling expiry if due."""
-    row = _row(conn, task_seq)
-    status = flows.effective_status(row.status, row.deadline, now)
-    if row.status == "open" and status == "expired":
-        expire_task(conn, task_seq=task_seq, now=now)
-        return TaskDue(key, status="expired")
-    return IllegalTransition(key, status=status)
-
-
-def accept_task(conn: Connection, *, task_seq: int, caller_id: str, now: int) -> dict[str, Any]:
-    row = _row(conn, task_seq)  # 404
-    if row.publisher_id == caller_id:  # 403
-        raise OwnTask()
-    required: list[str] = orjson.loads(row.required_capabilities)
-    if required:
-        have = _caller_capabilities(conn, caller_id)
-        missing = [cap for cap in required if cap not in have]
-        if missing:
-            raise MissingCapabilities(missing)
-    won = flows.apply(
-        conn,
-        task_seq=task_seq,
-        action="accept",
-        now=now,
-        actor=caller_id,
-        values={"assignee_id": caller_id, "accepted_at": now},
-    )
-    if not won:  # 409: someone else accepted first, or it is closed / expired
-        raise _refuse(conn, task_seq=task_seq, now=now, key="task_not_acceptable")
-    return get_task(conn, task_seq=task_seq, viewer_id=caller_id, now=now)
+def accept_task(conn: Connection, *, task_id: str, caller_id: str, now: int) -> TaskPublic:
+    """403 for the caller's own task or a missing capability; 409 unless open and before
+    the deadline (`TaskDue` when it is past: the task is expired and refunded)."""
+    return _act(conn, task_id=task_id, action="accept", caller_id=caller_id, now=now)
 
 
 def complete_task(
-    conn: Connection,
-    *,
-    task_seq: int,
-    caller_id: str,
-    deliverables: dict[str, Any],
-    quality_notes: str | None,
-    now: int,
-) -> dict[str, Any]:
-    row = _row(conn, task_seq)  # 404
-    if row.assignee_id != caller_id:  # 403 (also for an open task: nobody is assignee yet)
-        raise NotAssignee()
-    won = flows.apply(
-        conn,
-        task_seq=task_seq,
-        action="complete",
-        now=now,
-        actor=caller_id,
-        values={
-            "completed_at": now,
-            "closed_at": now,
-            "deliverables": orjson.dumps(deliverables).decode(),
-            "quality_notes": quality_notes,
-        },
+    conn: Connection, *, task_id: str, caller_id: str, delivery: TaskComplete, now: int
+) -> TaskPublic:
+    """The assignee delivers; the escrow is paid to it."""
+    values = {
+        "deliverables": orjson.dumps(delivery.deliverables).decode(),
+        "quality_notes": delivery.quality_notes,
+    }
+    return _act(
+        conn, task_id=task_id, action="complete", caller_id=caller_id, now=now, values=values
     )
-    if not won:
-        raise _refuse(conn, task_seq=task_seq, now=now, key="task_not_in_progress")
-    wallet.settle_escrow(
-        conn,
-        publisher_id=row.publisher_id,
-        assignee_id=caller_id,
-        task_seq=task_seq,
-        amount_cents=row.budget_cents,
-        now=now,
-    )
-    _COUNT_COMPLETED.execute(conn, {"agent_id": caller_id})
-    return get_task(conn, task_seq=task_seq, viewer_id=caller_id, now=now)
 
 
-def cancel_task(conn: Connection, *, task_seq: int, caller_id: str, now: int) -> dict[str, Any]:
-    row = _row(conn, task_seq)  # 404
-    if row.publisher_id != caller_id:  # 403
-        raise NotPublisher()
-    won = flows.apply(
-        conn,
-        task_seq=task_seq,
-        action="cancel",
-        now=now,
-        actor=caller_id,
-        values={"closed_at": now},
-    )
-    if not won:
-        current = _row(conn, task_seq)
-        if current.status == "progress":
-            raise IllegalTransition("task_in_progress_before_deadline", status="progress")
-        raise _refuse(conn, task_seq=task_seq, now=now, key="task_not_cancellable")
-    wallet.refund_escrow(
-        conn,
-        publisher_id=row.publisher_id,
-        task_seq=task_seq,
-        amount_cents=row.budget_cents,
-        now=now,
-    )
-    return get_task(conn, task_seq=task_seq, viewer_id=caller_id, now=now)
+def cancel_task(conn: Connection, *, task_id: str, caller_id: str, now: int) -> TaskPublic:
+    """The publisher cancels; the escrow comes back."""
+    return _act(conn, task_id=task_id, action="cancel", caller_id=caller_id, now=now)
 
 
 # --- lists -----------------------------------------------------------------------------
 
 
 def _eligible(caller_id: Any, now: Any) -> ColumnElement[bool]:
-    """Open, not past the deadline, not mine, and I have every required capability."""
+    """Tasks the caller could accept now: the accept edges' condition, not the caller's
+    own, and the caller has every required capability."""
     missing_cap = exists().where(
         and_(
             task_capabilities.c.task_seq == tasks.c.seq,
@@ -473,7 +373,7 @@ def _eligible(caller_id: Any, now: Any) -> ColumnElement[bool]:
         )
     )
     return and_(
-        flows.status_filter("open", now),
+        flows.LIFECYCLE.condition("accept", flows.Ctx(now=now, actor=caller_id)),
         tasks.c.publisher_id != caller_id,
         not_(missing_cap),
     )
@@ -494,7 +394,7 @@ def _list_statements(
         return found
     clauses: list[ColumnElement[bool]] = []
     if status is not None:
-        clauses.append(flows.status_filter(status, _NOW))
+        clauses.append(flows.LIFECYCLE.status_filter(status, _NOW))
     for i in range(n_caps):
         clauses.append(
             exists().where(
@@ -532,67 +432,62 @@ def _list_statements(
     return count, page
 
 
-_DUE_COUNT = Prepared(
-    select(func.count()).select_from(
-        select(literal(1))
-        .select_from(tasks)
-        .where(due_condition(_NOW))
-        .limit(bindparam("count_limit"))
-        .subquery()
+def _due_count(edge: flows.Transition) -> Prepared:
+    return Prepared(
+        select(func.count()).select_from(
+            select(literal(1))
+            .select_from(tasks)
+            .where(flows.LIFECYCLE.due_on(edge, _NOW))
+            .limit(bindparam("count_limit"))
+            .subquery()
+        )
     )
-)
+
+
+_DUE_COUNTS = {edge.action: _due_count(edge) for edge in flows.LIFECYCLE.clock_edges}
 
 
 def _status_total(conn: Connection, status: str | None, now: int) -> Total | None:
     """The total of a status-only (or unfiltered) list from the kept counters.
 
-    Stored status differs from what readers see only for open tasks past their deadline
-    that the sweep has not yet expired: they count as expired. Those are counted directly
-    (an index range, small while the sweep keeps up); None if there are too many."""
+    Counters follow the stored status, which differs from what readers see only for the
+    tasks a clock edge has moved before the sweep got to them (open tasks past their
+    deadline count as expired). Those are counted directly (an index range, small while
+    the sweep keeps up); None if there are too many."""
     if status is None:
         return Total(sum(counters.total(conn, f"tasks.status:{s}") for s in flows.STATUSES))
     kept = counters.total(conn, f"tasks.status:{status}")
-    if status not in ("open", "expired"):
-        return Total(kept)
-    due = int(_DUE_COUNT.execute(conn, {"now": now, "count_limit": COUNT_CAP + 1}).scalar())
-    if due > COUNT_CAP:
-        return None
-    if status == "open":
-        return Total(kept - due)
-    return Total(kept + due)
+    leaving, entering = flows.LIFECYCLE.clock_edges_of(status)
+    for edges, sign in ((leaving, -1), (entering, 1)):
+        for edge in edges:
+            params = {"now": now, "count_limit": COUNT_CAP + 1}
+            due = int(_DUE_COUNTS[edge.action].execute(conn, params).scalar())
+            if due > COUNT_CAP:
+                return None
+            kept += sign * due
+    return Total(kept)
 
 
 def list_tasks(
-    conn: Connection,
-    *,
-    viewer_id: str,
-    status: str | None,
-    capabilities: list[str],
-    publisher: str | None,
-    assignee: str | None,
-    eligible: bool,
-    page: int,
-    page_size: int,
-    now: int,
-) -> dict[str, Any]:
-    """Newest first (seq descending)."""
-    caps = list(dict.fromkeys(capabilities))
+    conn: Connection, *, viewer_id: str, query: TaskListQuery, now: int
+) -> Page[TaskPublic]:
+    """Newest first (seq descending). `query.capability` is normalised by its type."""
+    caps = query.capability
+    publisher = query.publisher.lower() if query.publisher is not None else None
+    assignee = query.assignee.lower() if query.assignee is not None else None
+    eligible = bool(query.eligible)
     count_stmt, page_stmt = _list_statements(
-        status, len(caps), publisher is not None, assignee is not None, eligible
+        query.status, len(caps), publisher is not None, assignee is not None, eligible
     )
     params: dict[str, Any] = {f"cap{i}": cap for i, cap in enumerate(caps)}
-    params.update(
-        now=now,
-        publisher=publisher.lower() if publisher is not None else None,
-        assignee=assignee.lower() if assignee is not None else None,
-        viewer=viewer_id,
-    )
+    params.update(now=now, publisher=publisher, assignee=assignee, viewer=viewer_id)
     total: Total | None = None
     if not caps and publisher is None and assignee is None and not eligible:
-        total = _status_total(conn, status, now)
+        total = _status_total(conn, query.status, now)
     if total is None:
         counted = int(count_stmt.execute(conn, {**params, "count_limit": COUNT_CAP + 1}).scalar())
         total = Total(min(counted, COUNT_CAP), counted > COUNT_CAP)
+    page, page_size = query.page, query.page_size
     rows = page_stmt.execute(
         conn, {**params, "lim": page_size + 1, "off": (page - 1) * page_size}
     ).all()

@@ -1,22 +1,23 @@
-"""Expiry settlement: refund the escrow of open tasks whose deadline has passed.
+"""The background sweep: settle what the clock has decided (refund the escrow of open
+tasks whose deadline has passed), and purge expired idempotency keys.
 
 Reads never depend on this (an open task past its deadline *reads* as expired everywhere,
-see `flows.effective_status`); the sweep makes the money follow:
+see `flows.Lifecycle.effective_status`); the sweep makes the money follow:
 
-- `expire_due(conn, now=...)`: one conditional UPDATE per due task, refund only when it
-  won — any number of sweepers, in any number of processes, racing with accept/cancel,
-  refund each task exactly once. A batch skips tasks another transaction holds and locks
-  the accounts it refunds in id order only after all its transitions (the lock order of
-  wallet/service.py), so it cannot deadlock with single expiries, cancels or completes;
-  a batch that still meets a deadlock is retried (`core.context.retrying`).
+- `service.expire_due(conn, now=...)`: one conditional UPDATE per due task, refund only
+  when it won — any number of sweepers, in any number of processes, racing with
+  accept/cancel, refund each task exactly once. A batch skips tasks another transaction
+  holds and locks the accounts it refunds in id order only after all its transitions
+  (the lock order of wallet/ledger.py), so it cannot deadlock with single expiries,
+  cancels or completes; a batch that still meets a deadlock is retried
+  (`core.context.retrying`, inside `service.settle_due`).
 - A daemon thread per process (`Sweeper`) runs it every `settings.sweep_interval_s` in its
   own short write transaction, started lazily by the first request of that process (so
   never in a pre-fork parent). It probes with a read transaction first and takes the
   write lock only when something is due.
 - Each round also refreshes the stored trust scores that are due (`trust.scores`).
-- Before `GET /v1/wallet` and `GET /v1/transactions`, the caller's own due tasks are
-  settled in a separate short write transaction (only when an indexed probe finds one), so
-  `balance` and `escrow` are right at read time; the common path stays read-only.
+- The wallet reads (`GET /v1/wallet`, `GET /v1/transactions`) settle the caller's own due
+  tasks first themselves (`service.settle_before_read`, called by wallet/service.py).
 """
 
 from __future__ import annotations
@@ -26,64 +27,15 @@ import threading
 import time
 import weakref
 
-from flask import Flask, g, request
-from sqlalchemy import BigInteger, Connection, Engine, String, bindparam, exists, select
+from flask import Flask
 
-from aipod_api.core.context import AppState, db, retrying
-from aipod_api.core.db import checkpoint, is_sqlite, transaction
+from aipod_api.core.context import AppState
+from aipod_api.core.db import checkpoint, is_sqlite
 from aipod_api.core.idempotency import purge_expired
-from aipod_api.core.prepared import Prepared
 from aipod_api.tasks import service
 from aipod_api.trust import scores as trust_scores
 
 log = logging.getLogger("aipod_api")
-
-BATCH = 500  # = service.expire_due's default limit
-# Endpoints whose answer depends on settled escrow (flask endpoint names).
-WALLET_ENDPOINTS = frozenset({"wallet.get_wallet", "wallet.list_transactions"})
-
-
-_ANY_DUE = Prepared(
-    select(exists().where(service.due_condition(bindparam("now", type_=BigInteger))))
-)
-_ANY_DUE_FOR = Prepared(
-    select(
-        exists().where(
-            service.due_condition(
-                bindparam("now", type_=BigInteger), bindparam("publisher_id", type_=String)
-            )
-        )
-    )
-)
-
-
-def any_due(conn: Connection, *, now: int, publisher_id: str | None = None) -> bool:
-    if publisher_id is None:
-        return bool(_ANY_DUE.execute(conn, {"now": now}).scalar())
-    return bool(_ANY_DUE_FOR.execute(conn, {"now": now, "publisher_id": publisher_id}).scalar())
-
-
-expire_due = service.expire_due
-
-
-def settle_due(engine: Engine, *, now: int, publisher_id: str | None = None) -> int:
-    """Probe read-only; if anything is due, settle it in one short write transaction."""
-    with transaction(engine, write=False) as conn:
-        if not any_due(conn, now=now, publisher_id=publisher_id):
-            return 0
-
-    def batch() -> int:
-        with transaction(engine, write=True) as conn:
-            return expire_due(conn, now=now, publisher_id=publisher_id)
-
-    total = 0
-    while True:
-        # A batch locks its tasks (skipping locked ones) before any account, in the
-        # global order of wallet/service.py; a deadlock that still happens is retried.
-        done = retrying(batch)
-        total += done
-        if done < BATCH:
-            return total
 
 
 CHECKPOINT_EVERY_S = 1.0
@@ -121,7 +73,7 @@ class Sweeper:
         if st is None:
             self._stop.set()
             return 0
-        return settle_due(st.engine, now=st.now())
+        return service.settle_due(st.engine, now=st.now())
 
     def purge_once(self) -> int:
         """Delete expired idempotency keys (core/idempotency.py)."""
@@ -170,7 +122,7 @@ class Sweeper:
 
 
 def install(app: Flask) -> None:
-    """Wire the sweep into an app: lazy thread start, and settlement before wallet reads."""
+    """Wire the sweep into an app: the thread starts with the process's first request."""
     st: AppState = app.extensions["aipod"]
     sweeper = Sweeper(st, st.settings.sweep_interval_s)
     st.extras["sweeper"] = sweeper
@@ -178,14 +130,3 @@ def install(app: Flask) -> None:
     @app.before_request
     def _sweep_hooks() -> None:
         sweeper.ensure_started()
-        # Runs after the auth guard (registered earlier), so the caller is known here.
-        if request.endpoint in WALLET_ENDPOINTS:
-            principal = g.get("principal")
-            if principal is not None:
-                now, publisher_id = st.now(), str(principal.agent_id)
-                # Probe on the request's own connection (no extra checkout on the common
-                # path); settle in a separate short write transaction only when needed.
-                # The request's later reads see that commit: SQLite reads run in
-                # autocommit and PostgreSQL reads in READ COMMITTED.
-                if any_due(db(), now=now, publisher_id=publisher_id):
-                    settle_due(st.engine, now=now, publisher_id=publisher_id)

@@ -1,19 +1,14 @@
-"""Task routes. Thin: parse, call the service with the request's connection and clock."""
+"""Task routes. Thin: parse, one service call with the request's connection and clock,
+the envelope."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from typing import Any
 
 from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 
 from aipod_api.core.context import caller_id, clock, db, state
 from aipod_api.core.envelope import created, ok
-from aipod_api.core.errors import FieldError
-from aipod_api.core.i18n import wants_english
 from aipod_api.core.openapi import AUTH_ERRORS, Envelope, Page, responses
-from aipod_api.core.types import parse_instant, to_cents
 from aipod_api.tasks import service
 from aipod_api.tasks.schemas import TaskComplete, TaskCreate, TaskListQuery, TaskPath, TaskPublic
 
@@ -23,31 +18,6 @@ bp = APIBlueprint(
 )
 
 TRANSITION_ERRORS = (*AUTH_ERRORS, 403, 404, 409)
-
-
-def _parse_deadline(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_instant(value, tz_name=state().settings.timezone)
-    except ValueError as exc:
-        zh, _, en = str(exc).partition("|")
-        reason = en if (wants_english() and en) else zh
-        raise FieldError("deadline", "invalid_field", reason=reason) from None
-
-
-def _transition(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run a transition; if it found the task already expired, keep that settlement.
-
-    `TaskDue` means the service expired and refunded the task in this transaction before
-    answering 409; commit that (the request scope would otherwise roll it back) so the
-    refund does not have to wait for the background sweep.
-    """
-    try:
-        return fn()
-    except service.TaskDue:
-        db().commit()
-        raise
 
 
 @bp.get(
@@ -62,20 +32,7 @@ def _transition(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     responses=responses(Envelope[Page[TaskPublic]], errors=AUTH_ERRORS),
 )
 def list_tasks(query: TaskListQuery) -> Response:
-    caps = list(dict.fromkeys(c.strip().lower() for c in query.capability))
-    data = service.list_tasks(
-        db(),
-        viewer_id=caller_id(),
-        status=query.status,
-        capabilities=caps,
-        publisher=query.publisher,
-        assignee=query.assignee,
-        eligible=bool(query.eligible),
-        page=query.page,
-        page_size=query.page_size,
-        now=clock(),
-    )
-    return ok(data)
+    return ok(service.list_tasks(db(), viewer_id=caller_id(), query=query, now=clock()))
 
 
 @bp.post(
@@ -85,16 +42,12 @@ def list_tasks(query: TaskListQuery) -> Response:
     responses=responses(Envelope[TaskPublic], status=201, errors=(*AUTH_ERRORS, 409)),
 )
 def publish_task(body: TaskCreate) -> Response:
-    deadline = _parse_deadline(body.deadline)
     data = service.publish_task(
         db(),
         publisher_id=caller_id(),
-        title=body.title,
-        description=body.description or "",
-        required_capabilities=list(body.required_capabilities or []),
-        budget_cents=to_cents(body.budget),
-        deadline=deadline,
+        task=body,
         now=clock(),
+        tz_name=state().settings.timezone,
     )
     return created(data, message_key="task_published")
 
@@ -106,8 +59,7 @@ def publish_task(body: TaskCreate) -> Response:
     responses=responses(Envelope[TaskPublic], errors=(*AUTH_ERRORS, 404)),
 )
 def get_task(path: TaskPath) -> Response:
-    seq = service.parse_task_id(path.task_id)
-    return ok(service.get_task(db(), task_seq=seq, viewer_id=caller_id(), now=clock()))
+    return ok(service.get_task(db(), task_id=path.task_id, viewer_id=caller_id(), now=clock()))
 
 
 @bp.put(
@@ -120,10 +72,7 @@ def get_task(path: TaskPath) -> Response:
     responses=responses(Envelope[TaskPublic], errors=TRANSITION_ERRORS),
 )
 def accept_task(path: TaskPath) -> Response:
-    seq = service.parse_task_id(path.task_id)
-    data = _transition(
-        lambda: service.accept_task(db(), task_seq=seq, caller_id=caller_id(), now=clock())
-    )
+    data = service.accept_task(db(), task_id=path.task_id, caller_id=caller_id(), now=clock())
     return ok(data, message_key="task_accepted")
 
 
@@ -137,14 +86,8 @@ def accept_task(path: TaskPath) -> Response:
     responses=responses(Envelope[TaskPublic], errors=TRANSITION_ERRORS),
 )
 def complete_task(path: TaskPath, body: TaskComplete) -> Response:
-    seq = service.parse_task_id(path.task_id)
     data = service.complete_task(
-        db(),
-        task_seq=seq,
-        caller_id=caller_id(),
-        deliverables=body.deliverables,
-        quality_notes=body.quality_notes,
-        now=clock(),
+        db(), task_id=path.task_id, caller_id=caller_id(), delivery=body, now=clock()
     )
     return ok(data, message_key="task_completed")
 
@@ -159,8 +102,5 @@ def complete_task(path: TaskPath, body: TaskComplete) -> Response:
     responses=responses(Envelope[TaskPublic], errors=TRANSITION_ERRORS),
 )
 def cancel_task(path: TaskPath) -> Response:
-    seq = service.parse_task_id(path.task_id)
-    data = _transition(
-        lambda: service.cancel_task(db(), task_seq=seq, caller_id=caller_id(), now=clock())
-    )
+    data = service.cancel_task(db(), task_id=path.task_id, caller_id=caller_id(), now=clock())
     return ok(data, message_key="task_cancelled")

@@ -1,10 +1,12 @@
-"""Wallet request/response models."""
+"""Wallet request/response models. The response shapes are TypedDicts: one definition
+for what the service returns (mypy checks it) and for the OpenAPI schema."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+from typing_extensions import TypedDict
 
 from aipod_api.core.types import PageQuery
 
@@ -16,7 +18,7 @@ class TransactionsQuery(PageQuery):
     task_id: str | None = Field(default=None, max_length=32, description="task_001")
 
 
-class WalletPublic(BaseModel):
+class WalletPublic(TypedDict):
     agent_id: str
     balance: float
     escrow: float
@@ -25,7 +27,7 @@ class WalletPublic(BaseModel):
     currency: Literal["credit"]
 
 
-class TransactionPublic(BaseModel):
+class TransactionPublic(TypedDict):
     tx_id: str
     type: TxType
     amount: float

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from flask import Flask, Response, render_template
 
@@ -11,6 +13,22 @@ from aipod_api.core.context import state
 from aipod_api.core.i18n import wants_english
 from aipod_api.core.inputs import accepts_query
 from aipod_api.core.openapi import build_document
+from aipod_api.tasks import flows
+
+
+def task_lifecycle(life: flows.Lifecycle) -> dict[str, Any]:
+    """The docs page's view of the transition table: the statuses along the paid path
+    (`open → progress → done`), the other final ones, and every edge."""
+    paid = {t.target for t in life.transitions if t.effect is flows.SETTLE}
+    finals = [s for s in life.statuses if s in life.final]
+    return {
+        "statuses": life.statuses,
+        "path": [s for s in life.statuses if s not in life.final]
+        + [s for s in finals if s in paid],
+        "other": [s for s in finals if s not in paid],
+        "paid": paid,
+        "transitions": life.transitions,
+    }
 
 
 def register(app: Flask) -> None:
@@ -26,6 +44,7 @@ def register(app: Flask) -> None:
             # The browser's Accept-Language picks the first paint's language; the page's
             # script then prefers the user's own choice (kept in localStorage).
             lang_default="en" if wants_english() else "zh",
+            lifecycle=task_lifecycle(flows.LIFECYCLE),
         )
         resp = Response(html, mimetype="text/html")
         resp.vary.add("Accept-Language")

@@ -168,6 +168,23 @@ def test_same_key_for_another_request_is_422(world: World) -> None:
     assert world.count(idempotency_keys) == 2
 
 
+def test_a_fractional_amount_is_fingerprinted_exactly(world: World) -> None:
+    # The body parse reads a fractional money amount as a Decimal (core/inputs.py); the
+    # fingerprint writes it as the same JSON number, however it was spelled.
+    key = world.api.register("cents")
+    body = b'{"title": "t", "budget": 12.50}'
+    first = world.send("POST", "/v1/tasks", key=key, ik="c1", data=body,
+                       content_type="application/json")  # fmt: skip
+    assert first.status_code == 201, first.get_json()
+    again = world.send("POST", "/v1/tasks", key=key, ik="c1", json={"budget": 12.5, "title": "t"})
+    assert again.status_code == 201 and again.headers[REPLAYED] == "true"
+    assert again.get_data() == first.get_data()
+    other = world.send("POST", "/v1/tasks", key=key, ik="c1", json={"title": "t", "budget": 12.51})
+    assert other.status_code == 422 and other.get_json()["error"] == "idempotency_key_reused"
+    assert world.count(tasks) == 1
+    assert world.wallet(key)["escrow"] == 12.5
+
+
 def test_validation_failures_are_not_stored(world: World) -> None:
     key = world.api.register("validator")
     bad = world.send("POST", "/v1/tasks", key=key, ik="v1", json={"title": "t"})

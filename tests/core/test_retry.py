@@ -76,6 +76,7 @@ def test_persistent_conflicts_answer_503_after_bounded_attempts(
     r = api.put(f"/v1/tasks/{task_id}/cancel", key=key, headers={"Accept-Language": "en"})
 
     assert r.status == 503 and r.code == 503, r.body
+    assert r.body["error"] == "busy_retry"
     assert r.data is None and "retry" in r.message
     assert r.headers["Retry-After"] == "1"
     assert len(fake.calls) == context.TX_ATTEMPTS
@@ -126,6 +127,7 @@ def test_a_conflict_at_commit_answers_503_and_changes_nothing(
     r = api.put(f"/v1/tasks/{task_id}/cancel", key=key, headers={"X-Request-Id": "commit-1"})
 
     assert r.status == 503 and r.code == 503, r.body
+    assert r.body["error"] == "busy_retry"
     assert r.headers["Retry-After"] == "1" and r.headers["X-Request-Id"] == "commit-1"
     assert failed == [1]
     assert api.get(f"/v1/tasks/{task_id}", key=key).data["status"] == "open"

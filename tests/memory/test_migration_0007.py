@@ -117,8 +117,8 @@ def test_upgrade_from_0006_keeps_search_exact(engine: Engine) -> None:
             assert data["total"] == len(expected)
         # Deleting a migrated private memory leaves the (public-only) indexes intact.
     with transaction(engine, write=True) as conn:
-        service.delete_memory(conn, "mem_003", caller_id="bob")
-        service.delete_memory(conn, "mem_001", caller_id="ann")
+        service.delete_memory(conn, memory_id="mem_003", caller_id="bob")
+        service.delete_memory(conn, memory_id="mem_001", caller_id="ann")
     if sqlite:
         assert _fts_rowids(engine, "memory_grams", "电池") == []
 

@@ -115,7 +115,7 @@ def test_search_equals_brute_force(
                     assert data["total"] == len(expected)
             # deleting removes from every index
             for m, author, _, _ in made:
-                service.delete_memory(conn, m["memory_id"], caller_id=author)
+                service.delete_memory(conn, memory_id=m["memory_id"], caller_id=author)
             for raw in queries:
                 if raw.strip():
                     assert (

@@ -372,8 +372,9 @@ def test_iter_helpers_page_through_everything(
     assert notes == ["第2条笔记", "第1条笔记", "第0条笔记"]
     assert len(list(demo.memory.iter_all(q="笔记", page_size=1))) == 3
     history = list(demo.trust.iter_history("ai_analyst_001", page_size=5))
-    assert len(history) == demo.trust.retrieve("ai_analyst_001")["ratings_count"] == 12
-    assert len({r["rating_id"] for r in history}) == 12
+    count = demo.trust.retrieve("ai_analyst_001")["ratings_count"]
+    assert len(history) == count > 5  # several pages of 5
+    assert len({r["rating_id"] for r in history}) == count
 
 
 def test_language_option_sets_accept_language(transport: Recording) -> None:

@@ -21,8 +21,8 @@ from aipod_api.auth.schemas import (
     LoginCreate,
     LoginPublic,
     RegisterCreate,
+    RegisterData,
 )
-from aipod_api.auth.views import RegisterData
 from aipod_api.core.openapi import Deleted, Page
 from aipod_api.memory.schemas import MemoryCreate, MemoryListQuery, MemoryPublic
 from aipod_api.sdk import Client, types
@@ -42,8 +42,8 @@ from aipod_api.wallet.schemas import TransactionPublic, TransactionsQuery, Walle
 
 RESOURCES = (Auth, Agents, Tasks, MemoryResource, TrustResource, WalletResource, Keys)
 
-# SDK result type <-> the server's response model
-RESULTS: list[tuple[Any, type[BaseModel]]] = [
+# SDK result type <-> the server's response shape (a pydantic model, or a TypedDict)
+RESULTS: list[tuple[Any, Any]] = [
     (types.Status, StatusPublic),
     (types.Agent, AgentPublic),
     (types.AgentOwner, AgentOwner),
@@ -80,10 +80,17 @@ REQUESTS: list[tuple[Any, type[BaseModel], set[str]]] = [
 ]
 
 
+def _response_fields(shape: Any) -> set[str]:
+    if isinstance(shape, type) and issubclass(shape, BaseModel):
+        return set(shape.model_fields)
+    return set(typing.get_type_hints(typing.get_origin(shape) or shape))  # a TypedDict
+
+
 @pytest.mark.parametrize(("typed", "model"), RESULTS, ids=lambda v: getattr(v, "__name__", ""))
-def test_result_types_mirror_the_response_models(typed: Any, model: type[BaseModel]) -> None:
+def test_result_types_mirror_the_response_models(typed: Any, model: Any) -> None:
     sdk_fields = set(typing.get_type_hints(typed))
-    server_fields = set(model.model_fields)
+    server_fields = _response_fields(model)
+    assert server_fields, model
     assert sdk_fields == server_fields, (
         f"update aipod_api/sdk/types.py {typed.__name__}: "
         f"missing {sorted(server_fields - sdk_fields)}, extra {sorted(sdk_fields - server_fields)}"

@@ -69,10 +69,10 @@ class Market:
 
     def sweep(self) -> int:
         from aipod_api.core.db import transaction
-        from aipod_api.tasks import sweep
+        from aipod_api.tasks import service as tasks_service
 
         with transaction(self.state.engine, write=True) as conn:
-            return sweep.expire_due(conn, now=self.now)
+            return tasks_service.expire_due(conn, now=self.now)
 
     def invariants(self) -> list[str]:
         from aipod_api.core import counters

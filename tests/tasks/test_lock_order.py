@@ -1,4 +1,4 @@
-"""The lock order of wallet/service.py, checked where it is cheap to observe directly."""
+"""The lock order of wallet/ledger.py, checked where it is cheap to observe directly."""
 
 from __future__ import annotations
 

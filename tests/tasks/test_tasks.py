@@ -450,6 +450,25 @@ def test_accept_or_cancel_of_a_due_task_settles_its_refund(market: Market) -> No
     assert market.invariants() == []
 
 
+def test_a_due_refusal_keeps_its_refund_and_is_replayed(market: Market) -> None:
+    # The 409 of an accept that found the task due commits the expiry and refund it made
+    # (`TaskDue.commits`); with an Idempotency-Key, that answer is stored and replayed.
+    alice, bob = market.register("alice"), market.register("bobby")
+    task_id = market.new_task(alice, 100, deadline=iso(market.now + 10))
+    market.advance(10)
+    key = {"Idempotency-Key": "due-accept"}
+    first = market.api.put(f"/v1/tasks/{task_id}/accept", key=bob, headers=key)
+    assert first.status == 409 and first.body["error"] == "task_not_acceptable", first.body
+    assert first.data == {"status": "expired"}
+    again = market.api.put(f"/v1/tasks/{task_id}/accept", key=bob, headers=key)
+    assert again.status == 409 and again.body == first.body
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert market.sweep() == 0  # nothing left for the sweep
+    refunds = market.api.get("/v1/transactions", key=alice, params={"type": "escrow_refund"})
+    assert refunds.data["total"] == 1
+    assert market.invariants() == []
+
+
 def test_background_sweep_thread_settles_expired_escrow(market: Market) -> None:
     import time
 

@@ -127,3 +127,30 @@ def test_page_explains_idempotency_keys(demo_api: Api) -> None:
     assert "idempotency" in parse(html).ids
     for text in ("Idempotency-Key", "Idempotent-Replayed", "idempotency_key_reused"):
         assert text in html
+
+
+def _lifecycle_rows(html: str) -> list[tuple[str, str]]:
+    table = re.search(r'<table class="codes lifecycle".*?</table>', html, flags=re.S)
+    assert table is not None
+    return re.findall(r"<tr><td>(.*?)</td><td><code>(\w+)</code>", table.group(0))
+
+
+def test_the_task_lifecycle_is_rendered_from_the_table(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tasks.test_flows import with_review
+
+    from aipod_api.tasks import flows
+
+    assert api.test_client is not None
+    html = api.test_client.get("/").get_data(as_text=True)
+    expected = [(f"{t.source or '—'} → {t.target}", t.action) for t in flows.TRANSITIONS]
+    assert _lifecycle_rows(html) == expected
+    assert "status=" + "|".join(flows.STATUSES) in html
+    # A table with another state is what the page shows.
+    monkeypatch.setattr(flows, "LIFECYCLE", with_review())
+    html = api.test_client.get("/").get_data(as_text=True)
+    rows = _lifecycle_rows(html)
+    assert ("progress → review", "complete") in rows and ("review → done", "approve") in rows
+    assert '<span class="st">review</span>' in html
+    assert "status=open|progress|review|cancelled|expired|done" in html
