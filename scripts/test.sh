@@ -39,9 +39,32 @@ step "ruff"
 step "mypy (strict)"
 .venv/bin/mypy
 
-step "pytest on SQLite"
-AIPOD_TEST_BACKEND=sqlite .venv/bin/pytest "$@"
+# The two passes run at the same time (most of a test's time is spent waiting on servers,
+# sockets and subprocesses, so two cores finish both in little more than the time of one);
+# each writes its own log, printed whole when it ends. AIPOD_TEST_SERIAL=1 runs them one
+# after the other instead, with live output.
+if [ "${AIPOD_TEST_SERIAL:-0}" = 1 ]; then
+  step "pytest on SQLite"
+  AIPOD_TEST_BACKEND=sqlite .venv/bin/pytest "$@"
+  step "pytest on PostgreSQL + Redis (their tests skip when they are not reachable)"
+  AIPOD_TEST_BACKEND=postgresql .venv/bin/pytest "$@"
+  step "done"
+  exit 0
+fi
 
-step "pytest on PostgreSQL + Redis (their tests skip when they are not reachable)"
-AIPOD_TEST_BACKEND=postgresql .venv/bin/pytest "$@"
-step "done"
+logs=$(mktemp -d)
+step "pytest on SQLite and on PostgreSQL + Redis, side by side (PostgreSQL + Redis tests skip when they are not reachable); logs in $logs"
+AIPOD_TEST_BACKEND=sqlite .venv/bin/pytest -p no:cacheprovider "$@" >"$logs/sqlite.log" 2>&1 &
+sqlite_pid=$!
+AIPOD_TEST_BACKEND=postgresql .venv/bin/pytest -p no:cacheprovider "$@" >"$logs/postgresql.log" 2>&1 &
+pg_pid=$!
+status=0
+sqlite_rc=0; wait "$sqlite_pid" || sqlite_rc=$?
+step "pytest on SQLite ended (exit $sqlite_rc):"
+cat "$logs/sqlite.log"
+pg_rc=0; wait "$pg_pid" || pg_rc=$?
+step "pytest on PostgreSQL + Redis ended (exit $pg_rc):"
+cat "$logs/postgresql.log"
+[ "$sqlite_rc" = 0 ] && [ "$pg_rc" = 0 ] || status=1
+step "done: SQLite exit $sqlite_rc, PostgreSQL + Redis exit $pg_rc"
+exit "$status"
