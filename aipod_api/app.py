@@ -26,7 +26,17 @@ from aipod_api.settings import Settings
 from aipod_api.web import views as web_views
 
 # Each domain package exposes `views.bp`, an flask-openapi3 APIBlueprint.
-DOMAINS: tuple[str, ...] = ("status", "auth", "agents", "wallet", "tasks", "trust", "memory", "a2a")
+DOMAINS: tuple[str, ...] = (
+    "status",
+    "auth",
+    "agents",
+    "wallet",
+    "tasks",
+    "trust",
+    "memory",
+    "a2a",
+    "webhooks",
+)
 
 
 def _redis_client(url: str) -> Any:
@@ -151,4 +161,8 @@ def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> 
     from aipod_api.tasks import sweep
 
     sweep.install(app)
+    # Webhook deliveries: background threads per process, started the same way.
+    from aipod_api.webhooks import worker as webhook_worker
+
+    webhook_worker.install(app)
     return app

@@ -58,6 +58,22 @@ class Settings(BaseSettings):
     mcp_host: str = "127.0.0.1"
     mcp_port: int = Field(default=5002, ge=0, le=65535)
 
+    # Webhooks (aipod_api/webhooks): URL safety, retries, workers.
+    webhook_allow_private: bool = False
+    webhook_max_per_agent: int = Field(default=10, ge=1, le=1000)
+    # Delay before each attempt, seconds, comma-separated: the Standard Webhooks example
+    # schedule (immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h).
+    webhook_retry_schedule: str = "0,5,300,1800,7200,18000,36000,50400,72000,86400"
+    webhook_max_failures: int = Field(default=10, ge=1, le=10_000)
+    webhook_timeout_s: float = Field(default=15.0, gt=0, le=300)
+    webhook_connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    webhook_lease_s: float = Field(default=60.0, gt=0, le=86_400)
+    webhook_concurrency: int = Field(default=8, ge=1, le=256)
+    webhook_poll_s: float = Field(default=1.0, gt=0, le=60)
+    webhook_secret_grace_s: int = Field(default=86_400, ge=0, le=30 * 86_400)
+    webhook_delivery: bool = True
+    webhook_retention_s: int = Field(default=30 * 86_400, ge=60)
+
     # Test hooks (never enable in production): a `X-Debug-Sleep` header makes the
     # request sleep that many seconds inside the concurrency slot, so tests can observe
     # the in-flight limit deterministically.
@@ -103,6 +119,22 @@ class Settings(BaseSettings):
         if not isinstance(value, str) or not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
             raise ValueError(f"not an http(s) URL: {value!r}")
         return value.rstrip("/")
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        try:
+            delays = [float(part) for part in value.split(",")]
+        except ValueError as exc:
+            raise ValueError(f"not a comma-separated list of seconds: {value!r}") from exc
+        if not delays or any(not 0 <= d <= 7 * 86_400 for d in delays):
+            raise ValueError("each delay must be between 0 and 604800 seconds")
+        return value
+
+    @property
+    def webhook_delays_s(self) -> tuple[float, ...]:
+        """The delay before attempt 1, 2, ... (its length is the number of attempts)."""
+        return tuple(float(part) for part in self.webhook_retry_schedule.split(","))
 
     @field_validator("signup_credit", mode="before")
     @classmethod
