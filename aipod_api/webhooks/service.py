@@ -421,6 +421,8 @@ def dispatch(conn: Connection, *, now: int, limit: int = DISPATCH_BATCH) -> int:
         for event in events:
             if event.type == TEST_TYPE and _webhook_of(event.data) != webhook_id:
                 continue  # a test of another webhook of the same agent
+            if event.type == DISABLED_TYPE and _webhook_of(event.data) == webhook_id:
+                continue  # its own notice: for the agent's other webhooks and its feed
             # Standard Webhooks' payload shape; `id` is the event's feed cursor.
             body = orjson.dumps(
                 {
@@ -508,6 +510,7 @@ def claim(conn: Connection, *, owner: str, now_ms: int, lease_ms: int, limit: in
     )
     rows = conn.execute(
         select(webhooks.c.seq)
+        .select_from(webhooks)
         .join(webhook_deliveries, webhook_deliveries.c.seq == head_seq)
         .where(
             webhooks.c.enabled.is_(True),
