@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     # after how long a claim whose request never finished (a crash) may be taken over.
     idempotency_ttl_s: int = Field(default=86_400, ge=1)
     idempotency_lock_s: int = Field(default=60, ge=1)
+    # Events (aipod_api/events): how long they are kept (pruned by the sweep).
+    event_retention_days: float = Field(default=30, gt=0, le=3650)
 
     # Agent-native access. The server: the base URL its A2A agent cards advertise (unset:
     # the request's own) and the MCP endpoint the network's card lists (unset: none).

@@ -6,6 +6,7 @@ from alembic import context
 
 # Imported for what they add to the metadata: the memory tables, and the tasks.status
 # CHECK (derived from the transition table).
+import aipod_api.events.tables
 import aipod_api.memory.tables
 import aipod_api.tasks.flows  # noqa: F401
 from aipod_api.core.tables import metadata
