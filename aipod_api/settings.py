@@ -48,6 +48,17 @@ class Settings(BaseSettings):
     idempotency_lock_s: int = Field(default=60, ge=1)
     # Events (aipod_api/events): how long they are kept (pruned by the sweep).
     event_retention_days: float = Field(default=30, gt=0, le=3650)
+    # The event stream (events/stream.py): heartbeat, the safety-net poll of the newest
+    # event id (events/notify.py), open streams per agent and per process, how long a
+    # stream lasts before the client resumes with Last-Event-ID; and the bounded
+    # thread-holding fallback under a plain WSGI server (streams per process, lifetime).
+    event_heartbeat_s: float = Field(default=15.0, gt=0, le=3600)
+    event_poll_s: float = Field(default=2.0, gt=0, le=3600)
+    event_streams_per_agent: int = Field(default=5, ge=1, le=10_000)
+    event_streams_per_process: int = Field(default=1000, ge=1, le=100_000)
+    event_stream_max_s: float = Field(default=3600.0, gt=0)
+    event_wsgi_streams: int = Field(default=2, ge=0, le=1000)
+    event_wsgi_stream_s: float = Field(default=60.0, gt=0)
 
     # Agent-native access. The server: the base URL its A2A agent cards advertise (unset:
     # the request's own) and the MCP endpoint the network's card lists (unset: none).
