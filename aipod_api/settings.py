@@ -46,6 +46,19 @@ class Settings(BaseSettings):
     # after how long a claim whose request never finished (a crash) may be taken over.
     idempotency_ttl_s: int = Field(default=86_400, ge=1)
     idempotency_lock_s: int = Field(default=60, ge=1)
+    # Events (aipod_api/events): how long they are kept (pruned by the sweep).
+    event_retention_days: float = Field(default=30, gt=0, le=3650)
+    # The event stream (events/stream.py): heartbeat, the safety-net poll of the newest
+    # event id (events/notify.py), open streams per agent and per process, how long a
+    # stream lasts before the client resumes with Last-Event-ID; and the bounded
+    # thread-holding fallback under a plain WSGI server (streams per process, lifetime).
+    event_heartbeat_s: float = Field(default=15.0, gt=0, le=3600)
+    event_poll_s: float = Field(default=2.0, gt=0, le=3600)
+    event_streams_per_agent: int = Field(default=5, ge=1, le=10_000)
+    event_streams_per_process: int = Field(default=1000, ge=1, le=100_000)
+    event_stream_max_s: float = Field(default=3600.0, gt=0)
+    event_wsgi_streams: int = Field(default=2, ge=0, le=1000)
+    event_wsgi_stream_s: float = Field(default=60.0, gt=0)
 
     # Agent-native access. The server: the base URL its A2A agent cards advertise (unset:
     # the request's own) and the MCP endpoint the network's card lists (unset: none).
@@ -72,7 +85,6 @@ class Settings(BaseSettings):
     webhook_poll_s: float = Field(default=1.0, gt=0, le=60)
     webhook_secret_grace_s: int = Field(default=86_400, ge=0, le=30 * 86_400)
     webhook_delivery: bool = True
-    webhook_retention_s: int = Field(default=30 * 86_400, ge=60)
 
     # Test hooks (never enable in production): a `X-Debug-Sleep` header makes the
     # request sleep that many seconds inside the concurrency slot, so tests can observe

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from alembic import context
 
-# Imported for what they add to the metadata: the memory tables, the tasks.status
-# CHECK (derived from the transition table), the webhook tables.
+# Imported for what they add to the metadata: the event, memory and webhook tables, and
+# the tasks.status CHECK (derived from the transition table).
+import aipod_api.events.tables
 import aipod_api.memory.tables
 import aipod_api.tasks.flows
 import aipod_api.webhooks.tables  # noqa: F401

@@ -57,7 +57,7 @@ class WebhookWorker:
         self.allow_private = settings.webhook_allow_private
         self.timeout_s = settings.webhook_timeout_s
         self.connect_timeout_s = settings.webhook_connect_timeout_s
-        self.retention_s = int(getattr(settings, "event_retention_days", 30) * 86_400)
+        self.retention_s = int(settings.event_retention_days * 86_400)
         self.owner = ""
         self._wake = threading.Event()
         self._stop = threading.Event()
