@@ -40,6 +40,7 @@ class Receiver:
         self.behave = behave or (lambda _d, _n: Reply())
         self.verify = verify
         self.deliveries: list[Delivery] = []
+        self.replied = 0  # answers fully written
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
         receiver = self
@@ -76,8 +77,11 @@ class Receiver:
                     self.send_header("Content-Length", "2")
                     self.end_headers()
                     self.wfile.write(b"ok")
+                    self.wfile.flush()
                 except OSError:
-                    pass
+                    return
+                with receiver.lock:
+                    receiver.replied += 1
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
