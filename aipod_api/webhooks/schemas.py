@@ -25,7 +25,7 @@ def _types(value: Any) -> list[str]:
         name = item.strip()
         if not TYPE_RE.fullmatch(name) or len(name) > 64:
             raise ValueError(
-                f"事件类型 {item[:70]!r} 格式不正确(如 task.published)"
+                f"事件类型 {item[:70]!r} 格式不正确(应为以点分隔的小写名称)"
                 f"|event type {item[:70]!r} is not a dotted name such as task.published"
             )
         out.setdefault(name)

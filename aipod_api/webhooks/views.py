@@ -128,7 +128,7 @@ def delete_webhook(path: WebhookPath) -> Response:
         "carry two signatures (new and previous secret, space-separated), so a receiver "
         "can switch without rejecting a delivery."
     ),
-    responses=responses(Envelope[SecretRotated], errors=NOT_FOUND),
+    responses=responses(Envelope[SecretRotated], status=201, errors=NOT_FOUND),
 )
 def rotate_secret(path: WebhookPath) -> Response:
     data = service.rotate_secret(
@@ -138,7 +138,7 @@ def rotate_secret(path: WebhookPath) -> Response:
         now=clock(),
         grace_s=state().settings.webhook_secret_grace_s,
     )
-    return ok(data)
+    return created(data)
 
 
 @bp.post(

@@ -127,7 +127,7 @@ def test_rotate_secret_and_update(hooks_api: Api) -> None:
     key = hooks_api.register("rotator")
     first = hooks_api.post("/v1/webhooks", key=key, json={"url": "http://127.0.0.1:9/"}).data
     r = hooks_api.post("/v1/webhooks/wh_001/rotate-secret", key=key)
-    assert r.status == 200
+    assert r.status == 201
     assert r.data["secret"].startswith("whsec_") and r.data["secret"] != first["secret"]
     assert r.data["previous_secret_expires_at"] is not None
     got = hooks_api.get("/v1/webhooks/wh_001", key=key).data
