@@ -8,7 +8,7 @@ import time
 from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 
-from aipod_api.core.context import after_commit, caller_id, clock, db, state
+from aipod_api.core.context import caller_id, clock, db, state
 from aipod_api.core.envelope import created, ok
 from aipod_api.core.openapi import AUTH_ERRORS, Deleted, Envelope, Page, responses
 from aipod_api.core.types import PageQuery
@@ -35,12 +35,6 @@ bp = APIBlueprint(
     "webhooks", __name__, url_prefix="/v1/webhooks", abp_tags=[tag], abp_security=[{"bearer": []}]
 )
 NOT_FOUND = (*AUTH_ERRORS, 404)
-
-
-def _nudge() -> None:
-    worker = state().extras.get("webhook_worker")
-    if worker is not None:
-        after_commit(worker.nudge)
 
 
 @bp.post(
@@ -106,7 +100,6 @@ def update_webhook(path: WebhookPath, body: WebhookUpdate) -> Response:
         now=clock(),
         allow_private=state().settings.webhook_allow_private,
     )
-    _nudge()
     return ok(data, message_key="updated")
 
 
@@ -182,5 +175,4 @@ def replay_delivery(path: DeliveryPath) -> Response:
         delivery_id=path.delivery_id,
         now_ms=int(time.time() * 1000),
     )
-    _nudge()
     return ok(data, status=202)

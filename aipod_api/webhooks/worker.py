@@ -1,8 +1,8 @@
 """The delivery worker: background threads per process, never inside a request.
 
-- A coordinator thread wakes when a local commit wrote events (`events.outbox.watch`),
-  when a request queued a replay, when a send finished, when the next retry is due, and
-  at the latest every `AIPOD_WEBHOOK_POLL_S` (events committed by other processes). It
+- A coordinator thread wakes after every writing request of its process (its events,
+  a replay), when a send finished, when the next retry is due, and at the latest every
+  `AIPOD_WEBHOOK_POLL_S` (events committed by other processes or by the sweep). It
   probes with a read first; only when something is to be done does it open one short
   write transaction that fans new events out into deliveries (`service.dispatch`) and
   leases due webhooks (`service.claim`, `FOR UPDATE SKIP LOCKED` on PostgreSQL).
@@ -31,11 +31,10 @@ import uuid
 import weakref
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
 
-from aipod_api.core.context import AppState
+from aipod_api.core.context import READ_METHODS, AppState
 from aipod_api.core.db import transaction
-from aipod_api.events import outbox as events_outbox
 from aipod_api.webhooks import sender, service, signing
 
 log = logging.getLogger("aipod_api")
@@ -212,8 +211,17 @@ def install(app: Flask) -> None:
     st.extras["webhook_worker"] = worker
     if not worker.enabled:
         return
-    events_outbox.watch(st.engine, worker.nudge)
 
     @app.before_request
     def _start_webhooks() -> None:
         worker.ensure_started()
+
+    # After a writing request's transaction has ended (teardown runs after the commit in
+    # `after_request`): its events, if any, are committed, so the round that this wakes
+    # sees them. (`events.outbox.watch` hands each commit's note to one listener only —
+    # the event streams' hub — so the worker does not listen there.) Events committed
+    # without a request (the expiry sweep) or by other processes are found by the poll.
+    @app.teardown_request
+    def _wake_webhooks(_exc: BaseException | None) -> None:
+        if request.method not in READ_METHODS:
+            worker.nudge()
