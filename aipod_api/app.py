@@ -22,11 +22,23 @@ from aipod_api.core.execlock import ExecutionLock, SerializedApp
 from aipod_api.core.openapi import ValidationErrorEnvelope
 from aipod_api.core.ratelimit import Limits
 from aipod_api.core.types import to_cents
+from aipod_api.events.notify import Hub
 from aipod_api.settings import Settings
 from aipod_api.web import views as web_views
 
 # Each domain package exposes `views.bp`, an flask-openapi3 APIBlueprint.
-DOMAINS: tuple[str, ...] = ("status", "auth", "agents", "wallet", "tasks", "trust", "memory", "a2a")
+DOMAINS: tuple[str, ...] = (
+    "status",
+    "auth",
+    "agents",
+    "wallet",
+    "tasks",
+    "trust",
+    "memory",
+    "events",
+    "a2a",
+    "webhooks",
+)
 
 
 def _redis_client(url: str) -> Any:
@@ -89,9 +101,10 @@ def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> 
     app.config["AIPOD_TESTING"] = settings.testing
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.url_map.strict_slashes = False
-    if settings.uses_exec_lock:
+    exec_lock = ExecutionLock() if settings.uses_exec_lock else None
+    if exec_lock is not None:
         app.wsgi_app = SerializedApp(  # type: ignore[method-assign]
-            app.wsgi_app, ExecutionLock(), max_body=settings.max_body_bytes
+            app.wsgi_app, exec_lock, max_body=settings.max_body_bytes
         )
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
@@ -126,6 +139,15 @@ def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> 
     if engine.dialect.name == "sqlite":
         state.readers = ReadConnections(engine)
     state.extras["key_cache"] = KeyCache(engine, redis=redis_client, ttl_s=settings.key_cache_ttl_s)
+    # Event streams (aipod_api/events): their reads take the execution lock like requests.
+    state.extras["exec_lock"] = exec_lock
+    state.extras["event_hub"] = Hub(
+        engine,
+        redis_url=settings.redis_url,
+        poll_s=settings.event_poll_s,
+        per_agent=settings.event_streams_per_agent,
+        per_process=settings.event_streams_per_process,
+    )
     app.extensions["aipod"] = state
 
     # Perf hook (see aipod_api/core/fastpath.py, bench/README.md): cache flask-openapi3's
@@ -151,4 +173,8 @@ def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> 
     from aipod_api.tasks import sweep
 
     sweep.install(app)
+    # Webhook deliveries: background threads per process, started the same way.
+    from aipod_api.webhooks import worker as webhook_worker
+
+    webhook_worker.install(app)
     return app

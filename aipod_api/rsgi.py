@@ -15,6 +15,7 @@ def app() -> WSGIBridge:
     from aipod_api.app import create_app
     from aipod_api.core import cors
     from aipod_api.core.process import exit_with_parent
+    from aipod_api.events.views import STREAM_PATH
     from aipod_api.settings import Settings
 
     exit_with_parent()
@@ -25,4 +26,5 @@ def app() -> WSGIBridge:
         max_body=settings.max_body_bytes,
         body_timeout_s=settings.body_timeout_s,
         cors_origin=cors.origin_matcher(settings.cors_origins),
+        stream_paths=(STREAM_PATH,),
     )

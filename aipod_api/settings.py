@@ -46,6 +46,19 @@ class Settings(BaseSettings):
     # after how long a claim whose request never finished (a crash) may be taken over.
     idempotency_ttl_s: int = Field(default=86_400, ge=1)
     idempotency_lock_s: int = Field(default=60, ge=1)
+    # Events (aipod_api/events): how long they are kept (pruned by the sweep).
+    event_retention_days: float = Field(default=30, gt=0, le=3650)
+    # The event stream (events/stream.py): heartbeat, the safety-net poll of the newest
+    # event id (events/notify.py), open streams per agent and per process, how long a
+    # stream lasts before the client resumes with Last-Event-ID; and the bounded
+    # thread-holding fallback under a plain WSGI server (streams per process, lifetime).
+    event_heartbeat_s: float = Field(default=15.0, gt=0, le=3600)
+    event_poll_s: float = Field(default=2.0, gt=0, le=3600)
+    event_streams_per_agent: int = Field(default=5, ge=1, le=10_000)
+    event_streams_per_process: int = Field(default=1000, ge=1, le=100_000)
+    event_stream_max_s: float = Field(default=3600.0, gt=0)
+    event_wsgi_streams: int = Field(default=2, ge=0, le=1000)
+    event_wsgi_stream_s: float = Field(default=60.0, gt=0)
 
     # Agent-native access. The server: the base URL its A2A agent cards advertise (unset:
     # the request's own) and the MCP endpoint the network's card lists (unset: none).
@@ -57,6 +70,21 @@ class Settings(BaseSettings):
     mcp_transport: Literal["stdio", "http"] = "stdio"
     mcp_host: str = "127.0.0.1"
     mcp_port: int = Field(default=5002, ge=0, le=65535)
+
+    # Webhooks (aipod_api/webhooks): URL safety, retries, workers.
+    webhook_allow_private: bool = False
+    webhook_max_per_agent: int = Field(default=10, ge=1, le=1000)
+    # Delay before each attempt, seconds, comma-separated: the Standard Webhooks example
+    # schedule (immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h).
+    webhook_retry_schedule: str = "0,5,300,1800,7200,18000,36000,50400,72000,86400"
+    webhook_max_failures: int = Field(default=10, ge=1, le=10_000)
+    webhook_timeout_s: float = Field(default=15.0, gt=0, le=300)
+    webhook_connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    webhook_lease_s: float = Field(default=60.0, gt=0, le=86_400)
+    webhook_concurrency: int = Field(default=8, ge=1, le=256)
+    webhook_poll_s: float = Field(default=1.0, gt=0, le=60)
+    webhook_secret_grace_s: int = Field(default=86_400, ge=0, le=30 * 86_400)
+    webhook_delivery: bool = True
 
     # Test hooks (never enable in production): a `X-Debug-Sleep` header makes the
     # request sleep that many seconds inside the concurrency slot, so tests can observe
@@ -103,6 +131,22 @@ class Settings(BaseSettings):
         if not isinstance(value, str) or not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
             raise ValueError(f"not an http(s) URL: {value!r}")
         return value.rstrip("/")
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        try:
+            delays = [float(part) for part in value.split(",")]
+        except ValueError as exc:
+            raise ValueError(f"not a comma-separated list of seconds: {value!r}") from exc
+        if not delays or any(not 0 <= d <= 7 * 86_400 for d in delays):
+            raise ValueError("each delay must be between 0 and 604800 seconds")
+        return value
+
+    @property
+    def webhook_delays_s(self) -> tuple[float, ...]:
+        """The delay before attempt 1, 2, ... (its length is the number of attempts)."""
+        return tuple(float(part) for part in self.webhook_retry_schedule.split(","))
 
     @field_validator("signup_credit", mode="before")
     @classmethod

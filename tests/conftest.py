@@ -129,9 +129,10 @@ def make_app(database_url: str, redis_url: str | None) -> Callable[..., Any]:
     yield factory  # type: ignore[misc]
     for app in created:
         state = app.extensions["aipod"]
-        sweeper = state.extras.get("sweeper")
-        if sweeper is not None:
-            sweeper.stop()
+        for name in ("sweeper", "webhook_worker"):
+            thread = state.extras.get(name)
+            if thread is not None:
+                thread.stop()
         state.engine.dispose()
 
 

@@ -88,6 +88,16 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "memory_not_found": (404, "No such memory visible to the caller"),
     "memory_not_author": (403, "Only the author may delete a memory"),
     "memory_unknown_participants": (400, "Some participants are not agents; see data"),
+    # webhooks
+    "webhook_url_refused": (
+        400,
+        "The webhook URL is not https, or names a loopback, private, link-local or "
+        "reserved address (see data.reason)",
+    ),
+    "webhook_not_found": (404, "No such webhook of the caller"),
+    "webhook_delivery_not_found": (404, "No such delivery of this webhook"),
+    "too_many_webhooks": (409, "The agent has AIPOD_WEBHOOK_MAX_PER_AGENT webhooks already"),
+    "webhook_disabled": (409, "The webhook is disabled; re-enable it with PATCH first"),
     # the server
     "internal_error": (500, "An unexpected error; quote the request id"),
     "service_unavailable": (503, "Storage is unreachable"),

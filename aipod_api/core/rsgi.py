@@ -27,11 +27,21 @@ A slow, idle or incomplete upload therefore costs its own connection and nothing
 no thread, no execution lock (core/execlock.py), no database connection. Every response
 is handed to granian whole; granian writes it, so a client that reads slowly holds no
 thread either.
+
+Long-lived streams (`stream_paths`, e.g. `GET /v1/events/stream`) are the exception to
+"handed over whole": such a request is opened by an ordinary run of the WSGI app in a
+borrowed thread (authentication, limits, validation and any error answer are the app's),
+with a list under `environ["aipod.stream"]`. When the app answers 200 having appended a
+stream object to it, the bridge serves that object on the event loop —
+`await stream.serve(proto, headers, run_blocking)` — instead of sending the body. While
+it waits, a stream holds no thread, no execution lock and no database connection;
+`run_blocking(fn, arg)` lends it one of the bridge's stream threads for a short read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import importlib.util
 import io
@@ -59,6 +69,7 @@ _STOP = object()
 _rid = random.Random()
 os.register_at_fork(after_in_child=_rid.seed)  # distinct request ids in every worker
 BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+STREAM_HANDOFF = "aipod.stream"  # environ key of the list a streaming view appends to
 
 
 class BodyRefused(Exception):
@@ -119,8 +130,12 @@ class WSGIBridge:
         max_body: int,
         body_timeout_s: float,
         cors_origin: Callable[[str | None], str | None] | None = None,
+        stream_paths: Iterable[str] = (),
     ) -> None:
         self.app = app
+        self.stream_paths = frozenset(stream_paths)
+        self._stream_pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._streams: set[Any] = set()
         self.threads = threads
         self.max_body = max_body
         self.body_timeout_s = body_timeout_s
@@ -150,6 +165,11 @@ class WSGIBridge:
         self.fast_path = _install_fast_path(self)
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        for stream in list(self._streams):
+            with contextlib.suppress(Exception):
+                stream.shutdown()
+        if self._stream_pool is not None:
+            self._stream_pool.shutdown(wait=False, cancel_futures=True)
         self.stop_pool()
 
     def start_pool(self) -> None:
@@ -193,6 +213,9 @@ class WSGIBridge:
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
         if scope.proto != "http":  # websockets are off; nothing else is served
             return
+        if scope.path in self.stream_paths and scope.method == "GET":
+            await self.serve_stream(scope, proto)
+            return
         body = b""
         if self.has_body(scope):
             try:
@@ -204,6 +227,52 @@ class WSGIBridge:
         done: asyncio.Future[None] = loop.create_future()
         self._queue.put((scope, proto, body, done))
         await done  # the pool thread has answered; granian must not answer for us
+
+    # --- long-lived streams, on the event loop ---------------------------------------------
+
+    def _stream_threads(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self._stream_pool is None:
+            self._stream_pool = concurrent.futures.ThreadPoolExecutor(
+                max_workers=max(1, self.threads), thread_name_prefix="aipod-stream"
+            )
+        return self._stream_pool
+
+    async def run_blocking(self, fn: Callable[[Any], Any], arg: Any) -> Any:
+        """Run `fn(arg)` in one of the stream threads (a short, blocking read)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._stream_threads(), fn, arg)
+
+    async def serve_stream(self, scope: Any, proto: Any) -> None:
+        """Open the stream with a run of the app, then serve it here (module docstring)."""
+        environ = self.environ(scope, None)
+        handoff: list[Any] = []
+        environ[STREAM_HANDOFF] = handoff
+        loop = asyncio.get_running_loop()
+        try:
+            status, headers, body = await loop.run_in_executor(
+                self._stream_threads(), run_wsgi, self.app, environ
+            )
+        except BaseException:
+            log.exception("the WSGI application failed to open a stream")
+            for stream in handoff:
+                stream.close()
+            with contextlib.suppress(Exception):
+                self.refuse(proto, 500, scope.headers)
+            return
+        if status != 200 or not handoff:
+            for stream in handoff:
+                stream.close()
+            with contextlib.suppress(Exception):
+                proto.response_bytes(status, headers, body)
+            return
+        stream = handoff[0]
+        kept = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        self._streams.add(stream)
+        try:
+            await stream.serve(proto, kept, self.run_blocking)
+        finally:
+            self._streams.discard(stream)
+            stream.close()
 
     def _work(self) -> None:
         get = self._queue.get
@@ -465,6 +534,7 @@ def _install_fast_path(bridge: WSGIBridge) -> bool:
             via_loop = futures._cbsched_aioschedule(loop, self._ctx, cb)
             has_body = bridge.has_body
             serve = bridge.serve
+            stream_paths = bridge.stream_paths
 
             call_soon_threadsafe = loop.call_soon_threadsafe
             receive = bridge.receive
@@ -474,8 +544,8 @@ def _install_fast_path(bridge: WSGIBridge) -> bool:
                 # may escape.
                 try:
                     scope = watcher.scope
-                    if scope.proto != "http":
-                        via_loop(watcher)
+                    if scope.proto != "http" or scope.path in stream_paths:
+                        via_loop(watcher)  # granian's coroutine: `__rsgi__`
                     elif not has_body(scope):
                         serve(scope, watcher.proto, None)
                     else:

@@ -41,6 +41,7 @@ from aipod_api.core.prepared import Prepared
 from aipod_api.core.tables import agents
 from aipod_api.core.types import COUNT_CAP as SHARED_COUNT_CAP
 from aipod_api.core.types import MEMORY_ID, iso
+from aipod_api.events import outbox
 from aipod_api.memory import search
 from aipod_api.memory.schemas import MemoryPage, MemoryPublic
 from aipod_api.memory.tables import memories, memory_access, memory_participants, memory_tags
@@ -156,7 +157,15 @@ def create_memory(
         conn.execute(insert(memory_access), [{"memory_seq": seq, "agent_id": m} for m in members])
     search.for_dialect(conn.dialect.name).index(conn, seq, content, public=public)
     row = conn.execute(select(memories).where(memories.c.seq == seq)).one()
-    return serialize(row)
+    shown = serialize(row)
+    shared_with = [p for p in participants if p != author_id]
+    if shared_with:
+        # Every participant may read the memory (public, or a member of a "participants"
+        # one), so each is told, with the memory as `GET /v1/memory/{id}` shows it.
+        outbox.emit(
+            conn, type="memory.shared", data={"memory": shown}, recipients=shared_with, now=now
+        )
+    return shown
 
 
 def _visible_row(conn: Connection, memory_id: str, viewer_id: str) -> Any:

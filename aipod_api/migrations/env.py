@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from alembic import context
 
-# Imported for what they add to the metadata: the memory tables, and the tasks.status
-# CHECK (derived from the transition table).
+# Imported for what they add to the metadata: the event, memory and webhook tables, and
+# the tasks.status CHECK (derived from the transition table).
+import aipod_api.events.tables
 import aipod_api.memory.tables
-import aipod_api.tasks.flows  # noqa: F401
+import aipod_api.tasks.flows
+import aipod_api.webhooks.tables  # noqa: F401
 from aipod_api.core.tables import metadata
 
 # FTS5 virtual tables (and their shadow tables) are created by raw SQL in the memory

@@ -29,6 +29,7 @@ from aipod_api.sdk.errors import (
     TaskStateError,
 )
 from aipod_api.sdk.transport import HTTPTransport, Request, Response, Transport, WSGITransport
+from aipod_api.sdk.webhooks import WebhookVerificationError, sign_webhook, verify_webhook
 
 __all__ = [
     "NOT_GIVEN",
@@ -52,4 +53,7 @@ __all__ = [
     "TaskStateError",
     "Transport",
     "WSGITransport",
+    "WebhookVerificationError",
+    "sign_webhook",
+    "verify_webhook",
 ]

@@ -147,6 +147,7 @@ ERROR_CLASSES: dict[str, type[AipodError]] = {
     "method_not_allowed": InvalidRequestError,
     "http_error": InvalidRequestError,
     "memory_unknown_participants": InvalidRequestError,
+    "webhook_url_refused": InvalidRequestError,
     # authentication and limits
     "invalid_api_key": AuthenticationError,
     "invalid_credentials": AuthenticationError,
@@ -169,6 +170,8 @@ ERROR_CLASSES: dict[str, type[AipodError]] = {
     "agent_not_found": NotFoundError,
     "task_not_found": NotFoundError,
     "memory_not_found": NotFoundError,
+    "webhook_not_found": NotFoundError,
+    "webhook_delivery_not_found": NotFoundError,
     # conflicts
     "conflict": ConflictError,
     "username_taken": ConflictError,
@@ -177,6 +180,8 @@ ERROR_CLASSES: dict[str, type[AipodError]] = {
     "too_many_keys": ConflictError,
     "login_keys_exhausted": ConflictError,
     "already_rated": ConflictError,
+    "too_many_webhooks": ConflictError,
+    "webhook_disabled": ConflictError,
     "illegal_transition": TaskStateError,
     "task_not_acceptable": TaskStateError,
     "task_not_in_progress": TaskStateError,

@@ -17,6 +17,11 @@ with it, in the same transaction, exactly once:
     cancel   -> REFUND  (escrow -> publisher)
     expire   -> REFUND
 
+Each edge also names its event (`event`, e.g. `task.accepted`): taking the edge emits it
+into the transactional outbox (events/outbox.py), in the same transaction, with the
+task as `GET /v1/tasks/{id}` shows it to its parties, for the publisher and the assignee
+(`task.published` is also offered to the agents eligible to accept the task).
+
 Derived from the table (`Lifecycle`), and written nowhere else:
 
 - the statuses (`STATUSES`, in order of first appearance), hence the OpenAPI enums
@@ -74,6 +79,7 @@ from aipod_api.core.errors import Conflict, Forbidden
 from aipod_api.core.i18n import register_messages
 from aipod_api.core.prepared import Prepared
 from aipod_api.core.tables import agent_capabilities, agents, tasks
+from aipod_api.events import outbox
 from aipod_api.wallet import ledger
 
 register_messages(
@@ -375,10 +381,11 @@ class Transition:
     stamps: tuple[str, ...] = ()
     assigns: bool = False
     refusal: str | None = None
+    event: str | None = None
 
 
 TRANSITIONS: tuple[Transition, ...] = (
-    Transition(None, "publish", "open", who=PUBLISHER, effect=HOLD),
+    Transition(None, "publish", "open", who=PUBLISHER, effect=HOLD, event="task.published"),
     Transition(
         "open",
         "accept",
@@ -387,6 +394,7 @@ TRANSITIONS: tuple[Transition, ...] = (
         guard=BEFORE_DEADLINE,
         stamps=("accepted_at",),
         assigns=True,
+        event="task.accepted",
     ),
     Transition(
         "progress",
@@ -396,8 +404,17 @@ TRANSITIONS: tuple[Transition, ...] = (
         guard=BY_ASSIGNEE,
         effect=SETTLE,
         stamps=("completed_at",),
+        event="task.completed",
     ),
-    Transition("open", "cancel", "cancelled", who=PUBLISHER, guard=BEFORE_DEADLINE, effect=REFUND),
+    Transition(
+        "open",
+        "cancel",
+        "cancelled",
+        who=PUBLISHER,
+        guard=BEFORE_DEADLINE,
+        effect=REFUND,
+        event="task.cancelled",
+    ),
     Transition(
         "progress",
         "cancel",
@@ -406,8 +423,17 @@ TRANSITIONS: tuple[Transition, ...] = (
         guard=AFTER_DEADLINE,
         effect=REFUND,
         refusal="task_in_progress_before_deadline",
+        event="task.cancelled",
     ),
-    Transition("open", "expire", "expired", who=CLOCK, guard=AFTER_DEADLINE, effect=REFUND),
+    Transition(
+        "open",
+        "expire",
+        "expired",
+        who=CLOCK,
+        guard=AFTER_DEADLINE,
+        effect=REFUND,
+        event="task.expired",
+    ),
 )
 
 # The 409's message key when an action is refused (the task is in no source status of it).
@@ -451,16 +477,17 @@ class Lifecycle:
             if t.source in edges:
                 raise LifecycleError(f"two {t.action!r} edges from {t.source!r}")
             first = next(iter(edges.values()), t)
-            if (first.target, first.who, first.effect, first.stamps, first.assigns) != (
-                t.target,
-                t.who,
-                t.effect,
-                t.stamps,
-                t.assigns,
-            ):
+            if (
+                first.target,
+                first.who,
+                first.effect,
+                first.stamps,
+                first.assigns,
+                first.event,
+            ) != (t.target, t.who, t.effect, t.stamps, t.assigns, t.event):
                 raise LifecycleError(
-                    f"the edges of {t.action!r} must share target, who, effect, stamps and "
-                    "assigns (one conditional UPDATE applies them)"
+                    f"the edges of {t.action!r} must share target, who, effect, stamps, "
+                    "assigns and event (one conditional UPDATE applies them)"
                 )
             edges[t.source] = t
         if self.creation.action in self._edges:
@@ -486,6 +513,11 @@ class Lifecycle:
             if edge.who is not CLOCK and action not in self.refusals:
                 raise LifecycleError(f"{action!r} has no refusal message key")
         self.held = self._derive_held()
+        self.event_types: tuple[str, ...] = tuple(
+            dict.fromkeys(t.event for t in self.transitions if t.event is not None)
+        )
+        if self.creation.event not in (None, outbox.DISCOVERY_TYPE):
+            raise LifecycleError(f"the creation edge's event must be {outbox.DISCOVERY_TYPE!r}")
 
     def _derive_held(self) -> tuple[str, ...]:
         """Follow the effects from creation: HOLD fills the escrow, a release empties it.
@@ -602,6 +634,7 @@ def _any(branches: list[ColumnElement[bool]]) -> ColumnElement[bool]:
 
 
 LIFECYCLE = Lifecycle(TRANSITIONS, refusals=REFUSALS)
+outbox.register_types(*LIFECYCLE.event_types)
 STATUSES: tuple[str, ...] = LIFECYCLE.statuses
 HELD: tuple[str, ...] = LIFECYCLE.held  # statuses whose escrow holds the budget
 
@@ -630,9 +663,34 @@ def _subject(row: Any, edge: Transition, actor: str | None) -> Subject:
 
 
 def _run_effect(conn: Connection, edge: Transition, task: Subject, now: int) -> None:
-    """The one place an edge's money movement happens."""
+    """The one place an edge's event is emitted and its money movement happens (the
+    task's event first, then the wallet events of the movement)."""
+    _announce(conn, edge, task, now)
     if edge.effect is not None:
         edge.effect.run(conn, task, now)
+
+
+def _announce(conn: Connection, edge: Transition, task: Subject, now: int) -> None:
+    """Emit the edge's event: the task as its parties see it (after the transition), for
+    the publisher and the assignee; the creation event is offered for discovery too."""
+    if edge.event is None:
+        return
+    from aipod_api.tasks.service import serialize  # the task's API view (imports this module)
+
+    row = read_task(conn, task_seq=task.seq)
+    discovery = None
+    if edge.source is None:
+        discovery = outbox.Discovery(
+            task_seq=task.seq, capabilities=tuple(orjson.loads(row.required_capabilities))
+        )
+    outbox.emit(
+        conn,
+        type=edge.event,
+        data={"task": serialize(row, viewer_id=task.publisher_id, now=now)},
+        recipients=(task.publisher_id, task.assignee_id),
+        now=now,
+        discovery=discovery,
+    )
 
 
 def created(

@@ -356,7 +356,7 @@ def cancel_task(conn: Connection, *, task_id: str, caller_id: str, now: int) -> 
 # --- lists -----------------------------------------------------------------------------
 
 
-def _eligible(caller_id: Any, now: Any) -> ColumnElement[bool]:
+def eligible_condition(caller_id: Any, now: Any) -> ColumnElement[bool]:
     """Tasks the caller could accept now: the accept edges' condition, not the caller's
     own, and the caller has every required capability."""
     missing_cap = exists().where(
@@ -409,7 +409,7 @@ def _list_statements(
     if assignee:
         clauses.append(tasks.c.assignee_id == bindparam("assignee", type_=String))
     if eligible:
-        clauses.append(_eligible(bindparam("viewer", type_=String), _NOW))
+        clauses.append(eligible_condition(bindparam("viewer", type_=String), _NOW))
     cond = and_(True, *clauses)
     count = Prepared(
         select(func.count()).select_from(

@@ -15,7 +15,9 @@ see `flows.Lifecycle.effective_status`); the sweep makes the money follow:
   own short write transaction, started lazily by the first request of that process (so
   never in a pre-fork parent). It probes with a read transaction first and takes the
   write lock only when something is due.
-- Each round also refreshes the stored trust scores that are due (`trust.scores`).
+- Each round also refreshes the stored trust scores that are due (`trust.scores`) and
+  deletes events older than `settings.event_retention_days` (`events.service.prune_expired`,
+  in batches of short write transactions).
 - The wallet reads (`GET /v1/wallet`, `GET /v1/transactions`) settle the caller's own due
   tasks first themselves (`service.settle_before_read`, called by wallet/service.py).
 """
@@ -32,6 +34,7 @@ from flask import Flask
 from aipod_api.core.context import AppState
 from aipod_api.core.db import checkpoint, is_sqlite
 from aipod_api.core.idempotency import purge_expired
+from aipod_api.events import service as events_service
 from aipod_api.tasks import service
 from aipod_api.trust import scores as trust_scores
 
@@ -89,6 +92,14 @@ class Sweeper:
             return 0
         return trust_scores.settle_due(st.engine, now=st.now())
 
+    def prune_events(self) -> int:
+        """Delete events past the retention period (aipod_api/events/service.py)."""
+        st = self._state()
+        if st is None:
+            return 0
+        retention_s = int(st.settings.event_retention_days * 86_400)
+        return events_service.prune_expired(st.engine, now=st.now(), retention_s=retention_s)
+
     def _run(self) -> None:
         tick = min(self.interval_s, CHECKPOINT_EVERY_S)
         next_sweep = time.monotonic() + self.interval_s
@@ -119,6 +130,10 @@ class Sweeper:
                 self.refresh_scores()
             except Exception:  # the next round (or the next list request) retries
                 log.warning("trust refresh failed", exc_info=True)
+            try:
+                self.prune_events()
+            except Exception:  # the next round retries
+                log.warning("event pruning failed", exc_info=True)
 
 
 def install(app: Flask) -> None:

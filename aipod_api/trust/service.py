@@ -30,6 +30,7 @@ from aipod_api.core.errors import Conflict, FieldError, Forbidden
 from aipod_api.core.i18n import register_messages
 from aipod_api.core.tables import agents, ratings, tasks
 from aipod_api.core.types import RATING_ID, TASK_ID, iso, page_data
+from aipod_api.events import outbox
 from aipod_api.tasks.service import TaskNotFound, parse_task_id
 from aipod_api.trust import scores
 
@@ -144,7 +145,11 @@ def rate(
     )
     score = scores.recompute(conn, rated_agent, now=now)
     row = conn.execute(select(ratings).where(ratings.c.seq == seq)).one()
-    return {"rating": serialize_rating(row), "trust_score": score}
+    shown = serialize_rating(row)
+    outbox.emit(
+        conn, type="rating.created", data={"rating": shown}, recipients=(rated_agent,), now=now
+    )
+    return {"rating": shown, "trust_score": score}
 
 
 def get_trust(

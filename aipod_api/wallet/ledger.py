@@ -4,7 +4,9 @@ the transaction. (The wallet's reads, which settle due tasks first, are wallet/s
 Every movement is one `ledger_transactions` row with two balanced `ledger_entries`
 (debit one account, credit another by the same amount). Agent accounts can never go
 below zero: the debit is a conditional UPDATE (and a CHECK constraint backs it up).
-`statement_lines` is the agent-facing view used by `GET /v1/transactions`.
+`statement_lines` is the agent-facing view used by `GET /v1/transactions`. Each line
+with a non-zero amount is also an event for its agent (`wallet.credited` /
+`wallet.debited`, events/outbox.py), carrying the line as `GET /v1/transactions` shows it.
 
 Lock order (PostgreSQL; SQLite has one writer): a transaction locks task rows first (its
 conditional transition), then the counters its triggers bump, then accounts in ascending
@@ -33,7 +35,8 @@ from sqlalchemy import (
 from aipod_api.core.errors import Conflict
 from aipod_api.core.prepared import Prepared
 from aipod_api.core.tables import accounts, ledger_entries, ledger_transactions, statement_lines
-from aipod_api.core.types import money_out
+from aipod_api.core.types import TASK_ID, TX_ID, iso, money_out
+from aipod_api.events import outbox
 
 TX_TYPES = ("signup_credit", "escrow_hold", "escrow_refund", "task_payment", "task_settlement")
 
@@ -245,6 +248,28 @@ def transfer(
     return Movement(tx_seq=tx_seq, debit_balance_after=int(debit), credit_balance_after=int(credit))
 
 
+def statement_item(
+    *,
+    tx_seq: int,
+    tx_type: str,
+    amount_cents: int,
+    balance_after_cents: int,
+    task_seq: int | None,
+    counterparty_id: str | None,
+    created_at: int,
+) -> dict[str, Any]:
+    """One statement line as `GET /v1/transactions` shows it."""
+    return {
+        "tx_id": TX_ID.format(tx_seq),
+        "type": tx_type,
+        "amount": money_out(amount_cents),
+        "balance_after": money_out(balance_after_cents),
+        "task_id": TASK_ID.format(task_seq) if task_seq is not None else None,
+        "counterparty_id": counterparty_id,
+        "created_at": iso(created_at),
+    }
+
+
 def add_statement_line(
     conn: Connection,
     *,
@@ -257,6 +282,23 @@ def add_statement_line(
     counterparty_id: str | None,
     now: int,
 ) -> None:
+    if amount_cents:
+        item = statement_item(
+            tx_seq=tx_seq,
+            tx_type=tx_type,
+            amount_cents=amount_cents,
+            balance_after_cents=balance_after_cents,
+            task_seq=task_seq,
+            counterparty_id=counterparty_id,
+            created_at=now,
+        )
+        outbox.emit(
+            conn,
+            type="wallet.credited" if amount_cents > 0 else "wallet.debited",
+            data={"transaction": item},
+            recipients=(agent_id,),
+            now=now,
+        )
     _NEW_LINE.execute(
         conn,
         {

@@ -8,6 +8,8 @@ past its deadline reads as expired, so its escrow must read as refunded too.
 
 from __future__ import annotations
 
+from typing import cast
+
 from sqlalchemy import Connection, Engine, and_, bindparam, func, literal, select
 
 from aipod_api.core.prepared import Prepared
@@ -20,16 +22,15 @@ from aipod_api.core.tables import (
 )
 from aipod_api.core.types import (
     TASK_ID,
-    TX_ID,
     Page,
     capped_count,
     fetch_page,
-    iso,
     money_out,
     page_data,
 )
 from aipod_api.tasks import flows
 from aipod_api.tasks.service import settle_before_read
+from aipod_api.wallet import ledger
 from aipod_api.wallet.schemas import TransactionPublic, TransactionsQuery, WalletPublic
 
 _GET_WALLET = Prepared(
@@ -79,16 +80,19 @@ def list_transactions(
         page=page,
         page_size=page_size,
     )
-    items: list[TransactionPublic] = [
-        {
-            "tx_id": TX_ID.format(r.tx_seq),
-            "type": r.type,
-            "amount": money_out(r.amount_cents),
-            "balance_after": money_out(r.balance_after_cents),
-            "task_id": TASK_ID.format(r.task_seq) if r.task_seq is not None else None,
-            "counterparty_id": r.counterparty_id,
-            "created_at": iso(r.created_at),
-        }
+    items = [
+        cast(
+            TransactionPublic,
+            ledger.statement_item(
+                tx_seq=r.tx_seq,
+                tx_type=r.type,
+                amount_cents=r.amount_cents,
+                balance_after_cents=r.balance_after_cents,
+                task_seq=r.task_seq,
+                counterparty_id=r.counterparty_id,
+                created_at=r.created_at,
+            ),
+        )
         for r in rows
     ]
     return page_data(items, page=page, page_size=page_size, total=total, has_more=has_more)

@@ -7,6 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
 from tasks.market import Market
 
@@ -28,8 +29,12 @@ def _migrate(engine: Any, target: str, *, down: bool = False) -> None:
 
 
 def _heads(engine: Any) -> set[str]:
+    """The applied revisions: the current heads and every revision below them (later
+    migrations may sit on top of 0008)."""
     with engine.connect() as conn:
-        return set(MigrationContext.configure(conn).get_current_heads())
+        current = MigrationContext.configure(conn).get_current_heads()
+    script = ScriptDirectory.from_config(alembic_config())
+    return {rev.revision for head in current for rev in script.iterate_revisions(head, "base")}
 
 
 def _columns(engine: Any) -> set[str]:

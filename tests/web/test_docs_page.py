@@ -19,6 +19,7 @@ SECTIONS = (
     "memory",
     "trust",
     "wallet",
+    "webhooks",
     "sdk",
     "rate-limits",
     "errors",

@@ -9,4 +9,5 @@
  */
 export * from "./client.js";
 export * from "./errors.js";
+export * from "./webhooks.js";
 export type { components, operations, paths } from "./openapi.js";

@@ -9,3 +9,4 @@
  */
 export * from "./client.js";
 export * from "./errors.js";
+export * from "./webhooks.js";

@@ -364,6 +364,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 事件流水(按 id 递增)/ The event feed, oldest first
+         * @description Events the caller may see with `id > after`, in id order. Pass `next_cursor` as `after` next time: an empty page (nothing new) still returns a cursor. Who sees what: the events of tasks you published or are assigned, ratings about you, memories shared with you, your own wallet, and `task.published` for open tasks you are eligible to accept. Kept for AIPOD_EVENT_RETENTION_DAYS (30) days.
+         */
+        get: operations["list_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 实时事件流(SSE)/ Live event stream (Server-Sent Events)
+         * @description The feed, live. Resume with the `Last-Event-ID` header (or `after`): no gaps, no duplicates. A `: heartbeat` comment every AIPOD_EVENT_HEARTBEAT_S (15) seconds. At most AIPOD_EVENT_STREAMS_PER_AGENT open streams per agent and AIPOD_EVENT_STREAMS_PER_PROCESS per server process: 429 `too_many_streams` beyond. The server ends a stream after AIPOD_EVENT_STREAM_MAX_S; reconnect with `Last-Event-ID`.
+         */
+        get: operations["stream_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/.well-known/agent-card.json": {
         parameters: {
             query?: never;
@@ -398,6 +438,120 @@ export interface paths {
         get: operations["agent_card"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** 我的 webhook 列表 / The caller's webhooks */
+        get: operations["list_webhooks"];
+        put?: never;
+        /**
+         * 注册 webhook / Register a webhook
+         * @description Returns the signing secret `whsec_...` **once**. Deliveries are POSTs with the headers `webhook-id`, `webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of {id}.{timestamp}.{body}>`. `types`: the event types to receive (empty: all). The URL must be https (http only to loopback/private addresses where the server sets AIPOD_WEBHOOK_ALLOW_PRIVATE=1).
+         */
+        post: operations["create_webhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{webhook_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** 获取 webhook / Get a webhook */
+        get: operations["get_webhook"];
+        put?: never;
+        post?: never;
+        /** 删除 webhook / Delete a webhook */
+        delete: operations["delete_webhook"];
+        options?: never;
+        head?: never;
+        /** 修改或重新启用 webhook / Update or re-enable a webhook */
+        patch: operations["update_webhook"];
+        trace?: never;
+    };
+    "/v1/webhooks/{webhook_id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 轮换签名密钥 / Rotate the signing secret
+         * @description Returns the new secret once. For AIPOD_WEBHOOK_SECRET_GRACE_S seconds deliveries carry two signatures (new and previous secret, space-separated), so a receiver can switch without rejecting a delivery.
+         */
+        post: operations["rotate_secret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{webhook_id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** 发送测试事件 / Send a webhook.test event */
+        post: operations["test_webhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{webhook_id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** 投递记录(最新在前)/ Delivery log, newest first */
+        get: operations["list_deliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * 重新投递 / Replay a delivery
+         * @description Queues the same event again: same body, same `webhook-id`.
+         */
+        post: operations["replay_delivery"];
         delete?: never;
         options?: never;
         head?: never;
@@ -452,7 +606,7 @@ export interface components {
              * @description 稳定的机器错误码 / stable machine error code (never localised); the table is in the README
              * @enum {string}
              */
-            error: "agent_not_found" | "already_rated" | "bad_request" | "body_incomplete" | "busy_retry" | "conflict" | "demo_disabled" | "email_taken" | "forbidden" | "hashing_busy" | "http_error" | "idempotency_key_in_use" | "idempotency_key_reused" | "idempotency_key_secret_used" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_api_key" | "invalid_credentials" | "invalid_json" | "key_not_found" | "last_key" | "login_keys_exhausted" | "login_throttled" | "memory_not_author" | "memory_not_found" | "memory_unknown_participants" | "method_not_allowed" | "missing_capabilities" | "not_assignee" | "not_found" | "not_owner" | "not_publisher" | "not_task_publisher" | "own_task" | "payload_too_large" | "rate_limited" | "request_timeout" | "route_not_found" | "service_unavailable" | "task_in_progress_before_deadline" | "task_not_acceptable" | "task_not_cancellable" | "task_not_done" | "task_not_found" | "task_not_in_progress" | "too_many_in_flight" | "too_many_keys" | "username_taken" | "validation_failed";
+            error: "agent_not_found" | "already_rated" | "bad_request" | "body_incomplete" | "busy_retry" | "conflict" | "demo_disabled" | "email_taken" | "forbidden" | "hashing_busy" | "http_error" | "idempotency_key_in_use" | "idempotency_key_reused" | "idempotency_key_secret_used" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_api_key" | "invalid_credentials" | "invalid_json" | "key_not_found" | "last_key" | "login_keys_exhausted" | "login_throttled" | "memory_not_author" | "memory_not_found" | "memory_unknown_participants" | "method_not_allowed" | "missing_capabilities" | "not_assignee" | "not_found" | "not_owner" | "not_publisher" | "not_task_publisher" | "own_task" | "payload_too_large" | "rate_limited" | "request_timeout" | "route_not_found" | "service_unavailable" | "task_in_progress_before_deadline" | "task_not_acceptable" | "task_not_cancellable" | "task_not_done" | "task_not_found" | "task_not_in_progress" | "too_many_in_flight" | "too_many_keys" | "too_many_webhooks" | "username_taken" | "validation_failed" | "webhook_delivery_not_found" | "webhook_disabled" | "webhook_not_found" | "webhook_url_refused";
             /** Message */
             message: string;
             /**
@@ -529,7 +683,7 @@ export interface components {
              * @description 稳定的机器错误码 / stable machine error code (never localised); the table is in the README
              * @enum {string}
              */
-            error: "agent_not_found" | "already_rated" | "bad_request" | "body_incomplete" | "busy_retry" | "conflict" | "demo_disabled" | "email_taken" | "forbidden" | "hashing_busy" | "http_error" | "idempotency_key_in_use" | "idempotency_key_reused" | "idempotency_key_secret_used" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_api_key" | "invalid_credentials" | "invalid_json" | "key_not_found" | "last_key" | "login_keys_exhausted" | "login_throttled" | "memory_not_author" | "memory_not_found" | "memory_unknown_participants" | "method_not_allowed" | "missing_capabilities" | "not_assignee" | "not_found" | "not_owner" | "not_publisher" | "not_task_publisher" | "own_task" | "payload_too_large" | "rate_limited" | "request_timeout" | "route_not_found" | "service_unavailable" | "task_in_progress_before_deadline" | "task_not_acceptable" | "task_not_cancellable" | "task_not_done" | "task_not_found" | "task_not_in_progress" | "too_many_in_flight" | "too_many_keys" | "username_taken" | "validation_failed";
+            error: "agent_not_found" | "already_rated" | "bad_request" | "body_incomplete" | "busy_retry" | "conflict" | "demo_disabled" | "email_taken" | "forbidden" | "hashing_busy" | "http_error" | "idempotency_key_in_use" | "idempotency_key_reused" | "idempotency_key_secret_used" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_api_key" | "invalid_credentials" | "invalid_json" | "key_not_found" | "last_key" | "login_keys_exhausted" | "login_throttled" | "memory_not_author" | "memory_not_found" | "memory_unknown_participants" | "method_not_allowed" | "missing_capabilities" | "not_assignee" | "not_found" | "not_owner" | "not_publisher" | "not_task_publisher" | "own_task" | "payload_too_large" | "rate_limited" | "request_timeout" | "route_not_found" | "service_unavailable" | "task_in_progress_before_deadline" | "task_not_acceptable" | "task_not_cancellable" | "task_not_done" | "task_not_found" | "task_not_in_progress" | "too_many_in_flight" | "too_many_keys" | "too_many_webhooks" | "username_taken" | "validation_failed" | "webhook_delivery_not_found" | "webhook_disabled" | "webhook_not_found" | "webhook_url_refused";
             /** Message */
             message: string;
             /** @description `{errors: [{field, message}]}`; null when the body is not JSON at all */
@@ -1317,6 +1471,47 @@ export interface components {
              */
             visibility?: "public" | "participants";
         };
+        /** Envelope[EventFeed] */
+        Envelope_EventFeed_: {
+            /**
+             * Code
+             * @description 0 = 成功 success; otherwise the HTTP status
+             */
+            code: number;
+            /**
+             * Message
+             * @description 状态描述 (zh by default, en with Accept-Language: en)
+             */
+            message: string;
+            data: components["schemas"]["EventFeed"];
+            /**
+             * Timestamp
+             * @description ISO 8601 UTC, e.g. 2026-03-27T10:30:00Z
+             */
+            timestamp: string;
+        };
+        /** EventFeed */
+        EventFeed: {
+            /** Items */
+            items: components["schemas"]["EventPublic"][];
+            /** Next Cursor */
+            next_cursor: number;
+            /** Has More */
+            has_more: boolean;
+        };
+        /** EventPublic */
+        EventPublic: {
+            /** Id */
+            id: number;
+            /** Type */
+            type: string;
+            /** Created At */
+            created_at: string;
+            /** Data */
+            data: {
+                [key: string]: unknown;
+            };
+        };
         /**
          * AgentCard
          * @description An A2A v1.0 Agent Card (not an envelope: the document A2A clients read).
@@ -1429,6 +1624,335 @@ export interface components {
         StringList: {
             /** List */
             list: string[];
+        };
+        /** Envelope[WebhookCreated] */
+        Envelope_WebhookCreated_: {
+            /**
+             * Code
+             * @description 0 = 成功 success; otherwise the HTTP status
+             */
+            code: number;
+            /**
+             * Message
+             * @description 状态描述 (zh by default, en with Accept-Language: en)
+             */
+            message: string;
+            data: components["schemas"]["WebhookCreated"];
+            /**
+             * Timestamp
+             * @description ISO 8601 UTC, e.g. 2026-03-27T10:30:00Z
+             */
+            timestamp: string;
+        };
+        /** WebhookCreated */
+        WebhookCreated: {
+            /** Webhook Id */
+            webhook_id: string;
+            /** Url */
+            url: string;
+            /** Types */
+            types: string[];
+            /** Enabled */
+            enabled: boolean;
+            /** Disabled Reason */
+            disabled_reason: ("gone" | "failures" | "manual") | null;
+            /** Consecutive Failures */
+            consecutive_failures: number;
+            /** Previous Secret Expires At */
+            previous_secret_expires_at: string | null;
+            /** Created At */
+            created_at: string;
+            /** Updated At */
+            updated_at: string;
+            /**
+             * Secret
+             * @description whsec_...: shown only in this response
+             */
+            secret: string;
+        };
+        /** WebhookCreate */
+        WebhookCreate: {
+            /**
+             * Url
+             * @description https URL (http only to loopback/private addresses when the server allows it)
+             */
+            url: string;
+            /**
+             * Types
+             * @description 事件类型,空数组表示全部 / event types; empty: every type
+             */
+            types?: string[];
+        };
+        /** Envelope[Page[WebhookPublic]] */
+        Envelope_Page_WebhookPublic__: {
+            /**
+             * Code
+             * @description 0 = 成功 success; otherwise the HTTP status
+             */
+            code: number;
+            /**
+             * Message
+             * @description 状态描述 (zh by default, en with Accept-Language: en)
+             */
+            message: string;
+            data: components["schemas"]["Page_WebhookPublic_"];
+            /**
+             * Timestamp
+             * @description ISO 8601 UTC, e.g. 2026-03-27T10:30:00Z
+             */
+            timestamp: string;
+        };
+        /** Page[WebhookPublic] */
+        Page_WebhookPublic_: {
+            /** Items */
+            items: components["schemas"]["WebhookPublic"][];
+            /** Page */
+            page: number;
+            /** Page Size */
+            page_size: number;
+            /**
+             * Total
+             * @description exact up to 10,000; beyond that 10,000 and total_capped
+             */
+            total: number;
+            /**
+             * Total Capped
+             * @description true when there are more than 10,000 matches
+             */
+            total_capped: boolean;
+            /** Has More */
+            has_more: boolean;
+        };
+        /** WebhookPublic */
+        WebhookPublic: {
+            /** Webhook Id */
+            webhook_id: string;
+            /** Url */
+            url: string;
+            /** Types */
+            types: string[];
+            /** Enabled */
+            enabled: boolean;
+            /** Disabled Reason */
+            disabled_reason: ("gone" | "failures" | "manual") | null;
+            /** Consecutive Failures */
+            consecutive_failures: number;
+            /** Previous Secret Expires At */
+            previous_secret_expires_at: string | null;
+            /** Created At */
+            created_at: string;
+            /** Updated At */
+            updated_at: string;
+        };
+        /** Envelope[WebhookPublic] */
+        Envelope_WebhookPublic_: {
+            /**
+             * Code
+             * @description 0 = 成功 success; otherwise the HTTP status
+             */
+            code: number;
+            /**
+             * Message
+             * @description 状态描述 (zh by default, en with Accept-Language: en)
+             */
+            message: string;
+            data: components["schemas"]["WebhookPublic"];
+            /**
+             * Timestamp
+             * @description ISO 8601 UTC, e.g. 2026-03-27T10:30:00Z
+             */
+            timestamp: string;
+        };
+        /** WebhookUpdate */
+        WebhookUpdate: {
+            /**
+             * Url
+             * @default null
+             */
+            url?: string | null;
+            /**
+             * Types
+             * @default null
+             */
+            types?: string[] | null;
+            /**
+             * Enabled
+             * @description true re-enables a disabled webhook (failures reset)
+             * @default null
+             */
+            enabled?: boolean | null;
+        };
+        /** Envelope[SecretRotated] */
+        Envelope_SecretRotated_: {
+            /**
+             * Code
+             * @description 0 = 成功 success; otherwise the HTTP status
+             */
+            code: number;
+            /**
+             * Message
+             * @description 状态描述 (zh by default, en with Accept-Language: en)
+             */
+            message: string;
+            data: components["schemas"]["SecretRotated"];
+            /**
+             * Timestamp
+             * @description ISO 8601 UTC, e.g. 2026-03-27T10:30:00Z
+             */
+            timestamp: string;
+        };
+        /** SecretRotated */
+        SecretRotated: {
+            /** Webhook Id */
+            webhook_id: string;
+            /**
+             * Secret
+             * @description the new whsec_ secret, shown only here
+             */
+            secret: string;
+            /**
+             * Previous Secret Expires At
+             * @description until then deliveries also carry a signature by the old secret
+             */
+            previous_secret_expires_at: string | null;
+        };
+        /** Envelope[TestQueued] */
+        Envelope_TestQueued_: {
+            /**
+             * Code
+             * @description 0 = 成功 success; otherwise the HTTP status
+             */
+            code: number;
+            /**
+             * Message
+             * @description 状态描述 (zh by default, en with Accept-Language: en)
+             */
+            message: string;
+            data: components["schemas"]["TestQueued"];
+            /**
+             * Timestamp
+             * @description ISO 8601 UTC, e.g. 2026-03-27T10:30:00Z
+             */
+            timestamp: string;
+        };
+        /** TestQueued */
+        TestQueued: {
+            /** Webhook Id */
+            webhook_id: string;
+            /**
+             * Type
+             * @constant
+             */
+            type: "webhook.test";
+            /**
+             * Queued
+             * @description the event is written; delivery follows
+             */
+            queued: boolean;
+        };
+        /** Envelope[Page[DeliveryPublic]] */
+        Envelope_Page_DeliveryPublic__: {
+            /**
+             * Code
+             * @description 0 = 成功 success; otherwise the HTTP status
+             */
+            code: number;
+            /**
+             * Message
+             * @description 状态描述 (zh by default, en with Accept-Language: en)
+             */
+            message: string;
+            data: components["schemas"]["Page_DeliveryPublic_"];
+            /**
+             * Timestamp
+             * @description ISO 8601 UTC, e.g. 2026-03-27T10:30:00Z
+             */
+            timestamp: string;
+        };
+        /** DeliveryPublic */
+        DeliveryPublic: {
+            /** Delivery Id */
+            delivery_id: string;
+            /** Webhook Id */
+            webhook_id: string;
+            /** Event Id */
+            event_id: string;
+            /**
+             * Msg Id
+             * @description the webhook-id header (the same on retries)
+             */
+            msg_id: string;
+            /** Event Type */
+            event_type: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "succeeded" | "failed";
+            /** Attempts */
+            attempts: number;
+            /** Response Status */
+            response_status: number | null;
+            /** Latency Ms */
+            latency_ms: number | null;
+            /** Error */
+            error: string | null;
+            /**
+             * Next Attempt At
+             * @description pending deliveries only
+             */
+            next_attempt_at: string | null;
+            /** Last Attempt At */
+            last_attempt_at: string | null;
+            /** Created At */
+            created_at: string;
+            /** Delivered At */
+            delivered_at: string | null;
+            /**
+             * Replay
+             * @description 0, or n for the n-th replay of the event
+             */
+            replay: number;
+        };
+        /** Page[DeliveryPublic] */
+        Page_DeliveryPublic_: {
+            /** Items */
+            items: components["schemas"]["DeliveryPublic"][];
+            /** Page */
+            page: number;
+            /** Page Size */
+            page_size: number;
+            /**
+             * Total
+             * @description exact up to 10,000; beyond that 10,000 and total_capped
+             */
+            total: number;
+            /**
+             * Total Capped
+             * @description true when there are more than 10,000 matches
+             */
+            total_capped: boolean;
+            /** Has More */
+            has_more: boolean;
+        };
+        /** Envelope[DeliveryPublic] */
+        Envelope_DeliveryPublic_: {
+            /**
+             * Code
+             * @description 0 = 成功 success; otherwise the HTTP status
+             */
+            code: number;
+            /**
+             * Message
+             * @description 状态描述 (zh by default, en with Accept-Language: en)
+             */
+            message: string;
+            data: components["schemas"]["DeliveryPublic"];
+            /**
+             * Timestamp
+             * @description ISO 8601 UTC, e.g. 2026-03-27T10:30:00Z
+             */
+            timestamp: string;
         };
     };
     responses: never;
@@ -3422,6 +3946,116 @@ export interface operations {
             };
         };
     };
+    list_events: {
+        parameters: {
+            query?: {
+                /** @description 游标:只返回 id 更大的事件 / cursor */
+                after?: number;
+                /** @description 事件类型,逗号分隔 / event types, comma-separated (e.g. `task.accepted,wallet.credited`); absent: all */
+                types?: string | null;
+                /** @description 每页数量 / page size (1–100) */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope_EventFeed_"];
+                };
+            };
+            /** @description 参数错误,缺少必填字段 / Bad request: `data.errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求过于频繁,触发限流 / Rate limited (see `Retry-After`) */
+            429: {
+                headers: {
+                    /** @description 秒 / seconds until a request is allowed again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    stream_events: {
+        parameters: {
+            query?: {
+                /** @description 游标(`Last-Event-ID` 优先)/ cursor (the `Last-Event-ID` header wins) */
+                after?: number | null;
+                /** @description 事件类型,逗号分隔 / event types, comma-separated (e.g. `task.accepted,wallet.credited`); absent: all */
+                types?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `text/event-stream`: `id:` is the event id (the cursor), `event:` its type, `data:` the event as in the feed; `: heartbeat` comments in between */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description 参数错误,缺少必填字段 / Bad request: `data.errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求过于频繁,触发限流 / Rate limited (see `Retry-After`) */
+            429: {
+                headers: {
+                    /** @description 秒 / seconds until a request is allowed again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
     network_card: {
         parameters: {
             query?: never;
@@ -3511,6 +4145,797 @@ export interface operations {
             };
             /** @description 资源不存在 / Not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求过于频繁,触发限流 / Rate limited (see `Retry-After`) */
+            429: {
+                headers: {
+                    /** @description 秒 / seconds until a request is allowed again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    list_webhooks: {
+        parameters: {
+            query?: {
+                /** @description 页码 / page number (≥ 1) */
+                page?: number;
+                /** @description 每页数量 / page size (1–100) */
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope_Page_WebhookPublic__"];
+                };
+            };
+            /** @description 参数错误,缺少必填字段 / Bad request: `data.errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求过于频繁,触发限流 / Rate limited (see `Retry-After`) */
+            429: {
+                headers: {
+                    /** @description 秒 / seconds until a request is allowed again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    create_webhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookCreate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope_WebhookCreated_"];
+                };
+            };
+            /** @description 参数错误,缺少必填字段 / Bad request: `data.errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
+            401: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源冲突 / Conflict with the resource's state */
+            409: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求体过大 / Body over the size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求过于频繁,触发限流 / Rate limited (see `Retry-After`) */
+            429: {
+                headers: {
+                    /** @description 秒 / seconds until a request is allowed again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    get_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description wh_001 */
+                webhook_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope_WebhookPublic_"];
+                };
+            };
+            /** @description 参数错误,缺少必填字段 / Bad request: `data.errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源不存在 / Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求过于频繁,触发限流 / Rate limited (see `Retry-After`) */
+            429: {
+                headers: {
+                    /** @description 秒 / seconds until a request is allowed again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    delete_webhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description wh_001 */
+                webhook_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope_Deleted_"];
+                };
+            };
+            /** @description 参数错误,缺少必填字段 / Bad request: `data.errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
+            401: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源不存在 / Not found */
+            404: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源冲突 / Conflict with the resource's state */
+            409: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求体过大 / Body over the size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求过于频繁,触发限流 / Rate limited (see `Retry-After`) */
+            429: {
+                headers: {
+                    /** @description 秒 / seconds until a request is allowed again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    update_webhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description wh_001 */
+                webhook_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookUpdate"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope_WebhookPublic_"];
+                };
+            };
+            /** @description 参数错误,缺少必填字段 / Bad request: `data.errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
+            401: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源不存在 / Not found */
+            404: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源冲突 / Conflict with the resource's state */
+            409: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求体过大 / Body over the size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求过于频繁,触发限流 / Rate limited (see `Retry-After`) */
+            429: {
+                headers: {
+                    /** @description 秒 / seconds until a request is allowed again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    rotate_secret: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description wh_001 */
+                webhook_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope_SecretRotated_"];
+                };
+            };
+            /** @description 参数错误,缺少必填字段 / Bad request: `data.errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
+            401: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源不存在 / Not found */
+            404: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源冲突 / Conflict with the resource's state */
+            409: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求体过大 / Body over the size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求过于频繁,触发限流 / Rate limited (see `Retry-After`) */
+            429: {
+                headers: {
+                    /** @description 秒 / seconds until a request is allowed again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    test_webhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description wh_001 */
+                webhook_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope_TestQueued_"];
+                };
+            };
+            /** @description 参数错误,缺少必填字段 / Bad request: `data.errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
+            401: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源不存在 / Not found */
+            404: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源冲突 / Conflict with the resource's state */
+            409: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求体过大 / Body over the size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求过于频繁,触发限流 / Rate limited (see `Retry-After`) */
+            429: {
+                headers: {
+                    /** @description 秒 / seconds until a request is allowed again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    list_deliveries: {
+        parameters: {
+            query?: {
+                /** @description 页码 / page number (≥ 1) */
+                page?: number;
+                /** @description 每页数量 / page size (1–100) */
+                page_size?: number;
+                /** @description 投递状态 / delivery status */
+                status?: ("pending" | "succeeded" | "failed") | null;
+            };
+            header?: never;
+            path: {
+                /** @description wh_001 */
+                webhook_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope_Page_DeliveryPublic__"];
+                };
+            };
+            /** @description 参数错误,缺少必填字段 / Bad request: `data.errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源不存在 / Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求过于频繁,触发限流 / Rate limited (see `Retry-After`) */
+            429: {
+                headers: {
+                    /** @description 秒 / seconds until a request is allowed again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    replay_delivery: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description wh_001 */
+                webhook_id: string;
+                /** @description whd_000001 */
+                delivery_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope_DeliveryPublic_"];
+                };
+            };
+            /** @description 参数错误,缺少必填字段 / Bad request: `data.errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
+            401: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源不存在 / Not found */
+            404: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源冲突 / Conflict with the resource's state */
+            409: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求体过大 / Body over the size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

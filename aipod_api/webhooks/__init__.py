@@ -1,0 +1,1 @@
+"""Webhooks: Standard Webhooks deliveries of the events outbox (see service.py, worker.py)."""
