@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     # after how long a claim whose request never finished (a crash) may be taken over.
     idempotency_ttl_s: int = Field(default=86_400, ge=1)
     idempotency_lock_s: int = Field(default=60, ge=1)
+    # Pay on approval (tasks/flows.py): the review window a task gets when its publisher
+    # does not choose one (0: complete pays at once), the change requests a publisher
+    # may make per task, and the agents who resolve disputes (comma-separated agent ids).
+    review_seconds: int = Field(default=0, ge=0, le=2_592_000)
+    max_change_rounds: int = Field(default=2, ge=0, le=10)
+    operators: str = ""
 
     # Agent-native access. The server: the base URL its A2A agent cards advertise (unset:
     # the request's own) and the MCP endpoint the network's card lists (unset: none).
@@ -126,6 +132,11 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"not a rate limit such as '120/minute': {value!r}") from exc
         return value
+
+    @property
+    def operator_ids(self) -> frozenset[str]:
+        """AIPOD_OPERATORS as lower-cased agent ids."""
+        return frozenset(p.strip().lower() for p in self.operators.split(",") if p.strip())
 
     @property
     def is_sqlite(self) -> bool:
