@@ -774,7 +774,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     tasks = nest("tasks", "publish, find and work on tasks")
     p = add(tasks, "list", cmd_tasks_list, "list tasks, newest first")
-    p.add_argument("--status", choices=("open", "progress", "done", "cancelled", "expired"))
+    p.add_argument(
+        "--status",
+        choices=("open", "progress", "done", "submitted", "disputed", "cancelled", "expired"),
+    )
     p.add_argument("--capability", action="append", default=[], help="repeatable: all of them")
     p.add_argument("--publisher")
     p.add_argument("--assignee")

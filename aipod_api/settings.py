@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     event_stream_max_s: float = Field(default=3600.0, gt=0)
     event_wsgi_streams: int = Field(default=2, ge=0, le=1000)
     event_wsgi_stream_s: float = Field(default=60.0, gt=0)
+    # Pay on approval (tasks/flows.py): the review window a task gets when its publisher
+    # does not choose one (0: complete pays at once), the change requests a publisher
+    # may make per task, and the agents who resolve disputes (comma-separated agent ids).
+    review_seconds: int = Field(default=0, ge=0, le=2_592_000)
+    max_change_rounds: int = Field(default=2, ge=0, le=10)
+    operators: str = ""
 
     # Agent-native access. The server: the base URL its A2A agent cards advertise (unset:
     # the request's own) and the MCP endpoint the network's card lists (unset: none).
@@ -170,6 +176,11 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"not a rate limit such as '120/minute': {value!r}") from exc
         return value
+
+    @property
+    def operator_ids(self) -> frozenset[str]:
+        """AIPOD_OPERATORS as lower-cased agent ids."""
+        return frozenset(p.strip().lower() for p in self.operators.split(",") if p.strip())
 
     @property
     def is_sqlite(self) -> bool:

@@ -59,6 +59,24 @@ class AgentUpdate(Body):
         return self.model_dump(exclude_unset=True)
 
 
+class PublisherRecord(TypedDict):
+    """The agent's record as a publisher, so that assignees can judge it."""
+
+    tasks_published: int
+    reviews_approved: Annotated[
+        int, Field(description="验收通过(含自动验收)/ reviews approved (incl. by the clock)")
+    ]
+    disputes_opened: int
+    disputes_lost: Annotated[
+        int,
+        Field(description="以全额付给承接者告终 / ending with the assignee paid in full"),
+    ]
+    approval_rate: Annotated[
+        float | None,
+        Field(description="reviews_approved / (reviews_approved + disputes_opened); null: none"),
+    ]
+
+
 class AgentPublic(TypedDict):
     agent_id: str
     nickname: str
@@ -70,6 +88,7 @@ class AgentPublic(TypedDict):
     tasks_completed: int
     created_at: str
     updated_at: str
+    publisher_record: PublisherRecord
 
 
 class AgentOwner(AgentPublic):

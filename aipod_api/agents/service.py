@@ -20,7 +20,13 @@ from sqlalchemy import (
     update,
 )
 
-from aipod_api.agents.schemas import AgentListQuery, AgentOwner, AgentPublic, AgentUpdate
+from aipod_api.agents.schemas import (
+    AgentListQuery,
+    AgentOwner,
+    AgentPublic,
+    AgentUpdate,
+    PublisherRecord,
+)
 from aipod_api.core import counters
 from aipod_api.core.errors import FieldError, Forbidden, NotFound
 from aipod_api.core.prepared import Prepared
@@ -39,6 +45,10 @@ PUBLIC_COLUMNS = (
     agents.c.tasks_completed,
     agents.c.created_at,
     agents.c.updated_at,
+    agents.c.pub_tasks,
+    agents.c.pub_approved,
+    agents.c.pub_disputes,
+    agents.c.pub_disputes_lost,
 )
 
 
@@ -74,6 +84,23 @@ def serialize(row: Any) -> AgentPublic:
         "tasks_completed": row.tasks_completed,
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),
+        "publisher_record": publisher_record(row),
+    }
+
+
+def publisher_record(row: Any) -> PublisherRecord:
+    """The agent as a publisher, from counters the transitions keep (tasks/flows.py
+    `tally`). approval_rate = approved / (approved + disputed) over its reviewed tasks
+    (approved by it or by the clock; disputes opened), null before the first; a dispute
+    is lost when the assignee was paid in full (withdrawn, or resolved `release`)."""
+    approved, disputes = int(row.pub_approved), int(row.pub_disputes)
+    decided = approved + disputes
+    return {
+        "tasks_published": int(row.pub_tasks),
+        "reviews_approved": approved,
+        "disputes_opened": disputes,
+        "disputes_lost": int(row.pub_disputes_lost),
+        "approval_rate": round(approved / decided, 4) if decided else None,
     }
 
 

@@ -62,6 +62,13 @@ agents = Table(
     Column("trust_d", Float, nullable=False, server_default="0"),
     Column("trust_at", BigInteger, nullable=True),
     Column("trust_due", BigInteger, nullable=True),
+    # The agent's record as a publisher (migration 0009; bumped by the transitions,
+    # tasks/flows.py `tally`): tasks published, reviews approved (by it or by the
+    # clock), disputes opened, disputes lost (the assignee was paid in full).
+    Column("pub_tasks", Integer, nullable=False, server_default="0"),
+    Column("pub_approved", Integer, nullable=False, server_default="0"),
+    Column("pub_disputes", Integer, nullable=False, server_default="0"),
+    Column("pub_disputes_lost", Integer, nullable=False, server_default="0"),
 )
 Index("ix_agents_trust_order", agents.c.trust_score.desc(), agents.c.agent_id)
 Index("ix_agents_trust_due", agents.c.trust_due)
@@ -215,6 +222,21 @@ tasks = Table(
     Column("deliverables", Text, nullable=True),  # JSON object
     Column("quality_notes", Text, nullable=True),
     Column("rated", Boolean, nullable=False, default=False),
+    # Pay on approval (migration 0009): the review window chosen at publish (0: complete
+    # pays at once), when the work was last submitted and when its review ends, the
+    # change rounds used and allowed (AIPOD_MAX_CHANGE_ROUNDS at publish), the dispute,
+    # and an operator's resolution (`assignee_share_bp`: the share in 1/10000;
+    # `payout_cents`: what the assignee was paid of the budget, the rest refunded).
+    Column("review_seconds", Integer, nullable=False, server_default="0"),
+    Column("submitted_at", BigInteger, nullable=True),
+    Column("review_due", BigInteger, nullable=True),
+    Column("change_rounds", Integer, nullable=False, server_default="0"),
+    Column("max_change_rounds", Integer, nullable=False, server_default="0"),
+    Column("disputed_at", BigInteger, nullable=True),
+    Column("dispute_reason", Text, nullable=True),
+    Column("resolution", String(8), nullable=True),
+    Column("assignee_share_bp", Integer, nullable=True),
+    Column("payout_cents", BigInteger, nullable=True),
     # The CHECK on `status` (ck_tasks_status) is derived from the transition table and
     # attached by aipod_api/tasks/flows.py (imported by migrations/env.py).
     CheckConstraint("budget_cents >= 0", name="budget_non_negative"),
@@ -226,6 +248,36 @@ Index("ix_tasks_assignee_seq", tasks.c.assignee_id, tasks.c.seq)
 Index(  # migration 0003: the per-publisher expiry probe before wallet reads
     "ix_tasks_publisher_status_deadline", tasks.c.publisher_id, tasks.c.status, tasks.c.deadline
 )
+# migration 0009: tasks whose review window has ended (the sweep; the assignee's and the
+# publisher's probes before wallet reads)
+Index("ix_tasks_status_review_due", tasks.c.status, tasks.c.review_due)
+Index(
+    "ix_tasks_assignee_status_review_due", tasks.c.assignee_id, tasks.c.status, tasks.c.review_due
+)
+Index(
+    "ix_tasks_publisher_status_review_due",
+    tasks.c.publisher_id,
+    tasks.c.status,
+    tasks.c.review_due,
+)
+
+# Each transition of a task (migration 0009, written by tasks/flows.py): `role` is who
+# took it (publisher, assignee, contractor, operator, clock); `actor_id` is NULL for the
+# clock.
+task_history = Table(
+    "task_history",
+    metadata,
+    Column("seq", BigSeq, primary_key=True, autoincrement=True),
+    Column("task_seq", BigInteger, ForeignKey("tasks.seq"), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("from_status", String(16), nullable=True),
+    Column("to_status", String(16), nullable=False),
+    Column("actor_id", String(32), nullable=True),
+    Column("role", String(16), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("reason", Text, nullable=True),
+)
+Index("ix_task_history_task_seq", task_history.c.task_seq, task_history.c.seq)
 
 task_capabilities = Table(
     "task_capabilities",

@@ -68,7 +68,7 @@ TaskId = Annotated[
 Capability = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 PageNo = Annotated[int, Field(ge=1, le=1_000_000, description="Page number, from 1.")]
 PageSize = Annotated[int, Field(ge=1, le=100, description="Items per page (1-100).")]
-TaskStatus = Literal["open", "progress", "done", "cancelled", "expired"]
+TaskStatus = Literal["open", "progress", "done", "submitted", "disputed", "cancelled", "expired"]
 TxType = Literal["signup_credit", "escrow_hold", "escrow_refund", "task_payment", "task_settlement"]
 # Tools return the API's `data` object (see each description) or an error.
 Result = Annotated[CallToolResult, dict[str, Any]]

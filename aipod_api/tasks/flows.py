@@ -1,10 +1,16 @@
 """The task lifecycle: ONE transition table, and everything derived from it.
 
-    open ──accept──▶ progress ──complete──▶ done
-     │ │                │
-     │ └──cancel──┐     └──cancel (only after the deadline)──┐
-     │            ▼                                          ▼
-     └──expire──▶ expired        cancelled ◀─────────────────┘
+    open ──accept──▶ progress ──complete (review_seconds = 0)─────────────────────▶ done
+     │ │              │  ▲  │                                                      ▲
+     │ │              │  │  └─complete (review_seconds > 0)─▶ submitted ─approve───┤
+     │ │              │  └─────────request_changes─────────────┘ │ └auto_approve──┤
+     │ │              │                                      dispute   (clock)     │
+     │ │              │                                          ▼                 │
+     │ │              │          cancelled ◀──concede──────── disputed ─withdraw───┤
+     │ │              │                                          └─resolve (op.)───┘
+     │ └──cancel──┐   └──cancel (only after the deadline)──┐
+     │            ▼                                        ▼
+     └──expire──▶ expired                              cancelled
 
 `TRANSITIONS` is the only place the lifecycle is written. Each record is one edge: its
 source status (None: the action creates the task), the action, the target status, the
@@ -14,8 +20,10 @@ with it, in the same transaction, exactly once:
 
     publish  -> HOLD    (publisher balance -> the task's own escrow account)
     complete -> SETTLE  (escrow -> assignee; the assignee has completed one more task)
-    cancel   -> REFUND  (escrow -> publisher)
-    expire   -> REFUND
+    submit, request_changes, dispute -> none (the escrow stays held: HELD follows)
+    approve, auto_approve, withdraw_dispute -> SETTLE
+    resolve  -> PAYOUT  (escrow -> assignee's share, the rest -> publisher; each part once)
+    cancel, expire, concede -> REFUND  (escrow -> publisher)
 
 Each edge also names its event (`event`, e.g. `task.accepted`): taking the edge emits it
 into the transactional outbox (events/outbox.py), in the same transaction, with the
@@ -49,9 +57,24 @@ effect that the winner runs next, in the same transaction, happens exactly once.
 why the edges of one action share target, who and effect: the UPDATE does not say which
 of its edges matched (an action whose effect depends on where it starts is two actions).
 
+`complete` is two actions: which edge a delivery takes depends on the task's
+`review_seconds` (fixed when it is published), so `complete` (review 0: pay at once) and
+`submit` (review > 0: into review) have disjoint guards on that column and the service
+picks the action from the row; the conditional UPDATE re-checks it.
+
+Each transition also writes one `task_history` row (action, from, to, who, when,
+reason) and bumps the publisher's record (`tally`: counters on the agent row) in the
+same transaction.
+
 Deadlines: an *open* task whose deadline has passed is expired (it can only `expire`);
 an *in-progress* task whose deadline has passed may still be completed by its assignee,
 and may also be cancelled by its publisher (full refund) — whichever comes first wins.
+A *submitted* task is governed by its review window, not its deadline: it is approved
+(by the publisher, or by the clock when `review_due` passes), sent back, or disputed;
+nobody can cancel it. A change request moves a deadline that would otherwise pass within
+the next review window to now + review_seconds, so the publisher cannot send work back
+and cancel it at once. A *disputed* task has no clock: its escrow stays frozen until the
+assignee concedes, the publisher withdraws, or an operator resolves it.
 """
 
 from __future__ import annotations
@@ -68,6 +91,7 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
+    insert,
     not_,
     or_,
     select,
@@ -78,7 +102,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from aipod_api.core.errors import Conflict, Forbidden
 from aipod_api.core.i18n import register_messages
 from aipod_api.core.prepared import Prepared
-from aipod_api.core.tables import agent_capabilities, agents, tasks
+from aipod_api.core.tables import agent_capabilities, agents, task_history, tasks
 from aipod_api.events import outbox
 from aipod_api.wallet import ledger
 
@@ -110,6 +134,31 @@ register_messages(
             "任务进行中且未到截止时间,不能取消",
             "Task is in progress and its deadline has not passed; it cannot be cancelled",
         ),
+        "not_publisher_review": (
+            "只有任务发布者可以验收、要求修改、发起或撤回争议",
+            "Only the task's publisher can approve it, request changes, or open or withdraw "
+            "a dispute",
+        ),
+        "not_assignee_concede": (
+            "只有任务承接者可以让步(退款给发布者)",
+            "Only the task's assignee can concede a dispute",
+        ),
+        "not_operator": (
+            "只有平台运营者(AIPOD_OPERATORS)可以裁决争议,且不能是任务当事方",
+            "Only an operator (AIPOD_OPERATORS) who is not a party to the task can resolve it",
+        ),
+        "task_not_submitted": (
+            "任务当前状态为 {status},不在验收中",
+            "Task is {status}; it is not awaiting review",
+        ),
+        "task_not_disputed": (
+            "任务当前状态为 {status},没有进行中的争议",
+            "Task is {status}; it is not in dispute",
+        ),
+        "change_rounds_exhausted": (
+            "已达到修改次数上限,只能验收或发起争议",
+            "No change rounds left; approve the task or dispute it",
+        ),
     }
 )
 
@@ -130,10 +179,26 @@ class MissingCapabilities(Forbidden):
 
 class NotAssignee(Forbidden):
     key = "not_assignee"
+    error_code = "not_assignee"
 
 
 class NotPublisher(Forbidden):
     key = "not_publisher"
+    error_code = "not_publisher"
+
+
+# The 403's message when it differs by action (the error code stays the role's).
+ROLE_MESSAGES: dict[str, str] = {
+    "approve": "not_publisher_review",
+    "request_changes": "not_publisher_review",
+    "dispute": "not_publisher_review",
+    "withdraw_dispute": "not_publisher_review",
+    "concede": "not_assignee_concede",
+}
+
+
+class NotOperator(Forbidden):
+    key = "not_operator"
 
 
 class IllegalTransition(Conflict):
@@ -217,6 +282,47 @@ BY_ASSIGNEE = Guard(
     sql=lambda c: tasks.c.assignee_id == c.actor,
     doc=("承接者本人", "the assignee itself"),
 )
+BY_ASSIGNEE_NO_REVIEW = Guard(
+    "by_assignee_no_review",
+    sql=lambda c: and_(tasks.c.assignee_id == c.actor, tasks.c.review_seconds == 0),
+    doc=("承接者本人,任务无验收期", "the assignee itself; the task has no review window"),
+)
+BY_ASSIGNEE_WITH_REVIEW = Guard(
+    "by_assignee_with_review",
+    sql=lambda c: and_(tasks.c.assignee_id == c.actor, tasks.c.review_seconds > 0),
+    doc=("承接者本人,任务有验收期", "the assignee itself; the task has a review window"),
+)
+
+
+def review_open(now: Any) -> ColumnElement[bool]:
+    return and_(tasks.c.review_due.is_not(None), tasks.c.review_due > now)
+
+
+def review_over(now: Any) -> ColumnElement[bool]:
+    return and_(tasks.c.review_due.is_not(None), tasks.c.review_due <= now)
+
+
+IN_REVIEW = Guard(
+    "in_review",
+    sql=lambda c: review_open(c.now),
+    negated_sql=lambda c: or_(tasks.c.review_due.is_(None), tasks.c.review_due <= c.now),
+    doc=("验收期内", "within the review window"),
+)
+REVIEW_OVER = Guard(
+    "review_over",
+    sql=lambda c: review_over(c.now),
+    negated_sql=lambda c: or_(tasks.c.review_due.is_(None), tasks.c.review_due > c.now),
+    on_clock=lambda row, now: row.review_due is not None and row.review_due <= now,
+    doc=("验收期结束", "the review window has ended"),
+)
+IN_REVIEW_ROUNDS_LEFT = Guard(
+    "in_review_rounds_left",
+    sql=lambda c: and_(review_open(c.now), tasks.c.change_rounds < tasks.c.max_change_rounds),
+    doc=(
+        "验收期内,且修改次数未用完",
+        "within the review window, with change rounds left",
+    ),
+)
 
 
 # --- who may take an edge ------------------------------------------------------------
@@ -254,6 +360,13 @@ def _clock(conn: Connection, row: Any, actor: str | None) -> None:
     raise ValueError("this edge is taken by the clock (the sweep), never by a caller")
 
 
+def _operator(conn: Connection, row: Any, actor: str | None) -> None:
+    # Membership of AIPOD_OPERATORS is checked by the caller of `perform` (`operators=`);
+    # here: an operator never resolves a task it is a party to.
+    if actor is None or actor in (row.publisher_id, row.assignee_id):
+        raise NotOperator()
+
+
 @dataclass(frozen=True)
 class Role:
     """Who may take an edge; `authorize` raises the 403 for anybody else."""
@@ -271,6 +384,11 @@ CONTRACTOR = Role(
     ("其他具备所需能力的节点", "another agent with the required capabilities"),
 )
 CLOCK = Role("clock", _clock, ("时间(读取时即生效)", "the clock (reads see it at once)"))
+OPERATOR = Role(
+    "operator",
+    _operator,
+    ("运营者(AIPOD_OPERATORS,非当事方)", "an operator (AIPOD_OPERATORS, not a party)"),
+)
 
 
 # --- effects: the money movement of an edge --------------------------------------------
@@ -284,6 +402,7 @@ class Subject:
     publisher_id: str
     assignee_id: str | None
     budget_cents: int
+    payout_cents: int | None = None  # resolve: the assignee's part (the rest is refunded)
 
 
 _COUNT_COMPLETED = Prepared(
@@ -327,6 +446,30 @@ def _refund(conn: Connection, task: Subject, now: int) -> None:
     )
 
 
+def _payout(conn: Connection, task: Subject, now: int) -> None:
+    """An operator's resolution: the assignee's part as one payment, the rest as one
+    refund (a part of 0 moves nothing; a budget of 0 is settled at 0 as `complete` is)."""
+    assert task.assignee_id is not None and task.payout_cents is not None
+    paid = task.payout_cents
+    rest = task.budget_cents - paid
+    if not 0 <= paid <= task.budget_cents:
+        raise ValueError(f"payout {paid} outside 0..{task.budget_cents}")
+    if paid > 0 or rest == 0:
+        ledger.settle_escrow(
+            conn,
+            publisher_id=task.publisher_id,
+            assignee_id=task.assignee_id,
+            task_seq=task.seq,
+            amount_cents=paid,
+            now=now,
+        )
+        _COUNT_COMPLETED.execute(conn, {"agent_id": task.assignee_id})
+    if rest > 0:
+        ledger.refund_escrow(
+            conn, publisher_id=task.publisher_id, task_seq=task.seq, amount_cents=rest, now=now
+        )
+
+
 @dataclass(frozen=True)
 class Effect:
     """`escrow`: whether the movement fills the task's escrow or empties it (`HELD` follows
@@ -361,6 +504,37 @@ REFUND = Effect(
     lambda t: (t.publisher_id,),
     ("托管 → 发布者(全额)", "escrow → publisher (all)"),
 )
+PAYOUT = Effect(
+    "payout",
+    "release",
+    _payout,
+    lambda t: (t.publisher_id, t.assignee_id),
+    (
+        "托管 → 承接者份额,其余 → 发布者",
+        "escrow → the assignee's share, the rest → publisher",
+    ),
+)
+
+
+# --- the publisher's record: counters on the publisher's agent row -----------------------
+
+PUBLISHER_TALLIES = ("pub_tasks", "pub_approved", "pub_disputes", "pub_disputes_lost")
+
+
+def _lost_if_paid_in_full(task: Subject) -> tuple[str, ...]:
+    """A resolution is a lost dispute for the publisher when the assignee got it all."""
+    paid = task.budget_cents if task.payout_cents is None else task.payout_cents
+    return ("pub_disputes_lost",) if paid == task.budget_cents else ()
+
+
+_TALLY: dict[str, Prepared] = {
+    column: Prepared(
+        update(agents)
+        .where(agents.c.agent_id == bindparam("agent_id", type_=String))
+        .values({column: agents.c[column] + 1})
+    )
+    for column in PUBLISHER_TALLIES
+}
 
 
 # --- the table ---------------------------------------------------------------------------
@@ -370,7 +544,10 @@ REFUND = Effect(
 class Transition:
     """One edge. `stamps`: time columns set to now (`closed_at` is stamped on entering a
     final status); `assigns`: the actor becomes the task's assignee; `refusal`: the 409's
-    message key when the task is in `source` but the guard does not hold."""
+    message key when the task is in `source` but the guard does not hold; `bumps`:
+    integer columns of the task incremented; `tally`: the publisher's record counters
+    (`PUBLISHER_TALLIES`) the edge adds one to (a function of the task for edges whose
+    tally depends on the outcome)."""
 
     source: str | None
     action: str
@@ -382,10 +559,23 @@ class Transition:
     assigns: bool = False
     refusal: str | None = None
     event: str | None = None
+    bumps: tuple[str, ...] = ()
+    tally: tuple[str, ...] | Callable[[Subject], tuple[str, ...]] = ()
+
+    def tallies(self, task: Subject) -> tuple[str, ...]:
+        return self.tally(task) if callable(self.tally) else self.tally
 
 
 TRANSITIONS: tuple[Transition, ...] = (
-    Transition(None, "publish", "open", who=PUBLISHER, effect=HOLD, event="task.published"),
+    Transition(
+        None,
+        "publish",
+        "open",
+        who=PUBLISHER,
+        effect=HOLD,
+        tally=("pub_tasks",),
+        event="task.published",
+    ),
     Transition(
         "open",
         "accept",
@@ -401,10 +591,90 @@ TRANSITIONS: tuple[Transition, ...] = (
         "complete",
         "done",
         who=ASSIGNEE,
-        guard=BY_ASSIGNEE,
+        guard=BY_ASSIGNEE_NO_REVIEW,
         effect=SETTLE,
         stamps=("completed_at",),
         event="task.completed",
+    ),
+    # The same request (`PUT .../complete`) on a task published with review_seconds > 0.
+    Transition(
+        "progress",
+        "submit",
+        "submitted",
+        who=ASSIGNEE,
+        guard=BY_ASSIGNEE_WITH_REVIEW,
+        stamps=("submitted_at",),
+        event="task.submitted",
+    ),
+    Transition(
+        "submitted",
+        "approve",
+        "done",
+        who=PUBLISHER,
+        guard=IN_REVIEW,
+        effect=SETTLE,
+        stamps=("completed_at",),
+        tally=("pub_approved",),
+        event="task.approved",
+    ),
+    Transition(
+        "submitted",
+        "auto_approve",
+        "done",
+        who=CLOCK,
+        guard=REVIEW_OVER,
+        effect=SETTLE,
+        stamps=("completed_at",),
+        tally=("pub_approved",),
+        event="task.approved",
+    ),
+    Transition(
+        "submitted",
+        "request_changes",
+        "progress",
+        who=PUBLISHER,
+        guard=IN_REVIEW_ROUNDS_LEFT,
+        bumps=("change_rounds",),
+        refusal="change_rounds_exhausted",
+        event="task.changes_requested",
+    ),
+    Transition(
+        "submitted",
+        "dispute",
+        "disputed",
+        who=PUBLISHER,
+        guard=IN_REVIEW,
+        stamps=("disputed_at",),
+        tally=("pub_disputes",),
+        event="task.disputed",
+    ),
+    Transition(
+        "disputed",
+        "concede",
+        "cancelled",
+        who=ASSIGNEE,
+        effect=REFUND,
+        event="task.resolved",
+    ),
+    Transition(
+        "disputed",
+        "withdraw_dispute",
+        "done",
+        who=PUBLISHER,
+        effect=SETTLE,
+        stamps=("completed_at",),
+        tally=("pub_disputes_lost",),
+        event="task.resolved",
+    ),
+    Transition(
+        "disputed",
+        "resolve",
+        "done",
+        who=OPERATOR,
+        effect=PAYOUT,
+        stamps=("completed_at",),
+        tally=_lost_if_paid_in_full,
+        event="task.resolved",
     ),
     Transition(
         "open",
@@ -440,7 +710,14 @@ TRANSITIONS: tuple[Transition, ...] = (
 REFUSALS: dict[str, str] = {
     "accept": "task_not_acceptable",
     "complete": "task_not_in_progress",
+    "submit": "task_not_in_progress",
     "cancel": "task_not_cancellable",
+    "approve": "task_not_submitted",
+    "request_changes": "task_not_submitted",
+    "dispute": "task_not_submitted",
+    "concede": "task_not_disputed",
+    "withdraw_dispute": "task_not_disputed",
+    "resolve": "task_not_disputed",
 }
 
 
@@ -477,17 +754,11 @@ class Lifecycle:
             if t.source in edges:
                 raise LifecycleError(f"two {t.action!r} edges from {t.source!r}")
             first = next(iter(edges.values()), t)
-            if (
-                first.target,
-                first.who,
-                first.effect,
-                first.stamps,
-                first.assigns,
-                first.event,
-            ) != (t.target, t.who, t.effect, t.stamps, t.assigns, t.event):
+            shared = ("target", "who", "effect", "stamps", "assigns", "bumps", "tally", "event")
+            if any(getattr(first, f) != getattr(t, f) for f in shared):
                 raise LifecycleError(
                     f"the edges of {t.action!r} must share target, who, effect, stamps, "
-                    "assigns and event (one conditional UPDATE applies them)"
+                    "assigns, bumps, tally and event (one conditional UPDATE applies them)"
                 )
             edges[t.source] = t
         if self.creation.action in self._edges:
@@ -653,21 +924,64 @@ def read_task(conn: Connection, *, task_seq: int) -> Any:
     return _TASK_ROW.execute(conn, {"seq": task_seq}).first()
 
 
-def _subject(row: Any, edge: Transition, actor: str | None) -> Subject:
+def _subject(
+    row: Any, edge: Transition, actor: str | None, values: Mapping[str, Any] | None = None
+) -> Subject:
+    payout = (values or {}).get("payout_cents")
     return Subject(
         seq=int(row.seq),
         publisher_id=row.publisher_id,
         assignee_id=actor if edge.assigns else row.assignee_id,
         budget_cents=int(row.budget_cents),
+        payout_cents=None if payout is None else int(payout),
     )
 
 
-def _run_effect(conn: Connection, edge: Transition, task: Subject, now: int) -> None:
-    """The one place an edge's event is emitted and its money movement happens (the
-    task's event first, then the wallet events of the movement)."""
+_HISTORY = Prepared(
+    insert(task_history).values(
+        task_seq=bindparam("task_seq", type_=BigInteger),
+        action=bindparam("action", type_=String),
+        from_status=bindparam("from_status", type_=String),
+        to_status=bindparam("to_status", type_=String),
+        actor_id=bindparam("actor_id", type_=String),
+        role=bindparam("role", type_=String),
+        at=bindparam("at", type_=BigInteger),
+        reason=bindparam("reason", type_=String),
+    )
+)
+
+
+def _record(
+    conn: Connection,
+    edge: Transition,
+    task: Subject,
+    *,
+    from_status: str | None,
+    actor: str | None,
+    now: int,
+    reason: str | None,
+) -> None:
+    """The one place an edge's effects happen: its event (events/outbox.py), its money
+    movement (whose wallet events follow the task's), then its history row and the
+    publisher's record (agent rows come after accounts in the lock order)."""
     _announce(conn, edge, task, now)
     if edge.effect is not None:
         edge.effect.run(conn, task, now)
+    _HISTORY.execute(
+        conn,
+        {
+            "task_seq": task.seq,
+            "action": edge.action,
+            "from_status": from_status,
+            "to_status": edge.target,
+            "actor_id": None if edge.who is CLOCK else actor,
+            "role": edge.who.name,
+            "at": now,
+            "reason": reason,
+        },
+    )
+    for column in edge.tallies(task):
+        _TALLY[column].execute(conn, {"agent_id": task.publisher_id})
 
 
 def _announce(conn: Connection, edge: Transition, task: Subject, now: int) -> None:
@@ -701,7 +1015,9 @@ def created(
     task = Subject(
         seq=task_seq, publisher_id=publisher_id, assignee_id=None, budget_cents=budget_cents
     )
-    _run_effect(conn, LIFECYCLE.creation, task, now)
+    _record(
+        conn, LIFECYCLE.creation, task, from_status=None, actor=publisher_id, now=now, reason=None
+    )
 
 
 _APPLY: dict[tuple[str, tuple[str, ...]], Prepared] = {}
@@ -719,6 +1035,7 @@ def _apply_statement(action: str, columns: tuple[str, ...]) -> Prepared:
         values.update((column, now) for column in stamps)
         if edge.assigns:
             values["assignee_id"] = actor
+        values.update((column, tasks.c[column] + 1) for column in edge.bumps)
         values.update((c, bindparam(f"v_{c}", type_=tasks.c[c].type)) for c in columns)
         stmt = (
             update(tasks)
@@ -758,16 +1075,26 @@ def apply(
     now: int,
     actor: str | None = None,
     values: Mapping[str, Any] | None = None,
+    reason: str | None = None,
 ) -> bool:
     """Take `action` on the task (its row, read in this transaction) if the table allows
-    it right now, with its effect; True when this call won. `values`: further columns the
-    action sets (e.g. the deliverables)."""
+    it right now, with its effect and its history row; True when this call won.
+    `values`: further columns the action sets (e.g. the deliverables; `payout_cents` is
+    also what PAYOUT pays the assignee). `reason`: the history row's."""
     if not _update(
         conn, task_seq=int(task.seq), action=action, now=now, actor=actor, values=values
     ):
         return False
     edge = LIFECYCLE.edge(action)
-    _run_effect(conn, edge, _subject(task, edge, actor), now)
+    _record(
+        conn,
+        edge,
+        _subject(task, edge, actor, values),
+        from_status=task.status,
+        actor=actor,
+        now=now,
+        reason=reason,
+    )
     return True
 
 
@@ -779,12 +1106,22 @@ def perform(
     actor: str,
     now: int,
     values: Mapping[str, Any] | None = None,
+    reason: str | None = None,
+    operators: frozenset[str] = frozenset(),
 ) -> None:
     """A caller's action on a task (its row, read in this transaction): 403 unless the
-    edge's `who` allows the caller, then `apply`, or the 409 that explains the refusal."""
+    edge's `who` allows the caller (`operators`: the agent ids of AIPOD_OPERATORS, for
+    edges taken by an operator), then `apply`, or the 409 that explains the refusal."""
     edge = LIFECYCLE.edge(action)
-    edge.who.authorize(conn, task, actor)
-    if apply(conn, task=task, action=action, now=now, actor=actor, values=values):
+    if edge.who is OPERATOR and actor not in operators:
+        raise NotOperator()
+    try:
+        edge.who.authorize(conn, task, actor)
+    except (NotPublisher, NotAssignee) as exc:
+        if action in ROLE_MESSAGES:
+            raise type(exc)(ROLE_MESSAGES[action]) from None
+        raise
+    if apply(conn, task=task, action=action, now=now, actor=actor, values=values, reason=reason):
         return
     raise refusal(conn, task_seq=int(task.seq), action=action, now=now)
 
@@ -814,22 +1151,22 @@ def apply_due(conn: Connection, due: Iterable[Any], *, now: int) -> int:
     Lock order (wallet/ledger.py): every task's transition first, then all the accounts
     the effects write, at once, in id order, then the effects — a batch never holds an
     account while it waits for a task or a counter."""
-    won: list[tuple[Transition, Subject]] = []
+    won: list[tuple[Transition, Subject, str]] = []
     for row in due:
         edge = LIFECYCLE.automatic[row.status]
         if _update(
             conn, task_seq=int(row.seq), action=edge.action, now=now, actor=None, values=None
         ):
-            won.append((edge, _subject(row, edge, None)))
+            won.append((edge, _subject(row, edge, None), row.status))
     if len(won) > 1:
         names = {
             name
-            for edge, task in won
+            for edge, task, _ in won
             if edge.effect is not None
             for name in edge.effect.accounts(task)
             if name is not None
         }
         ledger.lock_accounts(conn, ledger.agent_account_ids(conn, names).values())
-    for edge, task in won:
-        _run_effect(conn, edge, task, now)
+    for edge, task, source in won:
+        _record(conn, edge, task, from_status=source, actor=None, now=now, reason=None)
     return len(won)

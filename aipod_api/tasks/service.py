@@ -1,5 +1,6 @@
-"""Tasks: publish, read, list, accept, complete, cancel, and settling what is due.
-Framework-free.
+"""Tasks: publish, read, list, accept, complete (or submit for review), approve,
+request changes, dispute, concede, withdraw a dispute, resolve, cancel, and settling
+what is due. Framework-free.
 
 Callers own the transaction (one per request); nothing here commits — except
 `settle_due`, which runs its own short write transactions. The lifecycle (statuses,
@@ -7,13 +8,18 @@ guards, who may act, the money movement of each transition, the read-time rules)
 table in `flows`; this module reads and writes tasks through it:
 
     publish  -> insert the task, then the creation edge's effect (`flows.created`)
-    accept / complete / cancel -> `flows.perform` (403, the conditional UPDATE and its
-                effect, or the 409 that explains the refusal)
-    what the clock has decided (expiry) -> `expire_due` -> `flows.apply_due`
+    accept / complete / cancel / approve / ... -> `flows.perform` (403, the conditional
+                UPDATE and its effect, or the 409 that explains the refusal)
+    what the clock has decided (expiry, auto-approval) -> `expire_due` -> `flows.apply_due`
+
+An operator's split (`resolve`): the assignee gets `budget × assignee_share` rounded half
+up to the cent (`payout_cents`), the publisher the rest, so the two parts add up to the
+budget exactly and each moves once.
 """
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import orjson
@@ -40,7 +46,7 @@ from aipod_api.core.db import transaction
 from aipod_api.core.errors import FieldError, NotFound
 from aipod_api.core.i18n import register_messages, wants_english
 from aipod_api.core.prepared import Prepared
-from aipod_api.core.tables import agent_capabilities, task_capabilities, tasks
+from aipod_api.core.tables import agent_capabilities, task_capabilities, task_history, tasks
 from aipod_api.core.types import (
     COUNT_CAP,
     TASK_ID,
@@ -53,7 +59,16 @@ from aipod_api.core.types import (
     to_cents,
 )
 from aipod_api.tasks import flows
-from aipod_api.tasks.schemas import TaskComplete, TaskCreate, TaskListQuery, TaskPublic
+from aipod_api.tasks.schemas import (
+    SHARE_SCALE,
+    TaskComplete,
+    TaskCreate,
+    TaskDetail,
+    TaskHistoryEntry,
+    TaskListQuery,
+    TaskPublic,
+    TaskResolve,
+)
 
 register_messages(
     {
@@ -61,6 +76,27 @@ register_messages(
         "task_accepted": ("承接成功", "Task accepted"),
         "task_completed": ("任务已完成,报酬已支付", "Task completed; payment released"),
         "task_cancelled": ("任务已取消,预算已退回", "Task cancelled; budget refunded"),
+        "task_submitted": (
+            "已提交验收,预算仍在托管中",
+            "Work submitted for review; the budget stays in escrow",
+        ),
+        "task_approved": ("已验收,报酬已支付", "Task approved; payment released"),
+        "task_changes_requested": (
+            "已要求修改,任务回到进行中",
+            "Changes requested; the task is in progress again",
+        ),
+        "task_disputed": ("已发起争议,托管冻结", "Dispute opened; the escrow is frozen"),
+        "task_conceded": ("已让步,预算已退回发布者", "Conceded; the budget went back"),
+        "task_dispute_withdrawn": (
+            "已撤回争议,报酬已支付",
+            "Dispute withdrawn; payment released",
+        ),
+        "task_resolved": ("争议已裁决", "Dispute resolved"),
+        "share_conflicts_outcome": (
+            "assignee_share 与 outcome 不符(split 需要 0 与 1 之间的比例,release 为 1,refund 为 0)",
+            "assignee_share does not fit the outcome (split needs a share strictly between "
+            "0 and 1; release means 1, refund 0)",
+        ),
         "deadline_not_future": (
             "字段 deadline 必须是将来的时间",
             "Field deadline must be in the future",
@@ -74,6 +110,11 @@ register_messages(
 
 class TaskNotFound(NotFound):
     key = "task_not_found"
+
+
+class ShareConflictsOutcome(FieldError):
+    def __init__(self) -> None:
+        super().__init__("assignee_share", "share_conflicts_outcome")
 
 
 class DeadlineNotFuture(FieldError):
@@ -102,8 +143,15 @@ def public_id(seq: int) -> str:
     return TASK_ID.format(seq)
 
 
-def serialize(row: Any, *, viewer_id: str | None, now: int) -> TaskPublic:
-    party = viewer_id is not None and viewer_id in (row.publisher_id, row.assignee_id)
+def serialize(
+    row: Any, *, viewer_id: str | None, now: int, operators: frozenset[str] = frozenset()
+) -> TaskPublic:
+    """`operators` (AIPOD_OPERATORS) see what the parties see: they judge disputes."""
+    party = viewer_id is not None and (
+        viewer_id in (row.publisher_id, row.assignee_id) or viewer_id in operators
+    )
+    status = flows.LIFECYCLE.effective_status(row, now)
+    share = row.assignee_share_bp
     return {
         "task_id": public_id(row.seq),
         "title": row.title,
@@ -111,7 +159,7 @@ def serialize(row: Any, *, viewer_id: str | None, now: int) -> TaskPublic:
         "required_capabilities": orjson.loads(row.required_capabilities),
         "budget": money_out(row.budget_cents),
         "deadline": iso(row.deadline),
-        "status": flows.LIFECYCLE.effective_status(row, now),
+        "status": status,
         "publisher_id": row.publisher_id,
         "assignee_id": row.assignee_id,
         "created_at": iso(row.created_at),
@@ -122,7 +170,52 @@ def serialize(row: Any, *, viewer_id: str | None, now: int) -> TaskPublic:
         ),
         "quality_notes": row.quality_notes if party else None,
         "rated": bool(row.rated),
+        "review_seconds": int(row.review_seconds),
+        "submitted_at": iso(row.submitted_at),
+        "review_due": iso(row.review_due),
+        "change_rounds": int(row.change_rounds),
+        "max_change_rounds": int(row.max_change_rounds),
+        "disputed_at": iso(row.disputed_at),
+        "dispute_reason": row.dispute_reason if party else None,
+        "resolution": row.resolution,
+        "assignee_share": None if share is None else share / SHARE_SCALE,
+        "payout": (
+            money_out(row.budget_cents if row.payout_cents is None else row.payout_cents)
+            if status == "done"
+            else None
+        ),
     }
+
+
+HISTORY_LIMIT = 64  # a task's lifecycle has at most 25 transitions (10 change rounds)
+_HISTORY = Prepared(
+    select(task_history)
+    .where(task_history.c.task_seq == bindparam("seq", type_=BigInteger))
+    .order_by(task_history.c.seq)
+    .limit(HISTORY_LIMIT)
+)
+
+
+def history(
+    conn: Connection, row: Any, *, viewer_id: str | None, operators: frozenset[str] = frozenset()
+) -> list[TaskHistoryEntry]:
+    """The task's transitions, oldest first; reasons only for the parties and operators.
+    A clock edge whose guard holds but that no writer has applied yet is not in it."""
+    party = viewer_id is not None and (
+        viewer_id in (row.publisher_id, row.assignee_id) or viewer_id in operators
+    )
+    return [
+        {
+            "action": h.action,
+            "from_status": h.from_status,
+            "to_status": h.to_status,
+            "actor_id": h.actor_id,
+            "role": h.role,
+            "at": iso(h.at) or "",
+            "reason": h.reason if party else None,
+        }
+        for h in _HISTORY.execute(conn, {"seq": int(row.seq)})
+    ]
 
 
 def parse_task_id(task_id: str) -> int:
@@ -139,8 +232,21 @@ def _row(conn: Connection, task_seq: int) -> Any:
     return row
 
 
-def get_task(conn: Connection, *, task_id: str, viewer_id: str | None, now: int) -> TaskPublic:
-    return serialize(_row(conn, parse_task_id(task_id)), viewer_id=viewer_id, now=now)
+def get_task(
+    conn: Connection,
+    *,
+    task_id: str,
+    viewer_id: str | None,
+    now: int,
+    operators: frozenset[str] = frozenset(),
+) -> TaskDetail:
+    """The task with its history (`history`, at most `HISTORY_LIMIT` entries)."""
+    row = _row(conn, parse_task_id(task_id))
+    data = serialize(row, viewer_id=viewer_id, now=now, operators=operators)
+    return {
+        **data,
+        "history": history(conn, row, viewer_id=viewer_id, operators=operators),
+    }
 
 
 # --- what the clock has decided: due tasks ---------------------------------------------
@@ -148,16 +254,26 @@ def get_task(conn: Connection, *, task_id: str, viewer_id: str | None, now: int)
 _NOW = bindparam("now", type_=BigInteger)
 
 
-def due_condition(now: Any, publisher_id: Any = None) -> ColumnElement[bool]:
-    """Tasks a clock edge has already moved for readers (optionally one publisher's)."""
+def due_condition(
+    now: Any, publisher_id: Any = None, assignee_id: Any = None
+) -> ColumnElement[bool]:
+    """Tasks a clock edge has already moved for readers (optionally one publisher's, or
+    one assignee's)."""
     cond = flows.LIFECYCLE.due_condition(now)
     if publisher_id is not None:
         cond = and_(cond, tasks.c.publisher_id == publisher_id)
+    if assignee_id is not None:
+        cond = and_(cond, tasks.c.assignee_id == assignee_id)
     return cond
 
 
-def _due_seqs(publisher: bool) -> Prepared:
-    cond = due_condition(_NOW, bindparam("publisher_id", type_=String) if publisher else None)
+def _due_seqs(party: str | None) -> Prepared:
+    agent = bindparam("agent_id", type_=String)
+    cond = due_condition(
+        _NOW,
+        publisher_id=agent if party == "publisher" else None,
+        assignee_id=agent if party == "assignee" else None,
+    )
     # SKIP LOCKED (PostgreSQL; nothing on SQLite): a batch never waits for a task another
     # transaction is transitioning (that one settles it, or the next round does), so it
     # can hold its own task locks without ever waiting behind a single expiry or cancel.
@@ -176,45 +292,75 @@ def _due_seqs(publisher: bool) -> Prepared:
     )
 
 
-_DUE_SEQS = _due_seqs(False)
-_DUE_SEQS_FOR = _due_seqs(True)
-_ANY_DUE = Prepared(select(exists().where(due_condition(_NOW))))
-_ANY_DUE_FOR = Prepared(
-    select(exists().where(due_condition(_NOW, bindparam("publisher_id", type_=String))))
-)
+_PARTIES = (None, "publisher", "assignee")
+_DUE_SEQS = {party: _due_seqs(party) for party in _PARTIES}
+_ANY_DUE = {
+    party: Prepared(
+        select(
+            exists().where(
+                due_condition(
+                    _NOW,
+                    publisher_id=(
+                        bindparam("agent_id", type_=String) if party == "publisher" else None
+                    ),
+                    assignee_id=(
+                        bindparam("agent_id", type_=String) if party == "assignee" else None
+                    ),
+                )
+            )
+        )
+    )
+    for party in _PARTIES
+}
 BATCH = 500  # due tasks settled per write transaction
 
 
+def _party(publisher_id: str | None, assignee_id: str | None) -> tuple[str | None, str | None]:
+    if publisher_id is not None and assignee_id is not None:
+        raise ValueError("one party at a time")
+    if publisher_id is not None:
+        return "publisher", publisher_id
+    if assignee_id is not None:
+        return "assignee", assignee_id
+    return None, None
+
+
 def expire_due(
-    conn: Connection, *, now: int, publisher_id: str | None = None, limit: int = BATCH
+    conn: Connection,
+    *,
+    now: int,
+    publisher_id: str | None = None,
+    assignee_id: str | None = None,
+    limit: int = BATCH,
 ) -> int:
-    """Apply up to `limit` due clock edges (expire and refund); returns how many this call
-    settled. Each is the edge's conditional UPDATE, so racing sweepers, accepts and
-    cancels refund every task exactly once (lock order: `flows.apply_due`)."""
-    stmt, params = (
-        (_DUE_SEQS, {"now": now, "lim": limit})
-        if publisher_id is None
-        else (_DUE_SEQS_FOR, {"now": now, "lim": limit, "publisher_id": publisher_id})
-    )
-    return flows.apply_due(conn, stmt.execute(conn, params).all(), now=now)
+    """Apply up to `limit` due clock edges (expire and refund; auto-approve and pay);
+    returns how many this call settled (optionally only one publisher's or one
+    assignee's). Each is the edge's conditional UPDATE, so racing sweepers, readers and
+    callers settle every task exactly once (lock order: `flows.apply_due`)."""
+    party, agent = _party(publisher_id, assignee_id)
+    params = {"now": now, "lim": limit, "agent_id": agent}
+    return flows.apply_due(conn, _DUE_SEQS[party].execute(conn, params).all(), now=now)
 
 
-def any_due(conn: Connection, *, now: int, publisher_id: str | None = None) -> bool:
-    if publisher_id is None:
-        return bool(_ANY_DUE.execute(conn, {"now": now}).scalar())
-    return bool(_ANY_DUE_FOR.execute(conn, {"now": now, "publisher_id": publisher_id}).scalar())
+def any_due(
+    conn: Connection, *, now: int, publisher_id: str | None = None, assignee_id: str | None = None
+) -> bool:
+    party, agent = _party(publisher_id, assignee_id)
+    return bool(_ANY_DUE[party].execute(conn, {"now": now, "agent_id": agent}).scalar())
 
 
-def settle_due(engine: Engine, *, now: int, publisher_id: str | None = None) -> int:
+def settle_due(
+    engine: Engine, *, now: int, publisher_id: str | None = None, assignee_id: str | None = None
+) -> int:
     """Probe read-only; if anything is due, settle it in short write transactions of
     `BATCH` tasks (the background sweep, and `settle_before_read`)."""
     with transaction(engine, write=False) as conn:
-        if not any_due(conn, now=now, publisher_id=publisher_id):
+        if not any_due(conn, now=now, publisher_id=publisher_id, assignee_id=assignee_id):
             return 0
 
     def batch() -> int:
         with transaction(engine, write=True) as conn:
-            return expire_due(conn, now=now, publisher_id=publisher_id)
+            return expire_due(conn, now=now, publisher_id=publisher_id, assignee_id=assignee_id)
 
     total = 0
     while True:
@@ -228,7 +374,8 @@ def settle_due(engine: Engine, *, now: int, publisher_id: str | None = None) -> 
 
 def settle_before_read(conn: Connection, *, engine: Engine, agent_id: str, now: int) -> None:
     """Make `agent_id`'s balance and escrow right at read time: the escrow of its tasks
-    the clock has already closed goes back first.
+    the clock has already closed goes back first, and the work it delivered whose review
+    window has ended is paid.
 
     The probe runs on the reader's own connection (no extra checkout on the common path,
     which stays read-only); only when it finds something is it settled, in a separate
@@ -236,6 +383,18 @@ def settle_before_read(conn: Connection, *, engine: Engine, agent_id: str, now: 
     run in autocommit, PostgreSQL reads in READ COMMITTED."""
     if any_due(conn, now=now, publisher_id=agent_id):
         settle_due(engine, now=now, publisher_id=agent_id)
+    if any_due(conn, now=now, assignee_id=agent_id):
+        settle_due(engine, now=now, assignee_id=agent_id)
+
+
+def settle_task_if_due(conn: Connection, *, task_seq: int, now: int) -> Any:
+    """The task's row after the clock edge its guard already allows (if any) has been
+    applied in the caller's transaction (e.g. an auto-approval before a rating)."""
+    row = _row(conn, task_seq)
+    if flows.LIFECYCLE.effective_status(row, now) != row.status:
+        flows.apply(conn, task=row, action=flows.LIFECYCLE.automatic[row.status].action, now=now)
+        row = _row(conn, task_seq)
+    return row
 
 
 # --- publish -----------------------------------------------------------------------------
@@ -253,6 +412,9 @@ _NEW_TASK = Prepared(
         assignee_id=None,
         created_at=_NOW,
         rated=False,
+        review_seconds=bindparam("review_seconds", type_=Integer),
+        max_change_rounds=bindparam("max_change_rounds", type_=Integer),
+        change_rounds=0,
     )
     .returning(tasks.c.seq)
 )
@@ -279,10 +441,19 @@ def parse_deadline(value: str | None, *, now: int, tz_name: str) -> int | None:
 
 
 def publish_task(
-    conn: Connection, *, publisher_id: str, task: TaskCreate, now: int, tz_name: str
+    conn: Connection,
+    *,
+    publisher_id: str,
+    task: TaskCreate,
+    now: int,
+    tz_name: str,
+    review_seconds: int = 0,
+    max_change_rounds: int = 2,
 ) -> TaskPublic:
     """Create an open task and move its budget into escrow (409 `余额不足` if short).
-    A deadline without an offset is read in `tz_name` (AIPOD_TIMEZONE)."""
+    A deadline without an offset is read in `tz_name` (AIPOD_TIMEZONE). `review_seconds`
+    (AIPOD_REVIEW_SECONDS) applies when the body gives none; `max_change_rounds`
+    (AIPOD_MAX_CHANGE_ROUNDS) is fixed on the task now."""
     deadline = parse_deadline(task.deadline, now=now, tz_name=tz_name)
     budget_cents = to_cents(task.budget)
     capabilities = list(task.required_capabilities or [])
@@ -300,6 +471,10 @@ def publish_task(
                 "deadline": deadline,
                 "publisher_id": publisher_id,
                 "now": now,
+                "review_seconds": (
+                    review_seconds if task.review_seconds is None else task.review_seconds
+                ),
+                "max_change_rounds": max_change_rounds,
             },
         ).scalar_one()
     )
@@ -317,16 +492,31 @@ def _act(
     conn: Connection,
     *,
     task_id: str,
-    action: str,
+    action: str | None = None,
     caller_id: str,
     now: int,
     values: dict[str, Any] | None = None,
+    reason: str | None = None,
+    operators: frozenset[str] = frozenset(),
+    pick: Any = None,
 ) -> TaskPublic:
+    """`pick(row) -> (action, values)`: for an action chosen from the row."""
     seq = parse_task_id(task_id)
+    row = _row(conn, seq)
+    if pick is not None:
+        action, values = pick(row)
+    assert action is not None
     flows.perform(
-        conn, task=_row(conn, seq), action=action, actor=caller_id, now=now, values=values
+        conn,
+        task=row,
+        action=action,
+        actor=caller_id,
+        now=now,
+        values=values,
+        reason=reason,
+        operators=operators,
     )
-    return serialize(_row(conn, seq), viewer_id=caller_id, now=now)
+    return serialize(_row(conn, seq), viewer_id=caller_id, now=now, operators=operators)
 
 
 def accept_task(conn: Connection, *, task_id: str, caller_id: str, now: int) -> TaskPublic:
@@ -338,13 +528,110 @@ def accept_task(conn: Connection, *, task_id: str, caller_id: str, now: int) -> 
 def complete_task(
     conn: Connection, *, task_id: str, caller_id: str, delivery: TaskComplete, now: int
 ) -> TaskPublic:
-    """The assignee delivers; the escrow is paid to it."""
-    values = {
+    """The assignee delivers. Without a review window the escrow is paid to it
+    (`complete` -> done); with one, the work is submitted (`submit` -> submitted) and
+    the review runs until now + review_seconds."""
+    delivered = {
         "deliverables": orjson.dumps(delivery.deliverables).decode(),
         "quality_notes": delivery.quality_notes,
     }
+
+    def pick(row: Any) -> tuple[str, dict[str, Any]]:
+        if int(row.review_seconds) > 0:
+            return "submit", {**delivered, "review_due": now + int(row.review_seconds)}
+        return "complete", delivered
+
+    return _act(conn, task_id=task_id, caller_id=caller_id, now=now, pick=pick)
+
+
+def approve_task(conn: Connection, *, task_id: str, caller_id: str, now: int) -> TaskPublic:
+    """The publisher accepts the submitted work within its review window: paid now."""
+    return _act(conn, task_id=task_id, action="approve", caller_id=caller_id, now=now)
+
+
+def request_changes(
+    conn: Connection, *, task_id: str, caller_id: str, reason: str, now: int
+) -> TaskPublic:
+    """The publisher sends the work back (at most `max_change_rounds` times). A deadline
+    that would pass within the next review window moves to now + review_seconds."""
+
+    def pick(row: Any) -> tuple[str, dict[str, Any]]:
+        values: dict[str, Any] = {"review_due": None}
+        floor = now + int(row.review_seconds)
+        if row.deadline is not None and row.deadline < floor:
+            values["deadline"] = floor
+        return "request_changes", values
+
+    return _act(conn, task_id=task_id, caller_id=caller_id, now=now, reason=reason, pick=pick)
+
+
+def dispute_task(
+    conn: Connection, *, task_id: str, caller_id: str, reason: str, now: int
+) -> TaskPublic:
+    """The publisher disputes the submitted work within its review window: the escrow
+    stays frozen until the dispute is conceded, withdrawn or resolved."""
     return _act(
-        conn, task_id=task_id, action="complete", caller_id=caller_id, now=now, values=values
+        conn,
+        task_id=task_id,
+        action="dispute",
+        caller_id=caller_id,
+        now=now,
+        values={"dispute_reason": reason},
+        reason=reason,
+    )
+
+
+def concede_task(conn: Connection, *, task_id: str, caller_id: str, now: int) -> TaskPublic:
+    """The assignee gives in: the budget goes back to the publisher (cancelled)."""
+    return _act(conn, task_id=task_id, action="concede", caller_id=caller_id, now=now)
+
+
+def withdraw_dispute(conn: Connection, *, task_id: str, caller_id: str, now: int) -> TaskPublic:
+    """The publisher withdraws its dispute: the assignee is paid (done)."""
+    return _act(conn, task_id=task_id, action="withdraw_dispute", caller_id=caller_id, now=now)
+
+
+def payout_cents(budget_cents: int, share: Decimal) -> int:
+    """The assignee's part of a split: budget × share, rounded half up to the cent."""
+    return int((Decimal(budget_cents) * share).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def resolve_task(
+    conn: Connection,
+    *,
+    task_id: str,
+    caller_id: str,
+    ruling: TaskResolve,
+    operators: frozenset[str],
+    now: int,
+) -> TaskPublic:
+    """An operator (AIPOD_OPERATORS, not a party) decides a dispute: release (all to the
+    assignee), refund (all back) or split (`payout_cents`); done either way."""
+    share = ruling.assignee_share
+    implied = {"release": Decimal(1), "refund": Decimal(0)}.get(ruling.outcome)
+    if implied is not None:
+        if share is not None and share != implied:
+            raise ShareConflictsOutcome()
+        share = implied
+    elif share is None or not 0 < share < 1:
+        raise ShareConflictsOutcome()
+    final_share = share
+
+    def pick(row: Any) -> tuple[str, dict[str, Any]]:
+        return "resolve", {
+            "resolution": ruling.outcome,
+            "assignee_share_bp": int(final_share * SHARE_SCALE),
+            "payout_cents": payout_cents(int(row.budget_cents), final_share),
+        }
+
+    return _act(
+        conn,
+        task_id=task_id,
+        caller_id=caller_id,
+        now=now,
+        reason=ruling.reason,
+        operators=operators,
+        pick=pick,
     )
 
 
@@ -469,7 +756,12 @@ def _status_total(conn: Connection, status: str | None, now: int) -> Total | Non
 
 
 def list_tasks(
-    conn: Connection, *, viewer_id: str, query: TaskListQuery, now: int
+    conn: Connection,
+    *,
+    viewer_id: str,
+    query: TaskListQuery,
+    now: int,
+    operators: frozenset[str] = frozenset(),
 ) -> Page[TaskPublic]:
     """Newest first (seq descending). `query.capability` is normalised by its type."""
     caps = query.capability
@@ -492,5 +784,7 @@ def list_tasks(
         conn, {**params, "lim": page_size + 1, "off": (page - 1) * page_size}
     ).all()
     has_more = len(rows) > page_size
-    items = [serialize(r, viewer_id=viewer_id, now=now) for r in rows[:page_size]]
+    items = [
+        serialize(r, viewer_id=viewer_id, now=now, operators=operators) for r in rows[:page_size]
+    ]
     return page_data(items, page=page, page_size=page_size, total=total, has_more=has_more)

@@ -3,7 +3,10 @@
 Rating a task, in the caller's single transaction:
 
 1. checks in CONTRACT order: 404 unknown task, 403 unless the caller published it,
-   409 unless it is done, 400 unless `agent_id` is its assignee;
+   409 unless it is done (a submitted task whose review window has ended is
+   auto-approved first, in this transaction), 409 `task_not_paid` when an operator's
+   resolution refunded the whole budget, 400 unless `agent_id` is its assignee; a split
+   is weighed by the part actually paid;
 2. `UPDATE tasks SET rated = true WHERE seq = :s AND status = 'done' AND rated = false` —
    the row count decides the one winner under any concurrency (409 for the rest), and
    `UNIQUE(ratings.task_seq)` backs it up;
@@ -31,7 +34,7 @@ from aipod_api.core.i18n import register_messages
 from aipod_api.core.tables import agents, ratings, tasks
 from aipod_api.core.types import RATING_ID, TASK_ID, iso, page_data
 from aipod_api.events import outbox
-from aipod_api.tasks.service import TaskNotFound, parse_task_id
+from aipod_api.tasks.service import TaskNotFound, parse_task_id, settle_task_if_due
 from aipod_api.trust import scores
 
 register_messages(
@@ -40,6 +43,10 @@ register_messages(
         "not_task_publisher": (
             "只有任务发布者可以评价该任务",
             "Only the task's publisher can rate it",
+        ),
+        "task_not_paid": (
+            "该任务未向承接者支付任何报酬(已全额退款),不能评价",
+            "The task paid its assignee nothing (fully refunded); it cannot be rated",
         ),
         "task_not_done": (
             "任务当前状态为 {status},完成后才能评价",
@@ -69,6 +76,13 @@ class TaskNotDone(Conflict):
 class RatingNotAssignee(FieldError):
     def __init__(self, assignee: str) -> None:
         super().__init__("agent_id", "rating_not_assignee", assignee=assignee)
+
+
+class TaskNotPaid(Conflict):
+    """The task's dispute ended with the whole budget refunded: nothing was paid for,
+    so there is nothing to rate (a rating must cost its rater something)."""
+
+    key = "task_not_paid"
 
 
 class AlreadyRated(Conflict):
@@ -102,15 +116,26 @@ def rate(
     task_seq = parse_task_id(task_id)
     task = conn.execute(
         select(
-            tasks.c.publisher_id, tasks.c.assignee_id, tasks.c.status, tasks.c.budget_cents
+            tasks.c.publisher_id,
+            tasks.c.assignee_id,
+            tasks.c.status,
+            tasks.c.budget_cents,
+            tasks.c.payout_cents,
         ).where(tasks.c.seq == task_seq)
     ).first()
     if task is None:  # 404
         raise TaskNotFound(task_id=task_id)
     if task.publisher_id != caller_id:  # 403
         raise NotTaskPublisher()
-    if task.status != "done":  # 409 (done is final: no read-time expiry concerns here)
+    if task.status != "done":
+        # A submitted task whose review window has ended reads as done (auto-approved):
+        # apply that edge (and its payment) here, in this transaction, first.
+        task = settle_task_if_due(conn, task_seq=task_seq, now=now)
+    if task.status != "done":  # 409
         raise TaskNotDone(task.status)
+    paid_cents = int(task.budget_cents if task.payout_cents is None else task.payout_cents)
+    if task.payout_cents is not None and paid_cents == 0:  # 409: a full refund
+        raise TaskNotPaid()
     rated_agent = agent_id.lower()
     if task.assignee_id != rated_agent:  # 400
         raise RatingNotAssignee(str(task.assignee_id))
@@ -131,7 +156,7 @@ def rate(
                 quality_x100=quality_x100,
                 on_time=on_time,
                 comment=comment,
-                budget_cents=task.budget_cents,
+                budget_cents=paid_cents,  # the money that changed hands
                 created_at=now,
             )
             .returning(ratings.c.seq)

@@ -140,12 +140,36 @@ def check_invariants(conn: Connection) -> list[str]:
     ).all():
         if held.get(agent_id, 0) != held_cents:
             problems.append(f"{agent_id} held {held_cents} != open budgets {held.get(agent_id, 0)}")
+    # Each task's escrow is paid out at most once and refunded at most once (a dispute
+    # split does one of each), and the two parts add up to its budget once closed.
     settle_counts = conn.execute(
-        select(ledger_transactions.c.task_seq, func.count())
+        select(ledger_transactions.c.task_seq, ledger_transactions.c.type, func.count())
         .where(ledger_transactions.c.type.in_(("task_payment", "escrow_refund")))
-        .group_by(ledger_transactions.c.task_seq)
+        .group_by(ledger_transactions.c.task_seq, ledger_transactions.c.type)
         .having(func.count() > 1)
     ).all()
     if settle_counts:
         problems.append(f"tasks settled or refunded more than once: {settle_counts[:10]}")
+    released = {
+        int(seq): int(total or 0)
+        for seq, total in conn.execute(
+            select(ledger_transactions.c.task_seq, func.sum(ledger_entries.c.amount_cents))
+            .select_from(
+                ledger_transactions.join(
+                    ledger_entries, ledger_entries.c.tx_seq == ledger_transactions.c.seq
+                ).join(accounts, accounts.c.account_id == ledger_entries.c.account_id)
+            )
+            .where(
+                and_(
+                    ledger_transactions.c.type.in_(("task_payment", "escrow_refund")),
+                    accounts.c.kind == "escrow",
+                )
+            )
+            .group_by(ledger_transactions.c.task_seq)
+        ).all()
+    }
+    for seq, status, budget, _ in escrow_rows:
+        out = -released.get(int(seq), 0)
+        if status not in flows.HELD and out != budget:
+            problems.append(f"{TASK_ID.format(seq)} ({status}) released {out} != {budget}")
     return problems

@@ -50,6 +50,27 @@ class Market:
     def cancel(self, key: str, task_id: str) -> Resp:
         return self.api.put(f"/v1/tasks/{task_id}/cancel", key=key)
 
+    # pay on approval (issue 13 §2)
+    def approve(self, key: str, task_id: str) -> Resp:
+        return self.api.put(f"/v1/tasks/{task_id}/approve", key=key)
+
+    def request_changes(self, key: str, task_id: str, reason: str = "please fix") -> Resp:
+        return self.api.put(
+            f"/v1/tasks/{task_id}/request-changes", key=key, json={"reason": reason}
+        )
+
+    def dispute(self, key: str, task_id: str, reason: str = "not what I asked") -> Resp:
+        return self.api.put(f"/v1/tasks/{task_id}/dispute", key=key, json={"reason": reason})
+
+    def concede(self, key: str, task_id: str) -> Resp:
+        return self.api.put(f"/v1/tasks/{task_id}/concede", key=key)
+
+    def withdraw_dispute(self, key: str, task_id: str) -> Resp:
+        return self.api.put(f"/v1/tasks/{task_id}/withdraw-dispute", key=key)
+
+    def resolve(self, key: str, task_id: str, **body: Any) -> Resp:
+        return self.api.put(f"/v1/tasks/{task_id}/resolve", key=key, json=body)
+
     def rate(self, key: str, **body: Any) -> Resp:
         return self.api.post("/v1/trust/rate", key=key, json=body)
 

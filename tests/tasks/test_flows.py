@@ -47,13 +47,17 @@ ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_900_000_000
 
 
+SEED_ACTIONS = ("publish", "accept", "complete", "cancel", "expire")
+
+
 def with_review() -> Lifecycle:
-    """The real table plus a review step: `complete` hands the work in for review (the
-    escrow stays held); the publisher approves it (the assignee is paid), or the clock
-    does once the deadline has passed."""
+    """The seed's table (the real one's seed actions) plus a different review step:
+    `complete` hands the work in for review (the escrow stays held); the publisher
+    approves it (the assignee is paid), or the clock does once the deadline has passed."""
     edges = [
         dataclasses.replace(t, target="review", effect=None) if t.action == "complete" else t
         for t in flows.TRANSITIONS
+        if t.action in SEED_ACTIONS
     ]
     edges += [
         Transition("review", "approve", "done", who=PUBLISHER, effect=SETTLE),
@@ -77,27 +81,55 @@ def _sql(clause: Any) -> str:
 
 def test_the_real_table_derives_the_lifecycle() -> None:
     life = flows.LIFECYCLE
-    assert flows.STATUSES == ("open", "progress", "done", "cancelled", "expired")
+    assert flows.STATUSES == (
+        "open",
+        "progress",
+        "done",
+        "submitted",
+        "disputed",
+        "cancelled",
+        "expired",
+    )
     assert life.initial == "open"
-    assert flows.HELD == ("open", "progress")  # escrow = budget exactly there (CONTRACT §5)
+    # escrow = budget exactly there (CONTRACT §5): in review and in dispute it stays held
+    assert flows.HELD == ("open", "progress", "submitted", "disputed")
     assert life.final == {"done", "cancelled", "expired"}
-    assert [e.action for e in life.clock_edges] == ["expire"]
-    # The CHECK the migrations created (0001): same text, so no migration was needed.
-    assert life.check_sql() == "status IN ('open', 'progress', 'done', 'cancelled', 'expired')"
+    assert [e.action for e in life.clock_edges] == ["auto_approve", "expire"]
+    # The CHECK the migrations created (0009, which must change with the table).
+    import importlib
+
+    m0009 = importlib.import_module("aipod_api.migrations.versions.0009_review")
+    assert life.check_sql() == m0009.NEW_CHECK
     [check] = [c for c in tasks.constraints if c.name == "ck_tasks_status"]
     assert str(check.sqltext) == life.check_sql()
     assert _enum(life.status_type()) == list(flows.STATUSES)
     # who may act, and with what money movement
-    assert {a: life.edge(a).who for a in ("accept", "complete", "cancel", "expire")} == {
+    who = {
         "accept": flows.CONTRACTOR,
         "complete": flows.ASSIGNEE,
+        "submit": flows.ASSIGNEE,
+        "approve": flows.PUBLISHER,
+        "auto_approve": flows.CLOCK,
+        "request_changes": flows.PUBLISHER,
+        "dispute": flows.PUBLISHER,
+        "concede": flows.ASSIGNEE,
+        "withdraw_dispute": flows.PUBLISHER,
+        "resolve": flows.OPERATOR,
         "cancel": flows.PUBLISHER,
         "expire": flows.CLOCK,
     }
+    assert {a: life.edge(a).who for a in who} == who
     assert life.creation.effect is flows.HOLD
-    assert life.edge("complete").effect is SETTLE
-    assert life.edge("cancel").effect is REFUND and life.edge("expire").effect is REFUND
-    assert life.edge("accept").effect is None
+    for action in ("complete", "approve", "auto_approve", "withdraw_dispute"):
+        assert life.edge(action).effect is SETTLE and life.edge(action).target == "done"
+    assert life.edge("resolve").effect is flows.PAYOUT
+    for action in ("cancel", "expire", "concede"):
+        assert life.edge(action).effect is REFUND
+    for action in ("accept", "submit", "request_changes", "dispute"):
+        assert life.edge(action).effect is None
+    # complete with and without review: one request, two actions on disjoint guards
+    assert set(life.edges("complete")) == set(life.edges("submit")) == {"progress"}
+    assert life.automatic["submitted"].action == "auto_approve"
 
 
 def test_the_schemas_use_the_table() -> None:
@@ -218,6 +250,7 @@ def _rows_of_every_kind(app: Any, statuses: tuple[str, ...]) -> None:
                         publisher_id="pub",
                         created_at=NOW - 100,
                         rated=False,
+                        review_due=deadline,
                     )
                 )
         if conn.dialect.name == "sqlite":
@@ -228,7 +261,7 @@ def _rows_of_every_kind(app: Any, statuses: tuple[str, ...]) -> None:
 def test_read_time_rules_agree_in_sql_and_python(make_app: Callable[..., Any], table: str) -> None:
     life = flows.LIFECYCLE if table == "real" else with_review()
     app = make_app()
-    _rows_of_every_kind(app, with_review().statuses)
+    _rows_of_every_kind(app, tuple(dict.fromkeys(with_review().statuses + flows.STATUSES)))
     with transaction(app.extensions["aipod"].engine, write=False) as conn:
         rows = [r for r in conn.execute(select(tasks)) if r.status in life.statuses]
         assert len(rows) == 4 * len(life.statuses)
@@ -356,7 +389,7 @@ def test_inconsistent_tables_are_refused(build: Callable[[], Lifecycle], error: 
 
 def test_unknown_actions_and_statuses_are_errors() -> None:
     with pytest.raises(ValueError, match="no such task action"):
-        flows.LIFECYCLE.edges("approve")
+        flows.LIFECYCLE.edges("teleport")
     with pytest.raises(ValueError, match="no such task status"):
         flows.LIFECYCLE.status_filter("review", NOW)
 

@@ -26,6 +26,17 @@ TASK_FIELDS = {
     "deliverables",
     "quality_notes",
     "rated",
+    # pay on approval (issue 13 §2)
+    "review_seconds",
+    "submitted_at",
+    "review_due",
+    "change_rounds",
+    "max_change_rounds",
+    "disputed_at",
+    "dispute_reason",
+    "resolution",
+    "assignee_share",
+    "payout",
 }
 
 

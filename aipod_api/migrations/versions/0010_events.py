@@ -1,7 +1,7 @@
 """events: the transactional outbox (events, per-recipient inbox, discovery topics, clock)
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-01 12:45:00
 
 See aipod_api/events/tables.py and events/outbox.py. `event_clock` holds one row (id 1)
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | Sequence[str] | None = "0008"
+down_revision: str | Sequence[str] | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
