@@ -961,12 +961,10 @@ def _record(
     now: int,
     reason: str | None,
 ) -> None:
-    """The one place an edge's effects happen: its event (events/outbox.py), its money
-    movement (whose wallet events follow the task's), then its history row and the
-    publisher's record (agent rows come after accounts in the lock order)."""
-    _announce(conn, edge, task, now)
-    if edge.effect is not None:
-        edge.effect.run(conn, task, now)
+    """The one place an edge's effects happen: its history row, its event (the task as
+    `GET /v1/tasks/{id}` shows it, history included, in the transactional outbox), its
+    money movement (whose wallet events follow the task's), then the publisher's record
+    (agent rows come after accounts in the lock order)."""
     _HISTORY.execute(
         conn,
         {
@@ -980,6 +978,9 @@ def _record(
             "reason": reason,
         },
     )
+    _announce(conn, edge, task, now)
+    if edge.effect is not None:
+        edge.effect.run(conn, task, now)
     for column in edge.tallies(task):
         _TALLY[column].execute(conn, {"agent_id": task.publisher_id})
 
@@ -989,7 +990,7 @@ def _announce(conn: Connection, edge: Transition, task: Subject, now: int) -> No
     the publisher and the assignee; the creation event is offered for discovery too."""
     if edge.event is None:
         return
-    from aipod_api.tasks.service import serialize  # the task's API view (imports this module)
+    from aipod_api.tasks.service import history, serialize  # the API view (imports this module)
 
     row = read_task(conn, task_seq=task.seq)
     discovery = None
@@ -1000,7 +1001,12 @@ def _announce(conn: Connection, edge: Transition, task: Subject, now: int) -> No
     outbox.emit(
         conn,
         type=edge.event,
-        data={"task": serialize(row, viewer_id=task.publisher_id, now=now)},
+        data={
+            "task": {
+                **serialize(row, viewer_id=task.publisher_id, now=now),
+                "history": history(conn, row, viewer_id=task.publisher_id),
+            }
+        },
         recipients=(task.publisher_id, task.assignee_id),
         now=now,
         discovery=discovery,
