@@ -365,6 +365,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 事件流水(按 id 递增)/ The event feed, oldest first
+         * @description Events the caller may see with `id > after`, in id order. Pass `next_cursor` as `after` next time: an empty page (nothing new) still returns a cursor. Who sees what: the events of tasks you published or are assigned, ratings about you, memories shared with you, your own wallet, and `task.published` for open tasks you are eligible to accept. Kept for AIPOD_EVENT_RETENTION_DAYS (30) days.
+         */
+        get: operations["list_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 实时事件流(SSE)/ Live event stream (Server-Sent Events)
+         * @description The feed, live. Resume with the `Last-Event-ID` header (or `after`): no gaps, no duplicates. A `: heartbeat` comment every AIPOD_EVENT_HEARTBEAT_S (15) seconds. At most AIPOD_EVENT_STREAMS_PER_AGENT open streams per agent and AIPOD_EVENT_STREAMS_PER_PROCESS per server process: 429 `too_many_streams` beyond. The server ends a stream after AIPOD_EVENT_STREAM_MAX_S; reconnect with `Last-Event-ID`.
+         */
+        get: operations["stream_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/.well-known/agent-card.json": {
         parameters: {
             query?: never;
@@ -453,7 +493,7 @@ export interface components {
              * @description 稳定的机器错误码 / stable machine error code (never localised); the table is in the README
              * @enum {string}
              */
-            error: "agent_not_found" | "already_rated" | "bad_request" | "body_incomplete" | "busy_retry" | "conflict" | "demo_disabled" | "email_taken" | "forbidden" | "hashing_busy" | "http_error" | "idempotency_key_in_use" | "idempotency_key_reused" | "idempotency_key_secret_used" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_api_key" | "invalid_credentials" | "invalid_json" | "key_not_found" | "last_key" | "login_keys_exhausted" | "login_throttled" | "memory_not_author" | "memory_not_found" | "memory_unknown_participants" | "method_not_allowed" | "missing_capabilities" | "not_assignee" | "not_found" | "not_owner" | "not_publisher" | "not_task_publisher" | "own_task" | "payload_too_large" | "rate_limited" | "request_timeout" | "route_not_found" | "service_unavailable" | "task_in_progress_before_deadline" | "task_not_acceptable" | "task_not_cancellable" | "task_not_done" | "task_not_found" | "task_not_in_progress" | "too_many_in_flight" | "too_many_keys" | "username_taken" | "validation_failed";
+            error: "agent_not_found" | "already_rated" | "bad_request" | "body_incomplete" | "busy_retry" | "conflict" | "demo_disabled" | "email_taken" | "forbidden" | "hashing_busy" | "http_error" | "idempotency_key_in_use" | "idempotency_key_reused" | "idempotency_key_secret_used" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_api_key" | "invalid_credentials" | "invalid_json" | "key_not_found" | "last_key" | "login_keys_exhausted" | "login_throttled" | "memory_not_author" | "memory_not_found" | "memory_unknown_participants" | "method_not_allowed" | "missing_capabilities" | "not_assignee" | "not_found" | "not_owner" | "not_publisher" | "not_task_publisher" | "own_task" | "payload_too_large" | "rate_limited" | "request_timeout" | "route_not_found" | "service_unavailable" | "task_in_progress_before_deadline" | "task_not_acceptable" | "task_not_cancellable" | "task_not_done" | "task_not_found" | "task_not_in_progress" | "too_many_in_flight" | "too_many_keys" | "too_many_streams" | "username_taken" | "validation_failed";
             /** Message */
             message: string;
             /**
@@ -530,7 +570,7 @@ export interface components {
              * @description 稳定的机器错误码 / stable machine error code (never localised); the table is in the README
              * @enum {string}
              */
-            error: "agent_not_found" | "already_rated" | "bad_request" | "body_incomplete" | "busy_retry" | "conflict" | "demo_disabled" | "email_taken" | "forbidden" | "hashing_busy" | "http_error" | "idempotency_key_in_use" | "idempotency_key_reused" | "idempotency_key_secret_used" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_api_key" | "invalid_credentials" | "invalid_json" | "key_not_found" | "last_key" | "login_keys_exhausted" | "login_throttled" | "memory_not_author" | "memory_not_found" | "memory_unknown_participants" | "method_not_allowed" | "missing_capabilities" | "not_assignee" | "not_found" | "not_owner" | "not_publisher" | "not_task_publisher" | "own_task" | "payload_too_large" | "rate_limited" | "request_timeout" | "route_not_found" | "service_unavailable" | "task_in_progress_before_deadline" | "task_not_acceptable" | "task_not_cancellable" | "task_not_done" | "task_not_found" | "task_not_in_progress" | "too_many_in_flight" | "too_many_keys" | "username_taken" | "validation_failed";
+            error: "agent_not_found" | "already_rated" | "bad_request" | "body_incomplete" | "busy_retry" | "conflict" | "demo_disabled" | "email_taken" | "forbidden" | "hashing_busy" | "http_error" | "idempotency_key_in_use" | "idempotency_key_reused" | "idempotency_key_secret_used" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_api_key" | "invalid_credentials" | "invalid_json" | "key_not_found" | "last_key" | "login_keys_exhausted" | "login_throttled" | "memory_not_author" | "memory_not_found" | "memory_unknown_participants" | "method_not_allowed" | "missing_capabilities" | "not_assignee" | "not_found" | "not_owner" | "not_publisher" | "not_task_publisher" | "own_task" | "payload_too_large" | "rate_limited" | "request_timeout" | "route_not_found" | "service_unavailable" | "task_in_progress_before_deadline" | "task_not_acceptable" | "task_not_cancellable" | "task_not_done" | "task_not_found" | "task_not_in_progress" | "too_many_in_flight" | "too_many_keys" | "too_many_streams" | "username_taken" | "validation_failed";
             /** Message */
             message: string;
             /** @description `{errors: [{field, message}]}`; null when the body is not JSON at all */
@@ -1317,6 +1357,47 @@ export interface components {
              * @enum {string}
              */
             visibility?: "public" | "participants";
+        };
+        /** Envelope[EventFeed] */
+        Envelope_EventFeed_: {
+            /**
+             * Code
+             * @description 0 = 成功 success; otherwise the HTTP status
+             */
+            code: number;
+            /**
+             * Message
+             * @description 状态描述 (zh by default, en with Accept-Language: en)
+             */
+            message: string;
+            data: components["schemas"]["EventFeed"];
+            /**
+             * Timestamp
+             * @description ISO 8601 UTC, e.g. 2026-03-27T10:30:00Z
+             */
+            timestamp: string;
+        };
+        /** EventFeed */
+        EventFeed: {
+            /** Items */
+            items: components["schemas"]["EventPublic"][];
+            /** Next Cursor */
+            next_cursor: number;
+            /** Has More */
+            has_more: boolean;
+        };
+        /** EventPublic */
+        EventPublic: {
+            /** Id */
+            id: number;
+            /** Type */
+            type: string;
+            /** Created At */
+            created_at: string;
+            /** Data */
+            data: {
+                [key: string]: unknown;
+            };
         };
         /**
          * AgentCard
@@ -3403,6 +3484,116 @@ export interface operations {
             };
             /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求过于频繁,触发限流 / Rate limited (see `Retry-After`) */
+            429: {
+                headers: {
+                    /** @description 秒 / seconds until a request is allowed again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    list_events: {
+        parameters: {
+            query?: {
+                /** @description 游标:只返回 id 更大的事件 / cursor */
+                after?: number;
+                /** @description 事件类型,逗号分隔 / event types, comma-separated (e.g. `task.accepted,wallet.credited`); absent: all */
+                types?: string | null;
+                /** @description 每页数量 / page size (1–100) */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope_EventFeed_"];
+                };
+            };
+            /** @description 参数错误,缺少必填字段 / Bad request: `data.errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求过于频繁,触发限流 / Rate limited (see `Retry-After`) */
+            429: {
+                headers: {
+                    /** @description 秒 / seconds until a request is allowed again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    stream_events: {
+        parameters: {
+            query?: {
+                /** @description 游标(`Last-Event-ID` 优先)/ cursor (the `Last-Event-ID` header wins) */
+                after?: number | null;
+                /** @description 事件类型,逗号分隔 / event types, comma-separated (e.g. `task.accepted,wallet.credited`); absent: all */
+                types?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `text/event-stream`: `id:` is the event id (the cursor), `event:` its type, `data:` the event as in the feed; `: heartbeat` comments in between */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description 参数错误,缺少必填字段 / Bad request: `data.errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
