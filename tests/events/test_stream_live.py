@@ -165,3 +165,27 @@ def test_requests_are_answered_while_many_streams_are_open(
     finally:
         for s in streams:
             s.close()
+
+
+def test_stopping_the_server_ends_open_streams(start_server: Callable[..., LiveServer]) -> None:
+    """granian waits for open connections when it stops (workers_kill_timeout, 40 s by
+    default); open streams are ended at once instead, so the stream sees its end well
+    before its 20 s socket timeout."""
+    import signal
+
+    from helpers import stop_server
+
+    server = start_server()
+    alice = _register(server, "alice")
+    streams = [SSE(server.base_url, alice, timeout=20) for _ in range(3)]
+    for s in streams:
+        assert s.events(1)[0].event == "wallet.credited"
+    stop_server(server, sig=signal.SIGTERM)
+    for s in streams:
+        try:
+            while True:
+                s.next()
+        except EOFError:
+            pass
+        s.close()
+    assert server.process.returncode is not None
