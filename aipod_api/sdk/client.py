@@ -43,6 +43,11 @@ from aipod_api.sdk.types import (
     Transaction,
     Trust,
     Wallet,
+    Webhook,
+    WebhookCreated,
+    WebhookDelivery,
+    WebhookSecret,
+    WebhookTest,
 )
 
 DEFAULT_BASE_URL: Final = "http://localhost:5001"
@@ -712,6 +717,112 @@ class Keys(_Resource):
         )
 
 
+class Webhooks(_Resource):
+    """Your webhooks (`/v1/webhooks`): signed event deliveries (Standard Webhooks). Check
+    a delivery on your side with `aipod_api.sdk.verify_webhook`."""
+
+    def create(
+        self, *, url: str, types: Names | None = None, idempotency_key: str | None = None
+    ) -> WebhookCreated:
+        """Register `url` for the event `types` (None or empty: every type). The answer's
+        `secret` is shown only now. Raises `InvalidRequestError` (`webhook_url_refused`,
+        unknown types), `ConflictError` (`too_many_webhooks`)."""
+        body = {"url": url, "types": list(types or [])}
+        return cast(
+            WebhookCreated,
+            self._client.request(
+                "POST", "/v1/webhooks", json=body, idempotency_key=idempotency_key
+            ),
+        )
+
+    def list(self, *, page: int = 1, page_size: int = 20) -> Page[Webhook]:
+        """One page of your webhooks, oldest first."""
+        params = {"page": page, "page_size": page_size}
+        return cast(Page[Webhook], self._client.request("GET", "/v1/webhooks", params=params))
+
+    def retrieve(self, webhook_id: str) -> Webhook:
+        """One of your webhooks. Raises `NotFoundError` (`webhook_not_found`)."""
+        return cast(Webhook, self._client.request("GET", f"/v1/webhooks/{_q(webhook_id)}"))
+
+    def update(
+        self,
+        webhook_id: str,
+        *,
+        url: str | None = None,
+        types: Names | None = None,
+        enabled: bool | None = None,
+        idempotency_key: str | None = None,
+    ) -> Webhook:
+        """Change the URL or the types; `enabled=True` re-enables a disabled webhook."""
+        body = _drop_none({"url": url, "types": types, "enabled": enabled})
+        return cast(
+            Webhook,
+            self._client.request(
+                "PATCH",
+                f"/v1/webhooks/{_q(webhook_id)}",
+                json=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+
+    def delete(self, webhook_id: str, *, idempotency_key: str | None = None) -> Deleted:
+        """Delete a webhook and its delivery log."""
+        return cast(
+            Deleted,
+            self._client.request(
+                "DELETE", f"/v1/webhooks/{_q(webhook_id)}", idempotency_key=idempotency_key
+            ),
+        )
+
+    def rotate_secret(
+        self, webhook_id: str, *, idempotency_key: str | None = None
+    ) -> WebhookSecret:
+        """A new signing secret (shown only now); the old one keeps co-signing for the
+        server's grace period."""
+        return cast(
+            WebhookSecret,
+            self._client.request(
+                "POST",
+                f"/v1/webhooks/{_q(webhook_id)}/rotate-secret",
+                idempotency_key=idempotency_key,
+            ),
+        )
+
+    def test(self, webhook_id: str, *, idempotency_key: str | None = None) -> WebhookTest:
+        """Send a `webhook.test` event to this webhook. Raises `ConflictError`
+        (`webhook_disabled`)."""
+        return cast(
+            WebhookTest,
+            self._client.request(
+                "POST", f"/v1/webhooks/{_q(webhook_id)}/test", idempotency_key=idempotency_key
+            ),
+        )
+
+    def deliveries(
+        self, webhook_id: str, *, status: str | None = None, page: int = 1, page_size: int = 20
+    ) -> Page[WebhookDelivery]:
+        """One page of the delivery log, newest first (`status`: pending, succeeded,
+        failed)."""
+        params = {"status": status, "page": page, "page_size": page_size}
+        return cast(
+            Page[WebhookDelivery],
+            self._client.request("GET", f"/v1/webhooks/{_q(webhook_id)}/deliveries", params=params),
+        )
+
+    def replay(
+        self, webhook_id: str, delivery_id: str, *, idempotency_key: str | None = None
+    ) -> WebhookDelivery:
+        """Deliver the same event again (same body, same `webhook-id`)."""
+        return cast(
+            WebhookDelivery,
+            self._client.request(
+                "POST",
+                f"/v1/webhooks/{_q(webhook_id)}/deliveries/{_q(delivery_id)}/replay",
+                idempotency_key=idempotency_key,
+            ),
+        )
+
+
 _R = TypeVar("_R", bound=_Resource)
 
 
@@ -726,7 +837,7 @@ class Client:
     automatic `Idempotency-Key`, so they are retried safely (with backoff) after
     connection failures, 429 and 5xx; see `RetryPolicy`.
 
-    Resources: `agents`, `tasks`, `memory`, `trust`, `wallet`, `keys`, `auth`; the
+    Resources: `agents`, `tasks`, `memory`, `trust`, `wallet`, `keys`, `webhooks`, `auth`; the
     low-level `request()` reaches any endpoint.
     """
 
@@ -834,6 +945,12 @@ class Client:
     def keys(self) -> Keys:
         """Your API keys: `list`, `iter_all`, `create`, `revoke`."""
         return self._resource(Keys)
+
+    @property
+    def webhooks(self) -> Webhooks:
+        """Your webhooks: `create`, `list`, `retrieve`, `update`, `delete`,
+        `rotate_secret`, `test`, `deliveries`, `replay`."""
+        return self._resource(Webhooks)
 
     # --- account helpers -------------------------------------------------------------
 

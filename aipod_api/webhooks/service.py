@@ -36,8 +36,8 @@ from aipod_api.webhooks import outbox, sender, signing
 from aipod_api.webhooks.schemas import (
     DeliveryPublic,
     DeliveryStatus,
+    PingQueued,
     SecretRotated,
-    TestQueued,
     WebhookCreated,
     WebhookPublic,
 )
@@ -290,7 +290,7 @@ def _webhook_of(data: Any) -> Any:
     return hook.get("webhook_id") if isinstance(hook, dict) else None
 
 
-def send_test(conn: Connection, *, agent_id: str, webhook_id: str, now: int) -> TestQueued:
+def send_test(conn: Connection, *, agent_id: str, webhook_id: str, now: int) -> PingQueued:
     """Emit a `webhook.test` event (`data: {webhook}`); it is delivered to this webhook
     only, whatever its types, and appears in the owner's feed."""
     row = _own(conn, agent_id=agent_id, webhook_id=webhook_id)

@@ -34,13 +34,24 @@ from aipod_api.sdk.client import (
     Tasks,
     TrustResource,
     WalletResource,
+    Webhooks,
 )
 from aipod_api.status.views import StatusPublic
 from aipod_api.tasks.schemas import TaskComplete, TaskCreate, TaskListQuery, TaskPublic
 from aipod_api.trust.schemas import RatingCreate, RatingPublic, RatingResult, TrustPublic
 from aipod_api.wallet.schemas import TransactionPublic, TransactionsQuery, WalletPublic
+from aipod_api.webhooks.schemas import (
+    DeliveriesQuery,
+    DeliveryPublic,
+    PingQueued,
+    SecretRotated,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookPublic,
+    WebhookUpdate,
+)
 
-RESOURCES = (Auth, Agents, Tasks, MemoryResource, TrustResource, WalletResource, Keys)
+RESOURCES = (Auth, Agents, Tasks, MemoryResource, TrustResource, WalletResource, Keys, Webhooks)
 
 # SDK result type <-> the server's response shape (a pydantic model, or a TypedDict)
 RESULTS: list[tuple[Any, Any]] = [
@@ -59,6 +70,11 @@ RESULTS: list[tuple[Any, Any]] = [
     (types.Trust, TrustPublic),
     (types.Wallet, WalletPublic),
     (types.Transaction, TransactionPublic),
+    (types.Webhook, WebhookPublic),
+    (types.WebhookCreated, WebhookCreated),
+    (types.WebhookSecret, SecretRotated),
+    (types.WebhookTest, PingQueued),
+    (types.WebhookDelivery, DeliveryPublic),
     (types.Page, Page[Any]),
 ]
 
@@ -77,6 +93,9 @@ REQUESTS: list[tuple[Any, type[BaseModel], set[str]]] = [
     (WalletResource.transactions, TransactionsQuery, set()),
     (Keys.list, KeyListQuery, set()),
     (Keys.create, KeyCreate, set()),
+    (Webhooks.create, WebhookCreate, set()),
+    (Webhooks.update, WebhookUpdate, {"webhook_id"}),
+    (Webhooks.deliveries, DeliveriesQuery, {"webhook_id"}),
 ]
 
 
