@@ -395,7 +395,9 @@ def replay_delivery(
 # --- the delivery queue (worker.py) ------------------------------------------------------
 
 
-def dispatch(conn: Connection, *, now: int, limit: int = DISPATCH_BATCH) -> int:
+def dispatch(
+    conn: Connection, *, now: int, first_delay_s: float = 0.0, limit: int = DISPATCH_BATCH
+) -> int:
     """Turn the outbox events after each enabled webhook's cursor into deliveries, as the
     events service shows them to the webhook's owner. Returns how many were created.
 
@@ -445,7 +447,7 @@ def dispatch(conn: Connection, *, now: int, limit: int = DISPATCH_BATCH) -> int:
                     payload=body,
                     status="pending",
                     attempts=0,
-                    next_attempt_at=now * 1000,
+                    next_attempt_at=now * 1000 + int(first_delay_s * 1000),
                     created_at=now,
                 )
             )
