@@ -115,15 +115,17 @@ class UrlRefused(ApiError):
     key = "webhook_url_refused"
 
     def __init__(self, exc: sender.UrlRefused) -> None:
-        super().__init__(data={"field": "url", "reason": exc.reason})
+        super().__init__()
         self.reason = exc.reason
         self.detail = exc.detail
 
     def render(self) -> tuple[str, Any]:
+        """Shaped like a validation error (`errors: [{field, message}]`, as every 400
+        is), plus the machine-readable `reason`."""
         from aipod_api.core.i18n import t
 
-        reason = t(f"webhook_url.{self.reason}", detail=self.detail)
-        return t(self.key, reason=reason), self.data
+        message = t(self.key, reason=t(f"webhook_url.{self.reason}", detail=self.detail))
+        return message, {"errors": [{"field": "url", "message": message}], "reason": self.reason}
 
 
 # --- the API ---------------------------------------------------------------------------

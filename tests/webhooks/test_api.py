@@ -90,7 +90,10 @@ def test_url_refusals(hooks_api: Api, url: str, reason: str) -> None:
     r = hooks_api.post("/v1/webhooks", key=key, json={"url": url})
     assert r.status == 400, r.body
     assert r.body["error"] == "webhook_url_refused"
-    assert r.body["data"] == {"field": "url", "reason": reason}
+    assert r.body["data"] == {
+        "errors": [{"field": "url", "message": r.body["message"]}],
+        "reason": reason,
+    }
     en = hooks_api.post(
         "/v1/webhooks", key=key, json={"url": url}, headers={"Accept-Language": "en"}
     )
