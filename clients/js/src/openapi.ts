@@ -1817,8 +1817,8 @@ export interface components {
              */
             previous_secret_expires_at: string | null;
         };
-        /** Envelope[TestQueued] */
-        Envelope_TestQueued_: {
+        /** Envelope[PingQueued] */
+        Envelope_PingQueued_: {
             /**
              * Code
              * @description 0 = 成功 success; otherwise the HTTP status
@@ -1829,15 +1829,15 @@ export interface components {
              * @description 状态描述 (zh by default, en with Accept-Language: en)
              */
             message: string;
-            data: components["schemas"]["TestQueued"];
+            data: components["schemas"]["PingQueued"];
             /**
              * Timestamp
              * @description ISO 8601 UTC, e.g. 2026-03-27T10:30:00Z
              */
             timestamp: string;
         };
-        /** TestQueued */
-        TestQueued: {
+        /** PingQueued */
+        PingQueued: {
             /** Webhook Id */
             webhook_id: string;
             /**
@@ -4709,7 +4709,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope_TestQueued_"];
+                    "application/json": components["schemas"]["Envelope_PingQueued_"];
                 };
             };
             /** @description 参数错误,缺少必填字段 / Bad request: `data.errors` names each field */
