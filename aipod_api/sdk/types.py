@@ -188,12 +188,32 @@ class Transaction(TypedDict):
     created_at: str
 
 
+class Event(TypedDict):
+    """One event (`GET /v1/events`, the stream): `id` is its cursor; `type` e.g.
+    `task.accepted`; `data` the resource as the API shows it, e.g. `{"task": {...}}`."""
+
+    id: int
+    type: str
+    created_at: str
+    data: dict[str, Any]
+
+
+class EventFeed(TypedDict):
+    """One page of the feed: pass `next_cursor` as `after` next time."""
+
+    items: list[Event]
+    next_cursor: int
+    has_more: bool
+
+
 __all__ = [
     "Agent",
     "AgentOwner",
     "ApiKey",
     "ApiKeyCreated",
     "Deleted",
+    "Event",
+    "EventFeed",
     "Login",
     "Memory",
     "Page",
