@@ -8,7 +8,7 @@ WSGI app, `aipod_api.wsgi:app`.
 
 from __future__ import annotations
 
-from aipod_api.core.rsgi import WSGIBridge
+from aipod_api.core.rsgi import WSGIBridge, end_streams_on_shutdown
 
 
 def app() -> WSGIBridge:
@@ -20,7 +20,7 @@ def app() -> WSGIBridge:
 
     exit_with_parent()
     settings = Settings()
-    return WSGIBridge(
+    bridge = WSGIBridge(
         create_app(settings),
         threads=settings.thread_count,
         max_body=settings.max_body_bytes,
@@ -28,3 +28,5 @@ def app() -> WSGIBridge:
         cors_origin=cors.origin_matcher(settings.cors_origins),
         stream_paths=(STREAM_PATH,),
     )
+    end_streams_on_shutdown(bridge)
+    return bridge

@@ -56,6 +56,16 @@ def readme_block(heading: str, lang: str) -> str:
     return match.group(1)
 
 
+ISO_INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
+def _stable(table: str, column: str, value: Any) -> Any:
+    """An event's payload embeds the resource with its (volatile) ISO times."""
+    if table == "events" and column == "data" and isinstance(value, str):
+        return ISO_INSTANT.sub("<time>", value)
+    return value
+
+
 def snapshot(db: Path) -> dict[str, list[str]]:
     """Every row of every table (not FTS virtual tables, whose shadow tables are included),
     without the volatile columns."""
@@ -70,7 +80,9 @@ def snapshot(db: Path) -> dict[str, list[str]]:
             cur = conn.execute(f'SELECT * FROM "{name}"')
             cols = [d[0] for d in cur.description]
             keep = [i for i, col in enumerate(cols) if col not in VOLATILE]
-            rows = sorted(repr({cols[i]: row[i] for i in keep}) for row in cur)
+            rows = sorted(
+                repr({cols[i]: _stable(name, cols[i], row[i]) for i in keep}) for row in cur
+            )
             out[name] = rows
         return out
     finally:

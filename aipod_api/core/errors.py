@@ -40,6 +40,10 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "rate_limited": (429, "Too many requests; retry after Retry-After seconds"),
     "too_many_in_flight": (429, "Too many concurrent requests for this caller"),
     "login_throttled": (429, "Too many failed logins"),
+    "too_many_streams": (
+        429,
+        "Too many open event streams (AIPOD_EVENT_STREAMS_PER_AGENT, _PER_PROCESS)",
+    ),
     "demo_disabled": (401, "The demo account is off on this server (AIPOD_DEMO=0)"),
     "hashing_busy": (503, "Every password-hashing slot is busy; retry after Retry-After"),
     # idempotency keys (core/idempotency.py)

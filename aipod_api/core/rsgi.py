@@ -136,6 +136,7 @@ class WSGIBridge:
         self.stream_paths = frozenset(stream_paths)
         self._stream_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._streams: set[Any] = set()
+        self.stopping = False
         self.threads = threads
         self.max_body = max_body
         self.body_timeout_s = body_timeout_s
@@ -164,10 +165,15 @@ class WSGIBridge:
         self.start_pool()
         self.fast_path = _install_fast_path(self)
 
-    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def end_streams(self) -> None:
+        """Ask every open stream to end (any thread): the server is stopping."""
+        self.stopping = True
         for stream in list(self._streams):
             with contextlib.suppress(Exception):
                 stream.shutdown()
+
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.end_streams()
         if self._stream_pool is not None:
             self._stream_pool.shutdown(wait=False, cancel_futures=True)
         self.stop_pool()
@@ -268,6 +274,8 @@ class WSGIBridge:
         stream = handoff[0]
         kept = [(k, v) for k, v in headers if k.lower() != "content-length"]
         self._streams.add(stream)
+        if self.stopping:
+            stream.shutdown()
         try:
             await stream.serve(proto, kept, self.run_blocking)
         finally:
@@ -565,6 +573,43 @@ def _install_fast_path(bridge: WSGIBridge) -> bool:
         )
 
     mp._new_cbscheduler = new_scheduler
+    return True
+
+
+def end_streams_on_shutdown(bridge: WSGIBridge) -> bool:
+    """End the bridge's open streams as soon as the worker is told to stop.
+
+    granian stops a worker gracefully: it waits for open connections to finish, up to
+    `workers_kill_timeout`, and an open stream never finishes by itself. A worker learns
+    it must stop from SIGINT/SIGTERM handlers on its event loop, installed by
+    `granian._signals.set_loop_signals` right after the app is loaded (granian 2.x
+    worker internals). Wrapped here, those handlers also end the streams first, so they
+    close at once and the worker exits. If granian's internals are not the expected
+    ones nothing changes (streams then end when the worker is killed)."""
+    try:
+        from granian import _signals
+    except ImportError:  # pragma: no cover - granian is a dependency
+        return False
+    original = getattr(_signals, "set_loop_signals", None)
+    get_signals = getattr(_signals, "_get_signals", None)
+    if original is None or get_signals is None:
+        return False
+
+    def set_loop_signals(loop: Any) -> Any:
+        signal_event = original(loop)
+
+        def stop(*_args: Any) -> None:
+            bridge.end_streams()
+            signal_event.set()
+
+        try:
+            for sig in get_signals():
+                loop.add_signal_handler(sig, stop)
+        except (NotImplementedError, RuntimeError, ValueError):
+            log.warning("could not chain the worker's stop signal: streams end when killed")
+        return signal_event
+
+    _signals.set_loop_signals = set_loop_signals
     return True
 
 

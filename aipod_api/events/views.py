@@ -76,7 +76,23 @@ STREAM_RESPONSES: dict[Any, Any] = {
             "`text/event-stream`: `id:` is the event id (the cursor), `event:` its type, "
             "`data:` the event as in the feed; `: heartbeat` comments in between"
         ),
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {
+            "text/event-stream": {
+                # One Server-Sent Events message (schemathesis checks each one against it).
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string", "description": "the event id (the cursor)"},
+                        "event": {"type": "string", "description": "the event type"},
+                        "data": {
+                            "type": "string",
+                            "contentMediaType": "application/json",
+                            "description": "the event as in the feed (JSON)",
+                        },
+                    },
+                }
+            }
+        },
     },
     **responses(None, errors=AUTH_ERRORS),
 }

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
 import json as jsonlib
 import os
 import random
+import socket
 import threading
 import time
 import urllib.parse
@@ -32,6 +34,8 @@ from aipod_api.sdk.types import (
     ApiKey,
     ApiKeyCreated,
     Deleted,
+    Event,
+    EventFeed,
     Login,
     Memory,
     Page,
@@ -43,6 +47,11 @@ from aipod_api.sdk.types import (
     Transaction,
     Trust,
     Wallet,
+    Webhook,
+    WebhookCreated,
+    WebhookDelivery,
+    WebhookSecret,
+    WebhookTest,
 )
 
 DEFAULT_BASE_URL: Final = "http://localhost:5001"
@@ -665,6 +674,212 @@ class WalletResource(_Resource):
         return _paginate(fetch, id_field="tx_id", limit=limit)
 
 
+def _types_param(types: str | Names | None) -> str | None:
+    if types is None:
+        return None
+    return types if isinstance(types, str) else ",".join(types)
+
+
+class EventIterator:
+    """Events in id order, from a cursor: `for event in it: ...`; `it.cursor` is where
+    to resume (pass it as `after=` later), `it.close()` ends it (and its connection).
+
+    `follow=False`: the events there are now, then the iteration ends. `follow=True`:
+    waits for new ones, forever — by polling the feed every `poll_interval` seconds when
+    nothing is new, or, with `stream=True`, on the live stream (`/v1/events/stream`,
+    Server-Sent Events), reconnecting after a drop with `Last-Event-ID` so that nothing
+    is missed or repeated."""
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        after: int,
+        types: str | None,
+        follow: bool,
+        stream: bool,
+        poll_interval: float,
+    ) -> None:
+        self._client = client
+        self.cursor = after
+        self.types = types
+        self.follow = follow or stream
+        self.stream = stream
+        self.poll_interval = poll_interval
+        self._buffer: list[Event] = []
+        self._closed = False
+        self._conn: http.client.HTTPConnection | None = None
+        self._resp: http.client.HTTPResponse | None = None
+        self._failures = 0
+
+    def __iter__(self) -> EventIterator:
+        return self
+
+    def __next__(self) -> Event:
+        while not self._buffer:
+            if self._closed:
+                raise StopIteration
+            if self.stream:
+                self._read_stream()
+            elif not self._read_feed():
+                if not self.follow:
+                    self.close()
+                    raise StopIteration
+                self._client.retry.sleep(self.poll_interval)
+        event = self._buffer.pop(0)
+        return event
+
+    def close(self) -> None:
+        """Stop: the next `next()` raises StopIteration; an open stream is closed."""
+        self._closed = True
+        self._drop()
+
+    def __enter__(self) -> EventIterator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _read_feed(self) -> bool:
+        """One page of the feed into the buffer; False when nothing was new."""
+        params = {"after": self.cursor, "types": self.types, "limit": 100}
+        page = cast(EventFeed, self._client.request("GET", "/v1/events", params=params))
+        self._buffer.extend(page["items"])
+        self.cursor = page["next_cursor"]
+        return bool(page["items"])
+
+    # --- the stream -----------------------------------------------------------------
+
+    def _drop(self) -> None:
+        conn, self._conn, self._resp = self._conn, None, None
+        if conn is not None:
+            try:
+                sock = conn.sock
+                if sock is not None:
+                    sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
+
+    def _open(self) -> None:
+        client = self._client
+        parts = urllib.parse.urlsplit(client.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"the stream needs an http(s) base_url, not {client.base_url!r}")
+        conn_cls = (
+            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        )
+        conn = conn_cls(parts.hostname, parts.port, timeout=max(client.timeout, 45.0))
+        headers = client._headers()
+        headers["Accept"] = "text/event-stream"
+        headers["Last-Event-ID"] = str(self.cursor)
+        path = (parts.path or "") + "/v1/events/stream" + _query({"types": self.types})
+        try:
+            conn.request("GET", path, headers=headers)
+            resp = conn.getresponse()
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise APIConnectionError(f"could not open the event stream: {exc}") from exc
+        if resp.status != 200:
+            raw = resp.read()
+            conn.close()
+            lowered = {k.lower(): v for k, v in resp.getheaders()}
+            raise error_for(resp.status, _decode(raw), lowered, lowered.get("x-request-id"))
+        self._conn, self._resp = conn, resp
+
+    def _read_stream(self) -> None:
+        """Read until the next event (into the buffer), reconnecting when needed."""
+        while not self._buffer and not self._closed:
+            if self._resp is None:
+                try:
+                    self._open()
+                    self._failures = 0
+                except (APIConnectionError, RateLimitError, ServerError) as exc:
+                    self._failures += 1
+                    delay = self._reconnect_delay(exc)
+                    if delay is None:
+                        raise
+                    self._client.retry.sleep(delay)
+                    continue
+            try:
+                self._read_block()
+            except (OSError, http.client.HTTPException, EOFError):
+                self._drop()  # a drop, a timeout, the server ending it: resume
+
+    def _reconnect_delay(self, exc: AipodError) -> float | None:
+        policy = self._client.retry
+        if self._failures > max(policy.max_retries, 1) * 5:
+            return None
+        backoff = policy.backoff(min(self._failures, 8))
+        retry_after = parse_retry_after(exc.headers.get("retry-after")) if exc.headers else None
+        if retry_after is not None:
+            if retry_after > policy.max_retry_after:
+                return None
+            return max(float(retry_after), backoff)
+        return backoff
+
+    def _read_block(self) -> None:
+        """One SSE block: an event (buffered), a cursor move, or comments."""
+        assert self._resp is not None
+        event_id: str | None = None
+        data: list[str] = []
+        kind: str | None = None
+        while True:
+            line = self._resp.readline()
+            if not line:
+                raise EOFError("the stream ended")
+            text = line.decode("utf-8").rstrip("\r\n")
+            if not text:
+                break
+            name, _, value = text.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "id":
+                event_id = value
+            elif name == "data":
+                data.append(value)
+            elif name == "event":
+                kind = value
+        if event_id is not None and event_id.isdigit():
+            self.cursor = max(self.cursor, int(event_id))
+        if kind is not None and data:
+            self._buffer.append(cast(Event, jsonlib.loads("\n".join(data))))
+
+
+class EventsResource(_Resource):
+    """Events (`/v1/events`, `/v1/events/stream`): what concerns you, in order."""
+
+    def list(
+        self, *, after: int = 0, types: str | Names | None = None, limit: int = 50
+    ) -> EventFeed:
+        """One page of the feed: events with `id > after` (oldest first), at most `limit`
+        (1-100). `types`: e.g. ["task.accepted", "wallet.credited"]. Pass the answer's
+        `next_cursor` as `after` next time (an empty page still moves it)."""
+        params = {"after": after, "types": _types_param(types), "limit": limit}
+        return cast(EventFeed, self._client.request("GET", "/v1/events", params=params))
+
+    def iter(
+        self,
+        *,
+        after: int = 0,
+        types: str | Names | None = None,
+        follow: bool = False,
+        stream: bool = False,
+        poll_interval: float = 2.0,
+    ) -> EventIterator:
+        """Every event after the cursor `after`, in order. `follow=True` waits for new
+        ones (polling the feed every `poll_interval` s); `stream=True` follows the live
+        stream instead (Server-Sent Events, resumed by cursor after a drop). Read
+        `.cursor` on the iterator to resume later; `.close()` stops it."""
+        return EventIterator(
+            self._client,
+            after=after,
+            types=_types_param(types),
+            follow=follow,
+            stream=stream,
+            poll_interval=poll_interval,
+        )
+
+
 class Keys(_Resource):
     """The caller's API keys (`/v1/auth/keys`)."""
 
@@ -712,6 +927,112 @@ class Keys(_Resource):
         )
 
 
+class Webhooks(_Resource):
+    """Your webhooks (`/v1/webhooks`): signed event deliveries (Standard Webhooks). Check
+    a delivery on your side with `aipod_api.sdk.verify_webhook`."""
+
+    def create(
+        self, *, url: str, types: Names | None = None, idempotency_key: str | None = None
+    ) -> WebhookCreated:
+        """Register `url` for the event `types` (None or empty: every type). The answer's
+        `secret` is shown only now. Raises `InvalidRequestError` (`webhook_url_refused`,
+        unknown types), `ConflictError` (`too_many_webhooks`)."""
+        body = {"url": url, "types": list(types or [])}
+        return cast(
+            WebhookCreated,
+            self._client.request(
+                "POST", "/v1/webhooks", json=body, idempotency_key=idempotency_key
+            ),
+        )
+
+    def list(self, *, page: int = 1, page_size: int = 20) -> Page[Webhook]:
+        """One page of your webhooks, oldest first."""
+        params = {"page": page, "page_size": page_size}
+        return cast(Page[Webhook], self._client.request("GET", "/v1/webhooks", params=params))
+
+    def retrieve(self, webhook_id: str) -> Webhook:
+        """One of your webhooks. Raises `NotFoundError` (`webhook_not_found`)."""
+        return cast(Webhook, self._client.request("GET", f"/v1/webhooks/{_q(webhook_id)}"))
+
+    def update(
+        self,
+        webhook_id: str,
+        *,
+        url: str | None = None,
+        types: Names | None = None,
+        enabled: bool | None = None,
+        idempotency_key: str | None = None,
+    ) -> Webhook:
+        """Change the URL or the types; `enabled=True` re-enables a disabled webhook."""
+        body = _drop_none({"url": url, "types": types, "enabled": enabled})
+        return cast(
+            Webhook,
+            self._client.request(
+                "PATCH",
+                f"/v1/webhooks/{_q(webhook_id)}",
+                json=body,
+                idempotency_key=idempotency_key,
+            ),
+        )
+
+    def delete(self, webhook_id: str, *, idempotency_key: str | None = None) -> Deleted:
+        """Delete a webhook and its delivery log."""
+        return cast(
+            Deleted,
+            self._client.request(
+                "DELETE", f"/v1/webhooks/{_q(webhook_id)}", idempotency_key=idempotency_key
+            ),
+        )
+
+    def rotate_secret(
+        self, webhook_id: str, *, idempotency_key: str | None = None
+    ) -> WebhookSecret:
+        """A new signing secret (shown only now); the old one keeps co-signing for the
+        server's grace period."""
+        return cast(
+            WebhookSecret,
+            self._client.request(
+                "POST",
+                f"/v1/webhooks/{_q(webhook_id)}/rotate-secret",
+                idempotency_key=idempotency_key,
+            ),
+        )
+
+    def test(self, webhook_id: str, *, idempotency_key: str | None = None) -> WebhookTest:
+        """Send a `webhook.test` event to this webhook. Raises `ConflictError`
+        (`webhook_disabled`)."""
+        return cast(
+            WebhookTest,
+            self._client.request(
+                "POST", f"/v1/webhooks/{_q(webhook_id)}/test", idempotency_key=idempotency_key
+            ),
+        )
+
+    def deliveries(
+        self, webhook_id: str, *, status: str | None = None, page: int = 1, page_size: int = 20
+    ) -> Page[WebhookDelivery]:
+        """One page of the delivery log, newest first (`status`: pending, succeeded,
+        failed)."""
+        params = {"status": status, "page": page, "page_size": page_size}
+        return cast(
+            Page[WebhookDelivery],
+            self._client.request("GET", f"/v1/webhooks/{_q(webhook_id)}/deliveries", params=params),
+        )
+
+    def replay(
+        self, webhook_id: str, delivery_id: str, *, idempotency_key: str | None = None
+    ) -> WebhookDelivery:
+        """Deliver the same event again (same body, same `webhook-id`)."""
+        return cast(
+            WebhookDelivery,
+            self._client.request(
+                "POST",
+                f"/v1/webhooks/{_q(webhook_id)}/deliveries/{_q(delivery_id)}/replay",
+                idempotency_key=idempotency_key,
+            ),
+        )
+
+
 _R = TypeVar("_R", bound=_Resource)
 
 
@@ -726,8 +1047,8 @@ class Client:
     automatic `Idempotency-Key`, so they are retried safely (with backoff) after
     connection failures, 429 and 5xx; see `RetryPolicy`.
 
-    Resources: `agents`, `tasks`, `memory`, `trust`, `wallet`, `keys`, `auth`; the
-    low-level `request()` reaches any endpoint.
+    Resources: `agents`, `tasks`, `memory`, `trust`, `wallet`, `events`, `keys`,
+    `webhooks`, `auth`; the low-level `request()` reaches any endpoint.
     """
 
     def __init__(
@@ -831,9 +1152,20 @@ class Client:
         return self._resource(WalletResource)
 
     @property
+    def events(self) -> EventsResource:
+        """Events: `list` (the feed), `iter` (follow the feed or the live stream)."""
+        return self._resource(EventsResource)
+
+    @property
     def keys(self) -> Keys:
         """Your API keys: `list`, `iter_all`, `create`, `revoke`."""
         return self._resource(Keys)
+
+    @property
+    def webhooks(self) -> Webhooks:
+        """Your webhooks: `create`, `list`, `retrieve`, `update`, `delete`,
+        `rotate_secret`, `test`, `deliveries`, `replay`."""
+        return self._resource(Webhooks)
 
     # --- account helpers -------------------------------------------------------------
 
@@ -1042,6 +1374,8 @@ __all__ = [
     "Amount",
     "Auth",
     "Client",
+    "EventIterator",
+    "EventsResource",
     "Keys",
     "MemoryResource",
     "Names",

@@ -154,6 +154,7 @@ ERROR_CLASSES: dict[str, type[AipodError]] = {
     "demo_disabled": AuthenticationError,
     "rate_limited": RateLimitError,
     "too_many_in_flight": RateLimitError,
+    "too_many_streams": RateLimitError,
     "login_throttled": RateLimitError,
     # permissions
     "forbidden": PermissionDeniedError,

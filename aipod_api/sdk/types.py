@@ -188,12 +188,32 @@ class Transaction(TypedDict):
     created_at: str
 
 
+class Event(TypedDict):
+    """One event (`GET /v1/events`, the stream): `id` is its cursor; `type` e.g.
+    `task.accepted`; `data` the resource as the API shows it, e.g. `{"task": {...}}`."""
+
+    id: int
+    type: str
+    created_at: str
+    data: dict[str, Any]
+
+
+class EventFeed(TypedDict):
+    """One page of the feed: pass `next_cursor` as `after` next time."""
+
+    items: list[Event]
+    next_cursor: int
+    has_more: bool
+
+
 __all__ = [
     "Agent",
     "AgentOwner",
     "ApiKey",
     "ApiKeyCreated",
     "Deleted",
+    "Event",
+    "EventFeed",
     "Login",
     "Memory",
     "Page",
@@ -206,3 +226,62 @@ __all__ = [
     "Trust",
     "Wallet",
 ]
+
+
+class Webhook(TypedDict):
+    """A webhook of the caller (its secret is shown only when created or rotated).
+    `disabled_reason`: gone (the receiver answered 410), failures, manual, or None."""
+
+    webhook_id: str
+    url: str
+    types: list[str]
+    enabled: bool
+    disabled_reason: str | None
+    consecutive_failures: int
+    previous_secret_expires_at: str | None
+    created_at: str
+    updated_at: str
+
+
+class WebhookCreated(Webhook):
+    """`POST /v1/webhooks`: the webhook with its signing secret `whsec_...` (shown once)."""
+
+    secret: str
+
+
+class WebhookSecret(TypedDict):
+    """`POST /v1/webhooks/{id}/rotate-secret`: the new secret (shown once); the previous
+    one co-signs deliveries until `previous_secret_expires_at`."""
+
+    webhook_id: str
+    secret: str
+    previous_secret_expires_at: str | None
+
+
+class WebhookTest(TypedDict):
+    """`POST /v1/webhooks/{id}/test`: a `webhook.test` event was written."""
+
+    webhook_id: str
+    type: str
+    queued: bool
+
+
+class WebhookDelivery(TypedDict):
+    """One event to one webhook: its last attempt's result. `status`: pending,
+    succeeded, failed. `msg_id` is the `webhook-id` header (the same on retries)."""
+
+    delivery_id: str
+    webhook_id: str
+    event_id: str
+    msg_id: str
+    event_type: str
+    status: str
+    attempts: int
+    response_status: int | None
+    latency_ms: int | None
+    error: str | None
+    next_attempt_at: str | None
+    last_attempt_at: str | None
+    created_at: str
+    delivered_at: str | None
+    replay: int

@@ -120,7 +120,7 @@ class DeliveryPublic(TypedDict):
     replay: Annotated[int, Field(description="0, or n for the n-th replay of the event")]
 
 
-class TestQueued(TypedDict):
+class PingQueued(TypedDict):
     webhook_id: str
     type: Literal["webhook.test"]
     queued: Annotated[bool, Field(description="the event is written; delivery follows")]

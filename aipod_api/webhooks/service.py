@@ -36,8 +36,8 @@ from aipod_api.webhooks import outbox, sender, signing
 from aipod_api.webhooks.schemas import (
     DeliveryPublic,
     DeliveryStatus,
+    PingQueued,
     SecretRotated,
-    TestQueued,
     WebhookCreated,
     WebhookPublic,
 )
@@ -115,15 +115,17 @@ class UrlRefused(ApiError):
     key = "webhook_url_refused"
 
     def __init__(self, exc: sender.UrlRefused) -> None:
-        super().__init__(data={"field": "url", "reason": exc.reason})
+        super().__init__()
         self.reason = exc.reason
         self.detail = exc.detail
 
     def render(self) -> tuple[str, Any]:
+        """Shaped like a validation error (`errors: [{field, message}]`, as every 400
+        is), plus the machine-readable `reason`."""
         from aipod_api.core.i18n import t
 
-        reason = t(f"webhook_url.{self.reason}", detail=self.detail)
-        return t(self.key, reason=reason), self.data
+        message = t(self.key, reason=t(f"webhook_url.{self.reason}", detail=self.detail))
+        return message, {"errors": [{"field": "url", "message": message}], "reason": self.reason}
 
 
 # --- the API ---------------------------------------------------------------------------
@@ -290,7 +292,7 @@ def _webhook_of(data: Any) -> Any:
     return hook.get("webhook_id") if isinstance(hook, dict) else None
 
 
-def send_test(conn: Connection, *, agent_id: str, webhook_id: str, now: int) -> TestQueued:
+def send_test(conn: Connection, *, agent_id: str, webhook_id: str, now: int) -> PingQueued:
     """Emit a `webhook.test` event (`data: {webhook}`); it is delivered to this webhook
     only, whatever its types, and appears in the owner's feed."""
     row = _own(conn, agent_id=agent_id, webhook_id=webhook_id)
@@ -395,7 +397,9 @@ def replay_delivery(
 # --- the delivery queue (worker.py) ------------------------------------------------------
 
 
-def dispatch(conn: Connection, *, now: int, limit: int = DISPATCH_BATCH) -> int:
+def dispatch(
+    conn: Connection, *, now: int, first_delay_s: float = 0.0, limit: int = DISPATCH_BATCH
+) -> int:
     """Turn the outbox events after each enabled webhook's cursor into deliveries, as the
     events service shows them to the webhook's owner. Returns how many were created.
 
@@ -445,7 +449,7 @@ def dispatch(conn: Connection, *, now: int, limit: int = DISPATCH_BATCH) -> int:
                     payload=body,
                     status="pending",
                     attempts=0,
-                    next_attempt_at=now * 1000,
+                    next_attempt_at=now * 1000 + int(first_delay_s * 1000),
                     created_at=now,
                 )
             )

@@ -17,8 +17,8 @@ from aipod_api.webhooks.schemas import (
     DeliveriesQuery,
     DeliveryPath,
     DeliveryPublic,
+    PingQueued,
     SecretRotated,
-    TestQueued,
     WebhookCreate,
     WebhookCreated,
     WebhookPath,
@@ -137,7 +137,7 @@ def rotate_secret(path: WebhookPath) -> Response:
 @bp.post(
     "/<webhook_id>/test",
     summary="发送测试事件 / Send a webhook.test event",
-    responses=responses(Envelope[TestQueued], status=202, errors=(*NOT_FOUND, 409)),
+    responses=responses(Envelope[PingQueued], status=202, errors=(*NOT_FOUND, 409)),
 )
 def test_webhook(path: WebhookPath) -> Response:
     data = service.send_test(db(), agent_id=caller_id(), webhook_id=path.webhook_id, now=clock())

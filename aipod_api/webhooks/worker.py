@@ -50,7 +50,10 @@ class WebhookWorker:
         self.enabled = settings.webhook_delivery
         self.concurrency = settings.webhook_concurrency
         self.poll_s = settings.webhook_poll_s
-        self.lease_ms = int(settings.webhook_lease_s * 1000)
+        # A lease outlives the longest attempt (connect + timeout, and a margin for the
+        # record), so a live worker never loses it mid-send.
+        longest_s = settings.webhook_connect_timeout_s + settings.webhook_timeout_s + 5
+        self.lease_ms = int(max(settings.webhook_lease_s, longest_s) * 1000)
         self.delays = settings.webhook_delays_s
         self.max_failures = settings.webhook_max_failures
         self.allow_private = settings.webhook_allow_private
@@ -129,7 +132,7 @@ class WebhookWorker:
         if behind or (free > 0 and due is not None and due <= now_ms):
             with transaction(engine, write=True) as conn:
                 if behind:
-                    service.dispatch(conn, now=now)
+                    service.dispatch(conn, now=now, first_delay_s=self.delays[0])
                 if free > 0:
                     jobs = service.claim(
                         conn, owner=self.owner, now_ms=now_ms, lease_ms=self.lease_ms, limit=free

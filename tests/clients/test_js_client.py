@@ -71,7 +71,7 @@ def test_node_suites_against_a_live_server(start_server: Callable[..., LiveServe
     summary = tap_summary(result.stdout)
     assert summary.get("fail") == 0, result.stdout[-8000:]
     assert summary.get("skipped") == 0 and summary.get("todo") == 0, result.stdout[-8000:]
-    assert len(NODE_SUITES) == 3, NODE_SUITES
+    assert len(NODE_SUITES) == 4, NODE_SUITES
     assert summary.get("tests", 0) >= 22 and summary["pass"] == summary["tests"], summary
     assert "\nnot ok" not in result.stdout
 

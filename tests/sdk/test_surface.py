@@ -24,23 +24,46 @@ from aipod_api.auth.schemas import (
     RegisterData,
 )
 from aipod_api.core.openapi import Deleted, Page
+from aipod_api.events.schemas import EventFeed, EventPublic, EventsQuery
 from aipod_api.memory.schemas import MemoryCreate, MemoryListQuery, MemoryPublic
 from aipod_api.sdk import Client, types
 from aipod_api.sdk.client import (
     Agents,
     Auth,
+    EventsResource,
     Keys,
     MemoryResource,
     Tasks,
     TrustResource,
     WalletResource,
+    Webhooks,
 )
 from aipod_api.status.views import StatusPublic
 from aipod_api.tasks.schemas import TaskComplete, TaskCreate, TaskListQuery, TaskPublic
 from aipod_api.trust.schemas import RatingCreate, RatingPublic, RatingResult, TrustPublic
 from aipod_api.wallet.schemas import TransactionPublic, TransactionsQuery, WalletPublic
+from aipod_api.webhooks.schemas import (
+    DeliveriesQuery,
+    DeliveryPublic,
+    PingQueued,
+    SecretRotated,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookPublic,
+    WebhookUpdate,
+)
 
-RESOURCES = (Auth, Agents, Tasks, MemoryResource, TrustResource, WalletResource, Keys)
+RESOURCES = (
+    Auth,
+    Agents,
+    Tasks,
+    MemoryResource,
+    TrustResource,
+    WalletResource,
+    EventsResource,
+    Keys,
+    Webhooks,
+)
 
 # SDK result type <-> the server's response shape (a pydantic model, or a TypedDict)
 RESULTS: list[tuple[Any, Any]] = [
@@ -59,7 +82,14 @@ RESULTS: list[tuple[Any, Any]] = [
     (types.Trust, TrustPublic),
     (types.Wallet, WalletPublic),
     (types.Transaction, TransactionPublic),
+    (types.Webhook, WebhookPublic),
+    (types.WebhookCreated, WebhookCreated),
+    (types.WebhookSecret, SecretRotated),
+    (types.WebhookTest, PingQueued),
+    (types.WebhookDelivery, DeliveryPublic),
     (types.Page, Page[Any]),
+    (types.Event, EventPublic),
+    (types.EventFeed, EventFeed),
 ]
 
 # SDK method <-> the request model its keyword parameters must cover (path ids aside)
@@ -75,8 +105,12 @@ REQUESTS: list[tuple[Any, type[BaseModel], set[str]]] = [
     (MemoryResource.create, MemoryCreate, set()),
     (TrustResource.rate, RatingCreate, set()),
     (WalletResource.transactions, TransactionsQuery, set()),
+    (EventsResource.list, EventsQuery, set()),
     (Keys.list, KeyListQuery, set()),
     (Keys.create, KeyCreate, set()),
+    (Webhooks.create, WebhookCreate, set()),
+    (Webhooks.update, WebhookUpdate, {"webhook_id"}),
+    (Webhooks.deliveries, DeliveriesQuery, {"webhook_id"}),
 ]
 
 
@@ -138,7 +172,17 @@ def test_methods_are_documented_and_fully_typed(method: Any) -> None:
 
 def test_help_shows_the_resources() -> None:
     text = pydoc.render_doc(Client, renderer=pydoc.plaintext)
-    for name in ("agents", "tasks", "memory", "trust", "wallet", "keys", "auth", "request"):
+    for name in (
+        "agents",
+        "tasks",
+        "memory",
+        "trust",
+        "wallet",
+        "events",
+        "keys",
+        "auth",
+        "request",
+    ):
         assert f"\n |  {name}" in text, name
     resource_help = pydoc.render_doc(Tasks, renderer=pydoc.plaintext)
     assert "create(self, *, title: 'str', budget: 'Amount'" in resource_help

@@ -90,7 +90,10 @@ def test_url_refusals(hooks_api: Api, url: str, reason: str) -> None:
     r = hooks_api.post("/v1/webhooks", key=key, json={"url": url})
     assert r.status == 400, r.body
     assert r.body["error"] == "webhook_url_refused"
-    assert r.body["data"] == {"field": "url", "reason": reason}
+    assert r.body["data"] == {
+        "errors": [{"field": "url", "message": r.body["message"]}],
+        "reason": reason,
+    }
     en = hooks_api.post(
         "/v1/webhooks", key=key, json={"url": url}, headers={"Accept-Language": "en"}
     )
@@ -186,3 +189,34 @@ def test_test_event_is_queued_and_logged(hooks_api: Api) -> None:
     )
     missing = hooks_api.post("/v1/webhooks/wh_001/deliveries/whd_000099/replay", key=key)
     assert missing.status == 404 and missing.body["error"] == "webhook_delivery_not_found"
+
+
+def test_the_python_sdk_manages_webhooks(make_app: Callable[..., Any]) -> None:
+    from aipod_api.sdk import Client, ConflictError, InvalidRequestError, NotFoundError
+    from aipod_api.sdk.transport import WSGITransport
+
+    app = make_app(webhook_allow_private=True, webhook_max_per_agent=2, webhook_delivery=False)
+    anon = Client(api_key=None, transport=WSGITransport(app))
+    key = anon.auth.register(username="sdkhooks", email="sdkhooks@example.com")["api_key"]
+    client = Client(api_key=key, transport=WSGITransport(app))
+    made = client.webhooks.create(url="http://127.0.0.1:9/h", types=["rating.created"])
+    assert made["secret"].startswith("whsec_") and made["webhook_id"] == "wh_001"
+    assert client.webhooks.retrieve("wh_001")["types"] == ["rating.created"]
+    assert [w["webhook_id"] for w in client.webhooks.list()["items"]] == ["wh_001"]
+    assert client.webhooks.update("wh_001", enabled=False)["disabled_reason"] == "manual"
+    with pytest.raises(ConflictError):
+        client.webhooks.test("wh_001")
+    client.webhooks.update("wh_001", enabled=True)
+    assert client.webhooks.test("wh_001")["queued"] is True
+    rotated = client.webhooks.rotate_secret("wh_001")
+    assert rotated["secret"] != made["secret"]
+    assert client.webhooks.deliveries("wh_001", status="failed")["items"] == []
+    with pytest.raises(InvalidRequestError) as refused:
+        client.webhooks.create(url="http://169.254.169.254/")
+    assert refused.value.error == "webhook_url_refused"
+    client.webhooks.create(url="http://127.0.0.1:9/2")
+    with pytest.raises(ConflictError):
+        client.webhooks.create(url="http://127.0.0.1:9/3")
+    with pytest.raises(NotFoundError):
+        client.webhooks.replay("wh_001", "whd_000042")
+    assert client.webhooks.delete("wh_001") == {"id": "wh_001", "deleted": True}

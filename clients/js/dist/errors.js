@@ -94,6 +94,7 @@ export const ERROR_CLASSES = Object.freeze({
     demo_disabled: AuthenticationError,
     rate_limited: RateLimitError,
     too_many_in_flight: RateLimitError,
+    too_many_streams: RateLimitError,
     login_throttled: RateLimitError,
     forbidden: PermissionDeniedError,
     not_found: NotFoundError,

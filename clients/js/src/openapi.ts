@@ -607,7 +607,7 @@ export interface components {
              * @description 稳定的机器错误码 / stable machine error code (never localised); the table is in the README
              * @enum {string}
              */
-            error: "agent_not_found" | "already_rated" | "bad_request" | "body_incomplete" | "busy_retry" | "conflict" | "demo_disabled" | "email_taken" | "forbidden" | "hashing_busy" | "http_error" | "idempotency_key_in_use" | "idempotency_key_reused" | "idempotency_key_secret_used" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_api_key" | "invalid_credentials" | "invalid_json" | "key_not_found" | "last_key" | "login_keys_exhausted" | "login_throttled" | "memory_not_author" | "memory_not_found" | "memory_unknown_participants" | "method_not_allowed" | "missing_capabilities" | "not_assignee" | "not_found" | "not_owner" | "not_publisher" | "not_task_publisher" | "own_task" | "payload_too_large" | "rate_limited" | "request_timeout" | "route_not_found" | "service_unavailable" | "task_in_progress_before_deadline" | "task_not_acceptable" | "task_not_cancellable" | "task_not_done" | "task_not_found" | "task_not_in_progress" | "too_many_in_flight" | "too_many_keys" | "too_many_webhooks" | "username_taken" | "validation_failed" | "webhook_delivery_not_found" | "webhook_disabled" | "webhook_not_found" | "webhook_url_refused";
+            error: "agent_not_found" | "already_rated" | "bad_request" | "body_incomplete" | "busy_retry" | "conflict" | "demo_disabled" | "email_taken" | "forbidden" | "hashing_busy" | "http_error" | "idempotency_key_in_use" | "idempotency_key_reused" | "idempotency_key_secret_used" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_api_key" | "invalid_credentials" | "invalid_json" | "key_not_found" | "last_key" | "login_keys_exhausted" | "login_throttled" | "memory_not_author" | "memory_not_found" | "memory_unknown_participants" | "method_not_allowed" | "missing_capabilities" | "not_assignee" | "not_found" | "not_owner" | "not_publisher" | "not_task_publisher" | "own_task" | "payload_too_large" | "rate_limited" | "request_timeout" | "route_not_found" | "service_unavailable" | "task_in_progress_before_deadline" | "task_not_acceptable" | "task_not_cancellable" | "task_not_done" | "task_not_found" | "task_not_in_progress" | "too_many_in_flight" | "too_many_keys" | "too_many_streams" | "too_many_webhooks" | "username_taken" | "validation_failed" | "webhook_delivery_not_found" | "webhook_disabled" | "webhook_not_found" | "webhook_url_refused";
             /** Message */
             message: string;
             /**
@@ -684,7 +684,7 @@ export interface components {
              * @description 稳定的机器错误码 / stable machine error code (never localised); the table is in the README
              * @enum {string}
              */
-            error: "agent_not_found" | "already_rated" | "bad_request" | "body_incomplete" | "busy_retry" | "conflict" | "demo_disabled" | "email_taken" | "forbidden" | "hashing_busy" | "http_error" | "idempotency_key_in_use" | "idempotency_key_reused" | "idempotency_key_secret_used" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_api_key" | "invalid_credentials" | "invalid_json" | "key_not_found" | "last_key" | "login_keys_exhausted" | "login_throttled" | "memory_not_author" | "memory_not_found" | "memory_unknown_participants" | "method_not_allowed" | "missing_capabilities" | "not_assignee" | "not_found" | "not_owner" | "not_publisher" | "not_task_publisher" | "own_task" | "payload_too_large" | "rate_limited" | "request_timeout" | "route_not_found" | "service_unavailable" | "task_in_progress_before_deadline" | "task_not_acceptable" | "task_not_cancellable" | "task_not_done" | "task_not_found" | "task_not_in_progress" | "too_many_in_flight" | "too_many_keys" | "too_many_webhooks" | "username_taken" | "validation_failed" | "webhook_delivery_not_found" | "webhook_disabled" | "webhook_not_found" | "webhook_url_refused";
+            error: "agent_not_found" | "already_rated" | "bad_request" | "body_incomplete" | "busy_retry" | "conflict" | "demo_disabled" | "email_taken" | "forbidden" | "hashing_busy" | "http_error" | "idempotency_key_in_use" | "idempotency_key_reused" | "idempotency_key_secret_used" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_api_key" | "invalid_credentials" | "invalid_json" | "key_not_found" | "last_key" | "login_keys_exhausted" | "login_throttled" | "memory_not_author" | "memory_not_found" | "memory_unknown_participants" | "method_not_allowed" | "missing_capabilities" | "not_assignee" | "not_found" | "not_owner" | "not_publisher" | "not_task_publisher" | "own_task" | "payload_too_large" | "rate_limited" | "request_timeout" | "route_not_found" | "service_unavailable" | "task_in_progress_before_deadline" | "task_not_acceptable" | "task_not_cancellable" | "task_not_done" | "task_not_found" | "task_not_in_progress" | "too_many_in_flight" | "too_many_keys" | "too_many_streams" | "too_many_webhooks" | "username_taken" | "validation_failed" | "webhook_delivery_not_found" | "webhook_disabled" | "webhook_not_found" | "webhook_url_refused";
             /** Message */
             message: string;
             /** @description `{errors: [{field, message}]}`; null when the body is not JSON at all */
@@ -1817,8 +1817,8 @@ export interface components {
              */
             previous_secret_expires_at: string | null;
         };
-        /** Envelope[TestQueued] */
-        Envelope_TestQueued_: {
+        /** Envelope[PingQueued] */
+        Envelope_PingQueued_: {
             /**
              * Code
              * @description 0 = 成功 success; otherwise the HTTP status
@@ -1829,15 +1829,15 @@ export interface components {
              * @description 状态描述 (zh by default, en with Accept-Language: en)
              */
             message: string;
-            data: components["schemas"]["TestQueued"];
+            data: components["schemas"]["PingQueued"];
             /**
              * Timestamp
              * @description ISO 8601 UTC, e.g. 2026-03-27T10:30:00Z
              */
             timestamp: string;
         };
-        /** TestQueued */
-        TestQueued: {
+        /** PingQueued */
+        PingQueued: {
             /** Webhook Id */
             webhook_id: string;
             /**
@@ -4023,7 +4023,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": string;
+                    "text/event-stream": {
+                        /** @description the event id (the cursor) */
+                        id?: string;
+                        /** @description the event type */
+                        event?: string;
+                        /** @description the event as in the feed (JSON) */
+                        data?: string;
+                    };
                 };
             };
             /** @description 参数错误,缺少必填字段 / Bad request: `data.errors` names each field */
@@ -4599,8 +4606,8 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OK */
-            200: {
+            /** @description Created */
+            201: {
                 headers: {
                     /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
                     "Idempotent-Replayed"?: "true";
@@ -4709,7 +4716,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope_TestQueued_"];
+                    "application/json": components["schemas"]["Envelope_PingQueued_"];
                 };
             };
             /** @description 参数错误,缺少必填字段 / Bad request: `data.errors` names each field */
