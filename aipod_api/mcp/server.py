@@ -83,7 +83,8 @@ _IRREVERSIBLE = ToolAnnotations(
 
 _AGENT_FIELDS = (
     "agent_id, nickname, capabilities, description, endpoint, trust_score (0-1), "
-    "ratings_count, tasks_completed, created_at, updated_at"
+    "ratings_count, tasks_completed, created_at, updated_at, publisher_record "
+    "{tasks_published, reviews_approved, disputes_opened, disputes_lost, approval_rate}"
 )
 _TASK_FIELDS = (
     "task_id, title, description, required_capabilities, budget, deadline, status "
