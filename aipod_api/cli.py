@@ -513,8 +513,26 @@ def cmd_tasks_list(ctx: Context) -> None:
         ctx.emit_page(page, TASK_COLUMNS)
 
 
+def _render_task(task: Mapping[str, Any]) -> str:
+    """The task's fields, then its history (if any) one transition a line."""
+    fields = {k: v for k, v in task.items() if k != "history"}
+    text = render_record(fields, MONEY_FIELDS)
+    history = task.get("history")
+    if history:
+        lines = ["", "history:"]
+        for h in history:
+            who = h.get("actor_id") or h.get("role")
+            line = f"  {h.get('at')}  {h.get('action')}  {h.get('from_status') or '-'} → "
+            line += f"{h.get('to_status')}  by {who}"
+            if h.get("reason"):
+                line += f"  ({h['reason']})"
+            lines.append(line)
+        text += "\n".join(lines)
+    return text
+
+
 def _emit_task(ctx: Context, task: Mapping[str, Any]) -> None:
-    ctx.emit(task, lambda: render_record(task, MONEY_FIELDS))
+    ctx.emit(task, lambda: _render_task(task))
 
 
 def cmd_tasks_show(ctx: Context) -> None:
@@ -529,6 +547,7 @@ def cmd_tasks_publish(ctx: Context) -> None:
         description=a.description,
         required_capabilities=a.capability or None,
         deadline=a.deadline,
+        review_seconds=a.review_seconds,
         idempotency_key=a.idempotency_key,
     )
     _emit_task(ctx, task)
@@ -554,6 +573,48 @@ def cmd_tasks_complete(ctx: Context) -> None:
 def cmd_tasks_cancel(ctx: Context) -> None:
     a = ctx.args
     _emit_task(ctx, ctx.client().tasks.cancel(a.task_id, idempotency_key=a.idempotency_key))
+
+
+def cmd_tasks_approve(ctx: Context) -> None:
+    a = ctx.args
+    _emit_task(ctx, ctx.client().tasks.approve(a.task_id, idempotency_key=a.idempotency_key))
+
+
+def cmd_tasks_request_changes(ctx: Context) -> None:
+    a = ctx.args
+    task = ctx.client().tasks.request_changes(
+        a.task_id, reason=a.reason, idempotency_key=a.idempotency_key
+    )
+    _emit_task(ctx, task)
+
+
+def cmd_tasks_dispute(ctx: Context) -> None:
+    a = ctx.args
+    task = ctx.client().tasks.dispute(a.task_id, reason=a.reason, idempotency_key=a.idempotency_key)
+    _emit_task(ctx, task)
+
+
+def cmd_tasks_concede(ctx: Context) -> None:
+    a = ctx.args
+    _emit_task(ctx, ctx.client().tasks.concede(a.task_id, idempotency_key=a.idempotency_key))
+
+
+def cmd_tasks_withdraw_dispute(ctx: Context) -> None:
+    a = ctx.args
+    task = ctx.client().tasks.withdraw_dispute(a.task_id, idempotency_key=a.idempotency_key)
+    _emit_task(ctx, task)
+
+
+def cmd_tasks_resolve(ctx: Context) -> None:
+    a = ctx.args
+    task = ctx.client().tasks.resolve(
+        a.task_id,
+        outcome=a.outcome,
+        assignee_share=a.share,
+        reason=a.reason,
+        idempotency_key=a.idempotency_key,
+    )
+    _emit_task(ctx, task)
 
 
 def _memory_filters(a: argparse.Namespace) -> dict[str, Any]:
@@ -791,6 +852,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--description")
     p.add_argument("--capability", action="append", default=[], help="required; repeatable")
     p.add_argument("--deadline", help="ISO 8601, in the future")
+    p.add_argument(
+        "--review-seconds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="review window 0..2592000 (0: complete pays at once; default: the server's)",
+    )
     _idempotency(p)
     p = add(tasks, "accept", cmd_tasks_accept, "accept an open task")
     p.add_argument("task_id")
@@ -804,6 +872,29 @@ def build_parser() -> argparse.ArgumentParser:
     _idempotency(p)
     p = add(tasks, "cancel", cmd_tasks_cancel, "cancel your task (refunds the escrow)")
     p.add_argument("task_id")
+    _idempotency(p)
+    p = add(tasks, "approve", cmd_tasks_approve, "approve submitted work (pays the assignee)")
+    p.add_argument("task_id")
+    _idempotency(p)
+    p = add(tasks, "request-changes", cmd_tasks_request_changes, "send submitted work back")
+    p.add_argument("task_id")
+    p.add_argument("--reason", required=True)
+    _idempotency(p)
+    p = add(tasks, "dispute", cmd_tasks_dispute, "dispute submitted work (escrow frozen)")
+    p.add_argument("task_id")
+    p.add_argument("--reason", required=True)
+    _idempotency(p)
+    p = add(tasks, "concede", cmd_tasks_concede, "concede a dispute (refunds the publisher)")
+    p.add_argument("task_id")
+    _idempotency(p)
+    p = add(tasks, "withdraw-dispute", cmd_tasks_withdraw_dispute, "withdraw your dispute (pays)")
+    p.add_argument("task_id")
+    _idempotency(p)
+    p = add(tasks, "resolve", cmd_tasks_resolve, "resolve a dispute (operators)")
+    p.add_argument("task_id")
+    p.add_argument("--outcome", required=True, choices=("release", "refund", "split"))
+    p.add_argument("--share", type=_decimal, default=None, help="the assignee's share 0..1 (split)")
+    p.add_argument("--reason")
     _idempotency(p)
 
     memory = nest("memory", "shared memory")

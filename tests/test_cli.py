@@ -357,3 +357,49 @@ def test_console_script_runs(live: LiveServer, tmp_path: Path) -> None:
     assert out.returncode == 0 and out.stdout.startswith("aipod ")
     out = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "Exit codes" in out.stdout
+
+
+def test_tasks_review_dispute_and_resolve(
+    start_server: Callable[..., LiveServer], home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = start_server(env={"AIPOD_OPERATORS": "cli_judge"})
+
+    def run(*argv: str, key: str) -> Run:
+        monkeypatch.setenv("AIPOD_API_KEY", key)
+        out, err = io.StringIO(), io.StringIO()
+        code = cli.main([*argv, "--base-url", server.base_url], stdout=out, stderr=err)
+        return Run(code, out.getvalue(), err.getvalue())
+
+    pub, worker = server.api.register("cli_pub"), server.api.register("cli_rv_worker")
+    judge = server.api.register("cli_judge")
+    r = run(
+        "tasks", "publish", "--title", "审阅", "--budget", "80", "--review-seconds", "600",
+        "--json", key=pub,
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    task_id = r.json["task_id"]
+    assert r.json["review_seconds"] == 600
+    assert run("tasks", "accept", task_id, key=worker).code == 0
+    r = run("tasks", "complete", task_id, "--deliverables", '{"v": 1}', "--json", key=worker)
+    assert r.code == 0 and r.json["status"] == "submitted", r.err
+    r = run("tasks", "request-changes", task_id, "--reason", "表格缺一列", "--json", key=pub)
+    assert r.code == 0 and r.json["status"] == "progress", r.err
+    assert run("tasks", "complete", task_id, "--deliverables", "{}", key=worker).code == 0
+    r = run("tasks", "approve", task_id, key=worker)
+    assert r.code == 5 and "not_publisher" in r.err
+    r = run("tasks", "dispute", task_id, "--reason", "还是不对", "--json", key=pub)
+    assert r.code == 0 and r.json["status"] == "disputed", r.err
+    r = run("tasks", "resolve", task_id, "--outcome", "split", "--share", "0.25", key=pub)
+    assert r.code == 5 and "not_operator" in r.err
+    r = run(
+        "tasks", "resolve", task_id, "--outcome", "split", "--share", "0.25", "--json",
+        key=judge,
+    )  # fmt: skip
+    assert r.code == 0 and r.json["status"] == "done" and r.json["payout"] == 20, r.err
+    r = run("tasks", "show", task_id, key=pub)
+    assert r.code == 0 and "history:" in r.out
+    assert "request_changes" in r.out and "表格缺一列" in r.out and "by cli_judge" in r.out
+    r = run("tasks", "concede", task_id, key=worker)
+    assert r.code != 0 and "task_not_disputed" in r.err
+    r = run("agents", "show", "cli_pub", "--json", key=worker)
+    assert r.json["publisher_record"]["disputes_opened"] == 1

@@ -43,6 +43,10 @@ VOLATILE = {
     "prefix",
     "trust_at",  # trust aggregates are kept as of a time (migration 0008)
     "trust_due",
+    "at",  # task_history (migration 0009)
+    "submitted_at",
+    "review_due",
+    "disputed_at",
 }
 
 pytestmark = pytest.mark.skipif(BACKEND != "sqlite", reason="--reset-demo is SQLite only")

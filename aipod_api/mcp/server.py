@@ -83,14 +83,20 @@ _IRREVERSIBLE = ToolAnnotations(
 
 _AGENT_FIELDS = (
     "agent_id, nickname, capabilities, description, endpoint, trust_score (0-1), "
-    "ratings_count, tasks_completed, created_at, updated_at"
+    "ratings_count, tasks_completed, created_at, updated_at, publisher_record "
+    "{tasks_published, reviews_approved, disputes_opened, disputes_lost, approval_rate}"
 )
 _TASK_FIELDS = (
     "task_id, title, description, required_capabilities, budget, deadline, status "
-    "(open|progress|done|cancelled|expired), publisher_id, assignee_id, created_at, "
-    "accepted_at, completed_at, deliverables and quality_notes (publisher and assignee "
-    "only), rated"
+    "(open|progress|done|submitted|disputed|cancelled|expired), publisher_id, assignee_id, "
+    "created_at, accepted_at, completed_at, deliverables and quality_notes (publisher and "
+    "assignee only), rated, review_seconds, submitted_at, review_due (auto-approval time), "
+    "change_rounds, max_change_rounds, disputed_at, dispute_reason, resolution, "
+    "assignee_share, payout"
 )
+Reason = Annotated[
+    str, Field(min_length=1, max_length=2000, description="Why, for the other party.")
+]
 _PAGE = "a page {items, page, page_size, total, total_capped, has_more}"
 
 
@@ -385,6 +391,16 @@ def _register_tools(server: MCPServer, gw: Gateway) -> None:
                 "Past it an open task expires and the escrow is refunded.",
             ),
         ] = None,
+        review_seconds: Annotated[
+            int | None,
+            Field(
+                ge=0,
+                le=2_592_000,
+                description="Review window in seconds: with > 0 a delivery waits for your "
+                "approve_task (or dispute_task) and is auto-approved when the window ends; "
+                "0 pays on delivery. Default: the server's (usually 0).",
+            ),
+        ] = None,
     ) -> Result:
         body = _drop_none(
             {
@@ -393,6 +409,7 @@ def _register_tools(server: MCPServer, gw: Gateway) -> None:
                 "description": description,
                 "required_capabilities": required_capabilities,
                 "deadline": deadline,
+                "review_seconds": review_seconds,
             }
         )
         return await gw.call("POST", "/v1/tasks", body=body)
@@ -411,8 +428,10 @@ def _register_tools(server: MCPServer, gw: Gateway) -> None:
     @server.tool(
         annotations=_WRITE,
         description=(
-            "Deliver a task you accepted: the escrowed budget is paid to you at once. "
-            "Returns the task, now 'done'. Errors: not_assignee (403), task_not_in_progress "
+            "Deliver a task you accepted: the escrowed budget is paid to you at once "
+            "(status 'done'), or, if the task has a review window, the delivery is submitted "
+            "(status 'submitted') and paid when the publisher approves it or the window "
+            "ends. Returns the task. Errors: not_assignee (403), task_not_in_progress "
             "(409), task_not_found (404)."
         ),
     )
@@ -440,6 +459,65 @@ def _register_tools(server: MCPServer, gw: Gateway) -> None:
     )
     async def cancel_task(task_id: TaskId) -> Result:
         return await gw.call("PUT", f"/v1/tasks/{_q(task_id)}/cancel")
+
+    @server.tool(
+        annotations=_IRREVERSIBLE,
+        description=(
+            "Approve the submitted delivery of a task you published (within its review "
+            "window): the escrow is paid to the assignee. Returns the task, now 'done'. "
+            "Errors: not_publisher (403), task_not_submitted (409; after the window the "
+            "task was auto-approved)."
+        ),
+    )
+    async def approve_task(task_id: TaskId) -> Result:
+        return await gw.call("PUT", f"/v1/tasks/{_q(task_id)}/approve")
+
+    @server.tool(
+        annotations=_WRITE,
+        description=(
+            "Send a submitted delivery back to the assignee with a reason (within the "
+            "review window, at most max_change_rounds times). Returns the task, now "
+            "'progress'. Errors: not_publisher (403), task_not_submitted or "
+            "change_rounds_exhausted (409)."
+        ),
+    )
+    async def request_changes(task_id: TaskId, reason: Reason) -> Result:
+        body = {"reason": reason}
+        return await gw.call("PUT", f"/v1/tasks/{_q(task_id)}/request-changes", body=body)
+
+    @server.tool(
+        annotations=_WRITE,
+        description=(
+            "Dispute a submitted delivery of a task you published (within the review "
+            "window): the escrow stays frozen until the assignee concedes, you withdraw "
+            "(withdraw_dispute) or an operator resolves it. Returns the task, now "
+            "'disputed'. Errors: not_publisher (403), task_not_submitted (409)."
+        ),
+    )
+    async def dispute_task(task_id: TaskId, reason: Reason) -> Result:
+        body = {"reason": reason}
+        return await gw.call("PUT", f"/v1/tasks/{_q(task_id)}/dispute", body=body)
+
+    @server.tool(
+        annotations=_IRREVERSIBLE,
+        description=(
+            "As the assignee of a disputed task, concede: the budget goes back to the "
+            "publisher. Returns the task, now 'cancelled'. Errors: not_assignee (403), "
+            "task_not_disputed (409)."
+        ),
+    )
+    async def concede_task(task_id: TaskId) -> Result:
+        return await gw.call("PUT", f"/v1/tasks/{_q(task_id)}/concede")
+
+    @server.tool(
+        annotations=_IRREVERSIBLE,
+        description=(
+            "Withdraw your dispute on a task you published: the assignee is paid. Returns "
+            "the task, now 'done'. Errors: not_publisher (403), task_not_disputed (409)."
+        ),
+    )
+    async def withdraw_dispute(task_id: TaskId) -> Result:
+        return await gw.call("PUT", f"/v1/tasks/{_q(task_id)}/withdraw-dispute")
 
     @server.tool(
         annotations=_WRITE,

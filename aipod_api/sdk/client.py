@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final, Literal, TypeVar, cast
 
 from aipod_api import __version__
 from aipod_api.sdk.errors import (
@@ -44,6 +44,7 @@ from aipod_api.sdk.types import (
     Registration,
     Status,
     Task,
+    TaskDetail,
     Transaction,
     Trust,
     Wallet,
@@ -384,11 +385,16 @@ class Tasks(_Resource):
         description: str | None = None,
         required_capabilities: Names | None = None,
         deadline: str | datetime | None = None,
+        review_seconds: int | None = None,
         idempotency_key: str | None = None,
     ) -> Task:
         """Publish a task; `budget` (≤ 2 decimals) moves from your balance into escrow.
         `deadline`: ISO 8601 or a datetime, in the future (without an offset it is read
-        in the server's time zone).
+        in the server's time zone). `review_seconds` (0–2592000; default the server's
+        AIPOD_REVIEW_SECONDS, 0 unless configured): with > 0 the assignee's complete
+        submits the work and you approve it (`approve`), send it back
+        (`request_changes`) or `dispute` it within that window; when it ends unanswered
+        the task is auto-approved and paid.
 
         Safe to retry: the SDK sends an `Idempotency-Key` (pass your own to retry across
         processes), so a retried publish never escrows twice.
@@ -401,6 +407,7 @@ class Tasks(_Resource):
                 "required_capabilities": required_capabilities,
                 "budget": _amount(budget),
                 "deadline": _instant(deadline),
+                "review_seconds": review_seconds,
             }
         )
         return cast(
@@ -408,9 +415,10 @@ class Tasks(_Resource):
             self._client.request("POST", "/v1/tasks", json=body, idempotency_key=idempotency_key),
         )
 
-    def retrieve(self, task_id: str) -> Task:
-        """One task. Raises `NotFoundError` (`task_not_found`)."""
-        return cast(Task, self._client.request("GET", f"/v1/tasks/{_q(task_id)}"))
+    def retrieve(self, task_id: str) -> TaskDetail:
+        """One task, with its `history` (every transition, oldest first). Raises
+        `NotFoundError` (`task_not_found`)."""
+        return cast(TaskDetail, self._client.request("GET", f"/v1/tasks/{_q(task_id)}"))
 
     def accept(self, task_id: str, *, idempotency_key: str | None = None) -> Task:
         """Take an open task (you need its required capabilities; not your own task).
@@ -432,7 +440,9 @@ class Tasks(_Resource):
         quality_notes: str | None = None,
         idempotency_key: str | None = None,
     ) -> Task:
-        """Deliver a task you accepted: the escrowed budget is paid to you.
+        """Deliver a task you accepted: the escrowed budget is paid to you — or, when the
+        task has a review window (`review_seconds` > 0), the work is submitted
+        (status `submitted`) and paid when the publisher approves it or the window ends.
 
         Raises `PermissionDeniedError` (`not_assignee`), `TaskStateError`
         (`task_not_in_progress`)."""
@@ -446,6 +456,83 @@ class Tasks(_Resource):
                 idempotency_key=idempotency_key,
             ),
         )
+
+    def _put(self, task_id: str, action: str, body: dict[str, Any] | None, key: str | None) -> Task:
+        return cast(
+            Task,
+            self._client.request(
+                "PUT", f"/v1/tasks/{_q(task_id)}/{action}", json=body, idempotency_key=key
+            ),
+        )
+
+    def approve(self, task_id: str, *, idempotency_key: str | None = None) -> Task:
+        """Approve submitted work on your task within its review window: the escrow is
+        paid to the assignee (status `done`).
+
+        Raises `PermissionDeniedError` (`not_publisher`), `TaskStateError`
+        (`task_not_submitted`; after the window the task was auto-approved already)."""
+        return self._put(task_id, "approve", None, idempotency_key)
+
+    def request_changes(
+        self, task_id: str, *, reason: str, idempotency_key: str | None = None
+    ) -> Task:
+        """Send submitted work back to the assignee (status `progress`), with `reason`
+        (1–2000 characters); at most the task's `max_change_rounds` times. A deadline
+        that would pass within the next review window moves to now + review_seconds.
+
+        Raises `PermissionDeniedError` (`not_publisher`), `TaskStateError`
+        (`task_not_submitted`, `change_rounds_exhausted`)."""
+        return self._put(task_id, "request-changes", {"reason": reason}, idempotency_key)
+
+    def dispute(self, task_id: str, *, reason: str, idempotency_key: str | None = None) -> Task:
+        """Dispute submitted work within its review window (status `disputed`): the
+        escrow stays frozen until the assignee concedes, you withdraw, or an operator
+        resolves it.
+
+        Raises `PermissionDeniedError` (`not_publisher`), `TaskStateError`
+        (`task_not_submitted`)."""
+        return self._put(task_id, "dispute", {"reason": reason}, idempotency_key)
+
+    def concede(self, task_id: str, *, idempotency_key: str | None = None) -> Task:
+        """As the assignee, give in to a dispute: the budget goes back to the publisher
+        (status `cancelled`).
+
+        Raises `PermissionDeniedError` (`not_assignee`), `TaskStateError`
+        (`task_not_disputed`)."""
+        return self._put(task_id, "concede", None, idempotency_key)
+
+    def withdraw_dispute(self, task_id: str, *, idempotency_key: str | None = None) -> Task:
+        """Withdraw your dispute: the assignee is paid (status `done`).
+
+        Raises `PermissionDeniedError` (`not_publisher`), `TaskStateError`
+        (`task_not_disputed`)."""
+        return self._put(task_id, "withdraw-dispute", None, idempotency_key)
+
+    def resolve(
+        self,
+        task_id: str,
+        *,
+        outcome: Literal["release", "refund", "split"],
+        assignee_share: Amount | None = None,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Task:
+        """As an operator (AIPOD_OPERATORS, not a party), decide a dispute (status
+        `done`): `release` pays the assignee everything, `refund` returns everything to
+        the publisher, `split` pays the assignee budget × `assignee_share` (0–1, at most
+        4 decimals; a Decimal or str keeps it exact) rounded half up to 0.01 and refunds
+        the rest.
+
+        Raises `PermissionDeniedError` (`not_operator`), `TaskStateError`
+        (`task_not_disputed`), `InvalidRequestError` (a share that does not fit)."""
+        body = _drop_none(
+            {
+                "outcome": outcome,
+                "assignee_share": None if assignee_share is None else _amount(assignee_share),
+                "reason": reason,
+            }
+        )
+        return self._put(task_id, "resolve", body, idempotency_key)
 
     def cancel(self, task_id: str, *, idempotency_key: str | None = None) -> Task:
         """Cancel your task: an open one at any time, one in progress only after its

@@ -97,7 +97,8 @@ class ConflictError(AipodError):
 
 class TaskStateError(ConflictError):
     """409: the task's state does not allow this action (not open, not in progress,
-    not cancellable, not done yet)."""
+    not cancellable, not done yet, not in review, not in dispute, no change rounds
+    left, nothing paid to rate)."""
 
 
 class InsufficientFunds(ConflictError):
@@ -164,6 +165,7 @@ ERROR_CLASSES: dict[str, type[AipodError]] = {
     "not_assignee": PermissionDeniedError,
     "not_publisher": PermissionDeniedError,
     "not_task_publisher": PermissionDeniedError,
+    "not_operator": PermissionDeniedError,
     "memory_not_author": PermissionDeniedError,
     # missing things
     "not_found": NotFoundError,
@@ -189,6 +191,10 @@ ERROR_CLASSES: dict[str, type[AipodError]] = {
     "task_not_cancellable": TaskStateError,
     "task_in_progress_before_deadline": TaskStateError,
     "task_not_done": TaskStateError,
+    "task_not_submitted": TaskStateError,
+    "task_not_disputed": TaskStateError,
+    "change_rounds_exhausted": TaskStateError,
+    "task_not_paid": TaskStateError,
     "insufficient_funds": InsufficientFunds,
     # idempotency keys
     "idempotency_key_reused": IdempotencyError,

@@ -39,6 +39,18 @@ class Status(TypedDict):
     uptime_s: int
 
 
+class PublisherRecord(TypedDict):
+    """An agent's record as a publisher: `approval_rate` = reviews_approved /
+    (reviews_approved + disputes_opened), None before the first; a dispute is lost when
+    the assignee was paid in full."""
+
+    tasks_published: int
+    reviews_approved: int
+    disputes_opened: int
+    disputes_lost: int
+    approval_rate: float | None
+
+
 class Agent(TypedDict):
     """A public agent profile."""
 
@@ -52,6 +64,7 @@ class Agent(TypedDict):
     tasks_completed: int
     created_at: str
     updated_at: str
+    publisher_record: PublisherRecord
 
 
 class AgentOwner(Agent):
@@ -101,8 +114,12 @@ class Deleted(TypedDict):
 
 
 class Task(TypedDict):
-    """A task. `status` is one of open, progress, done, cancelled, expired (servers may
-    add more). `deliverables` and `quality_notes` are visible to the parties only."""
+    """A task. `status` is one of open, progress, done, submitted, disputed, cancelled,
+    expired (servers may add more). `deliverables`, `quality_notes` and
+    `dispute_reason` are visible to the parties (and operators) only. With
+    `review_seconds` > 0, complete submits the work (`submitted`) until the publisher
+    approves it or `review_due` passes (auto-approval); `payout` is what the assignee
+    was paid once done."""
 
     task_id: str
     title: str
@@ -119,6 +136,35 @@ class Task(TypedDict):
     deliverables: dict[str, Any] | None
     quality_notes: str | None
     rated: bool
+    review_seconds: int
+    submitted_at: str | None
+    review_due: str | None
+    change_rounds: int
+    max_change_rounds: int
+    disputed_at: str | None
+    dispute_reason: str | None
+    resolution: str | None
+    assignee_share: float | None
+    payout: float | None
+
+
+class TaskHistoryEntry(TypedDict):
+    """One transition of a task: `role` is publisher, assignee, contractor, operator or
+    clock (then `actor_id` is None); `reason` for the parties and operators only."""
+
+    action: str
+    from_status: str | None
+    to_status: str
+    actor_id: str | None
+    role: str
+    at: str
+    reason: str | None
+
+
+class TaskDetail(Task):
+    """A task as `tasks.retrieve` returns it: with its history, oldest first."""
+
+    history: list[TaskHistoryEntry]
 
 
 class Memory(TypedDict):
@@ -217,11 +263,14 @@ __all__ = [
     "Login",
     "Memory",
     "Page",
+    "PublisherRecord",
     "Rating",
     "RatingResult",
     "Registration",
     "Status",
     "Task",
+    "TaskDetail",
+    "TaskHistoryEntry",
     "Transaction",
     "Trust",
     "Wallet",

@@ -36,8 +36,9 @@ Derived from the table (`Lifecycle`), and written nowhere else:
   (tasks/schemas.py) and the CHECK constraint on `tasks.status` (attached to the table
   here; a migration is needed only when the CHECK's text changes);
 - `HELD`, the statuses whose escrow holds the budget (from the effects along the edges);
-- the read-time rules. An edge taken by the clock (`who=CLOCK`: expire) has happened, for
-  every reader, as soon as its guard holds, before any sweep has run: `effective_status`
+- the read-time rules. An edge taken by the clock (`who=CLOCK`: expire, auto_approve)
+  has happened, for every reader, as soon as its guard holds, before any sweep has
+  run: `effective_status`
   (what a read shows), `status_filter` (the `status=` list filter), `due_condition` (the
   tasks the sweep and the wallet reads settle) and `clock_edges` (the correction of the
   per-status counters in list totals);

@@ -186,12 +186,14 @@ def test_issue_examples_over_http(api: Api, lang: str) -> None:
     r = api.get("/v1/tasks", key=key, params={"status": "bogus"}, headers=hdr)
     assert r.status == 400, r.body
     msg = _errors(r)["status"]
-    assert "'open', 'progress', 'done', 'cancelled', 'expired'" in msg
+    assert "'open', 'progress', 'done', 'submitted', 'disputed', 'cancelled', 'expired'" in msg
     assert " or " not in msg
     assert msg == (
-        "Invalid field status: must be one of: 'open', 'progress', 'done', 'cancelled', 'expired'"
+        "Invalid field status: must be one of: 'open', 'progress', 'done', 'submitted', "
+        "'disputed', 'cancelled', 'expired'"
         if english
-        else "字段 status 无效: 必须是以下之一: 'open', 'progress', 'done', 'cancelled', 'expired'"
+        else "字段 status 无效: 必须是以下之一: 'open', 'progress', 'done', 'submitted', "
+        "'disputed', 'cancelled', 'expired'"
     )
 
     r = api.post(

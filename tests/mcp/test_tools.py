@@ -27,6 +27,11 @@ TOOLS = {
     "accept_task",
     "complete_task",
     "cancel_task",
+    "approve_task",
+    "request_changes",
+    "dispute_task",
+    "concede_task",
+    "withdraw_dispute",
     "rate_agent",
     "write_memory",
     "search_memory",
@@ -52,6 +57,11 @@ ARGS: dict[str, dict[str, Any]] = {
     "accept_task": {"task_id": "task_001"},
     "complete_task": {"task_id": "task_001", "deliverables": {"r": 1}},
     "cancel_task": {"task_id": "task_001"},
+    "approve_task": {"task_id": "task_001"},
+    "request_changes": {"task_id": "task_001", "reason": "r"},
+    "dispute_task": {"task_id": "task_001", "reason": "r"},
+    "concede_task": {"task_id": "task_001"},
+    "withdraw_dispute": {"task_id": "task_001"},
     "rate_agent": {"task_id": "task_001", "agent_id": "x", "quality_score": 5, "on_time": True},
     "write_memory": {"content": "c"},
     "search_memory": {"q": "c"},
@@ -115,7 +125,7 @@ def test_tools_are_listed_with_descriptions_and_schemas(aipod: LiveServer) -> No
         "type": "boolean"
     }
     statuses = tools["list_tasks"].input_schema["properties"]["status"]["anyOf"][0]["enum"]
-    assert statuses == ["open", "progress", "done", "cancelled", "expired"]
+    assert statuses == ["open", "progress", "done", "submitted", "disputed", "cancelled", "expired"]
     assert tools["rate_agent"].input_schema["properties"]["quality_score"]["maximum"] == 5
 
 
@@ -225,6 +235,55 @@ def test_every_tool_succeeds_and_answers_what_the_api_answers(
         assert everything == bob.client.request("GET", "/v1/transactions")
 
     session(base, bob.key, as_bob_check)
+
+
+def test_review_tools_approve_changes_dispute_concede(
+    aipod: LiveServer, register: Callable[..., Any]
+) -> None:
+    pub, worker = register("pub_review"), register("worker_review")
+
+    def submitted() -> str:
+        task_id = str(
+            pub.client.request(
+                "POST", "/v1/tasks", json={"title": "t", "budget": 30, "review_seconds": 600}
+            )["task_id"]
+        )
+        worker.client.request("PUT", f"/v1/tasks/{task_id}/accept")
+        done = worker.client.request(
+            "PUT", f"/v1/tasks/{task_id}/complete", json={"deliverables": {"v": 1}}
+        )
+        assert done["status"] == "submitted"
+        return task_id
+
+    first, second, third = submitted(), submitted(), submitted()
+
+    async def as_publisher(client: Client) -> None:
+        back = ok(await client.call_tool("request_changes", {"task_id": first, "reason": "more"}))
+        assert (back["status"], back["change_rounds"]) == ("progress", 1)
+        failed(
+            await client.call_tool("approve_task", {"task_id": first}), "task_not_submitted", 409
+        )
+        paid = ok(await client.call_tool("approve_task", {"task_id": second}))
+        assert (paid["status"], paid["payout"]) == ("done", 30)
+        disputed = ok(await client.call_tool("dispute_task", {"task_id": third, "reason": "bad"}))
+        assert disputed["status"] == "disputed"
+        failed(await client.call_tool("concede_task", {"task_id": third}), "not_assignee", 403)
+
+    session(aipod.base_url, pub.key, as_publisher)
+
+    async def as_worker(client: Client) -> None:
+        failed(
+            await client.call_tool("dispute_task", {"task_id": third, "reason": "x"}),
+            "not_publisher",
+            403,
+        )
+        conceded = ok(await client.call_tool("concede_task", {"task_id": third}))
+        assert conceded["status"] == "cancelled"
+        failed(await client.call_tool("withdraw_dispute", {"task_id": third}), "not_publisher", 403)
+
+    session(aipod.base_url, worker.key, as_worker)
+    assert worker.client.request("GET", "/v1/wallet")["balance"] == 1030
+    assert pub.client.request("GET", "/v1/wallet")["escrow"] == 30  # the first is in progress
 
 
 def test_every_tool_reports_a_refused_key_as_a_tool_error(aipod: LiveServer) -> None:

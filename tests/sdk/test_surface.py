@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from aipod_api.agents.schemas import AgentListQuery, AgentOwner, AgentPublic, AgentUpdate
+from aipod_api.agents.schemas import (
+    AgentListQuery,
+    AgentOwner,
+    AgentPublic,
+    AgentUpdate,
+    PublisherRecord,
+)
 from aipod_api.auth.schemas import (
     KeyCreate,
     KeyCreatedPublic,
@@ -39,7 +45,16 @@ from aipod_api.sdk.client import (
     Webhooks,
 )
 from aipod_api.status.views import StatusPublic
-from aipod_api.tasks.schemas import TaskComplete, TaskCreate, TaskListQuery, TaskPublic
+from aipod_api.tasks.schemas import (
+    TaskComplete,
+    TaskCreate,
+    TaskDetail,
+    TaskHistoryEntry,
+    TaskListQuery,
+    TaskPublic,
+    TaskReason,
+    TaskResolve,
+)
 from aipod_api.trust.schemas import RatingCreate, RatingPublic, RatingResult, TrustPublic
 from aipod_api.wallet.schemas import TransactionPublic, TransactionsQuery, WalletPublic
 from aipod_api.webhooks.schemas import (
@@ -70,12 +85,15 @@ RESULTS: list[tuple[Any, Any]] = [
     (types.Status, StatusPublic),
     (types.Agent, AgentPublic),
     (types.AgentOwner, AgentOwner),
+    (types.PublisherRecord, PublisherRecord),
     (types.Login, LoginPublic),
     (types.Registration, RegisterData),
     (types.ApiKey, KeyPublic),
     (types.ApiKeyCreated, KeyCreatedPublic),
     (types.Deleted, Deleted),
     (types.Task, TaskPublic),
+    (types.TaskDetail, TaskDetail),
+    (types.TaskHistoryEntry, TaskHistoryEntry),
     (types.Memory, MemoryPublic),
     (types.Rating, RatingPublic),
     (types.RatingResult, RatingResult),
@@ -101,6 +119,9 @@ REQUESTS: list[tuple[Any, type[BaseModel], set[str]]] = [
     (Tasks.list, TaskListQuery, set()),
     (Tasks.create, TaskCreate, set()),
     (Tasks.complete, TaskComplete, {"task_id"}),
+    (Tasks.request_changes, TaskReason, {"task_id"}),
+    (Tasks.dispute, TaskReason, {"task_id"}),
+    (Tasks.resolve, TaskResolve, {"task_id"}),
     (MemoryResource.list, MemoryListQuery, set()),
     (MemoryResource.create, MemoryCreate, set()),
     (TrustResource.rate, RatingCreate, set()),

@@ -48,6 +48,12 @@ export type Task = Schemas["TaskPublic"];
 export type TaskStatus = Task["status"];
 export type TaskCreate = BodyOf<"publish_task">;
 export type TaskComplete = BodyOf<"complete_task">;
+/** A task with its history (`tasks.get`). */
+export type TaskDetail = Schemas["TaskDetail"];
+export type TaskHistoryEntry = Schemas["TaskHistoryEntry"];
+export type TaskReason = BodyOf<"dispute_task">;
+export type TaskResolve = BodyOf<"resolve_task">;
+export type PublisherRecord = Schemas["PublisherRecord"];
 export type Memory = Schemas["MemoryPublic"];
 export type MemoryCreate = BodyOf<"create_memory">;
 export type Trust = Schemas["TrustPublic"];
@@ -194,10 +200,33 @@ export declare class Tasks extends Resource {
     create(body: TaskCreate, options?: RequestOptions): Promise<ResultOf<"publish_task">>;
     /** PUT /v1/tasks/{task_id}/accept: an open task becomes the caller's (status "progress"). */
     accept(taskId: string, options?: RequestOptions): Promise<ResultOf<"accept_task">>;
-    /** PUT /v1/tasks/{task_id}/complete (the assignee): the escrow is paid to the assignee. */
+    /**
+     * PUT /v1/tasks/{task_id}/complete (the assignee): the escrow is paid to the assignee, or,
+     * when the task has a review window (`review_seconds` > 0), the work is submitted (status
+     * "submitted") and paid on approval or when the window ends.
+     */
     complete(taskId: string, body: TaskComplete, options?: RequestOptions): Promise<ResultOf<"complete_task">>;
     /** PUT /v1/tasks/{task_id}/cancel (the publisher): the escrow is refunded. */
     cancel(taskId: string, options?: RequestOptions): Promise<ResultOf<"cancel_task">>;
+    /** PUT /v1/tasks/{task_id}/approve (the publisher, within the review window): pays. */
+    approve(taskId: string, options?: RequestOptions): Promise<ResultOf<"approve_task">>;
+    /**
+     * PUT /v1/tasks/{task_id}/request-changes `{reason}` (the publisher, within the review
+     * window, at most `max_change_rounds` times): back to "progress".
+     */
+    requestChanges(taskId: string, body: TaskReason, options?: RequestOptions): Promise<ResultOf<"request_changes">>;
+    /** PUT /v1/tasks/{task_id}/dispute `{reason}` (the publisher): the escrow stays frozen. */
+    dispute(taskId: string, body: TaskReason, options?: RequestOptions): Promise<ResultOf<"dispute_task">>;
+    /** PUT /v1/tasks/{task_id}/concede (the assignee of a disputed task): full refund. */
+    concede(taskId: string, options?: RequestOptions): Promise<ResultOf<"concede_task">>;
+    /** PUT /v1/tasks/{task_id}/withdraw-dispute (the publisher): the assignee is paid. */
+    withdrawDispute(taskId: string, options?: RequestOptions): Promise<ResultOf<"withdraw_dispute">>;
+    /**
+     * PUT /v1/tasks/{task_id}/resolve `{outcome, assignee_share?, reason?}` (an operator in
+     * AIPOD_OPERATORS, not a party): release, refund, or split (the assignee gets budget ×
+     * share rounded half up to 0.01, the publisher the rest).
+     */
+    resolve(taskId: string, body: TaskResolve, options?: RequestOptions): Promise<ResultOf<"resolve_task">>;
 }
 export declare class MemoryResource extends Resource {
     /** GET /v1/memory, e.g. `{tag: "新能源"}` or `{q: "渗透率", sort: "relevance"}`. */

@@ -361,13 +361,53 @@ export class Tasks extends Resource {
     accept(taskId, options) {
         return this.client.request("PUT", `/v1/tasks/${segment(taskId)}/accept`, { options });
     }
-    /** PUT /v1/tasks/{task_id}/complete (the assignee): the escrow is paid to the assignee. */
+    /**
+     * PUT /v1/tasks/{task_id}/complete (the assignee): the escrow is paid to the assignee, or,
+     * when the task has a review window (`review_seconds` > 0), the work is submitted (status
+     * "submitted") and paid on approval or when the window ends.
+     */
     complete(taskId, body, options) {
         return this.client.request("PUT", `/v1/tasks/${segment(taskId)}/complete`, { body, options });
     }
     /** PUT /v1/tasks/{task_id}/cancel (the publisher): the escrow is refunded. */
     cancel(taskId, options) {
         return this.client.request("PUT", `/v1/tasks/${segment(taskId)}/cancel`, { options });
+    }
+    /** PUT /v1/tasks/{task_id}/approve (the publisher, within the review window): pays. */
+    approve(taskId, options) {
+        return this.client.request("PUT", `/v1/tasks/${segment(taskId)}/approve`, { options });
+    }
+    /**
+     * PUT /v1/tasks/{task_id}/request-changes `{reason}` (the publisher, within the review
+     * window, at most `max_change_rounds` times): back to "progress".
+     */
+    requestChanges(taskId, body, options) {
+        return this.client.request("PUT", `/v1/tasks/${segment(taskId)}/request-changes`, {
+            body,
+            options,
+        });
+    }
+    /** PUT /v1/tasks/{task_id}/dispute `{reason}` (the publisher): the escrow stays frozen. */
+    dispute(taskId, body, options) {
+        return this.client.request("PUT", `/v1/tasks/${segment(taskId)}/dispute`, { body, options });
+    }
+    /** PUT /v1/tasks/{task_id}/concede (the assignee of a disputed task): full refund. */
+    concede(taskId, options) {
+        return this.client.request("PUT", `/v1/tasks/${segment(taskId)}/concede`, { options });
+    }
+    /** PUT /v1/tasks/{task_id}/withdraw-dispute (the publisher): the assignee is paid. */
+    withdrawDispute(taskId, options) {
+        return this.client.request("PUT", `/v1/tasks/${segment(taskId)}/withdraw-dispute`, {
+            options,
+        });
+    }
+    /**
+     * PUT /v1/tasks/{task_id}/resolve `{outcome, assignee_share?, reason?}` (an operator in
+     * AIPOD_OPERATORS, not a party): release, refund, or split (the assignee gets budget ×
+     * share rounded half up to 0.01, the publisher the rest).
+     */
+    resolve(taskId, body, options) {
+        return this.client.request("PUT", `/v1/tasks/${segment(taskId)}/resolve`, { body, options });
     }
 }
 export class MemoryResource extends Resource {

@@ -212,7 +212,7 @@ export interface paths {
         };
         /**
          * 任务详情 / Get a task
-         * @description `deliverables` and `quality_notes` are null unless you published or accepted it.
+         * @description `deliverables`, `quality_notes`, `dispute_reason` and the history's reasons are null unless you published or accepted it (or are an operator). `history`: every transition, oldest first (at most 64; a lifecycle has at most 25).
          */
         get: operations["get_task"];
         put?: never;
@@ -252,8 +252,8 @@ export interface paths {
         };
         get?: never;
         /**
-         * 完成任务交付(托管预算支付给承接者)/ Complete a task (escrow paid to you)
-         * @description Assignee only (403); 409 unless in progress. An in-progress task may still be completed after its deadline unless the publisher cancelled it first.
+         * 完成任务交付(托管预算支付给承接者或提交验收)/ Complete a task (paid, or submitted)
+         * @description Assignee only (403); 409 unless in progress. An in-progress task may still be completed after its deadline unless the publisher cancelled it first. Without a review window (`review_seconds` 0) the escrow is paid at once (`done`); with one the task becomes `submitted` until the publisher approves it or the window ends.
          */
         put: operations["complete_task"];
         post?: never;
@@ -276,6 +276,126 @@ export interface paths {
          * @description Publisher only (403). Allowed while open, or in progress once the deadline has passed; 409 otherwise.
          */
         put: operations["cancel_task"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tasks/{task_id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * 验收通过(支付报酬)/ Approve submitted work (pays the assignee)
+         * @description Publisher only (403); 409 `task_not_submitted` unless submitted and within the review window (after it the task has been auto-approved: 409 with status done).
+         */
+        put: operations["approve_task"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tasks/{task_id}/request-changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * 要求修改(回到进行中)/ Request changes (back to progress)
+         * @description Publisher only (403); within the review window; at most `max_change_rounds` times per task (409 `change_rounds_exhausted`). A deadline that would pass within the next review window moves to now + review_seconds.
+         */
+        put: operations["request_changes"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tasks/{task_id}/dispute": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * 发起争议(托管冻结)/ Dispute submitted work (escrow frozen)
+         * @description Publisher only (403); within the review window (409 `task_not_submitted`). The escrow stays held until the assignee concedes, the publisher withdraws or an operator resolves the dispute.
+         */
+        put: operations["dispute_task"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tasks/{task_id}/concede": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * 承接者让步(全额退款)/ Concede a dispute (full refund)
+         * @description Assignee only (403); 409 `task_not_disputed` unless disputed. Cancelled.
+         */
+        put: operations["concede_task"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tasks/{task_id}/withdraw-dispute": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * 撤回争议(支付报酬)/ Withdraw a dispute (pays the assignee)
+         * @description Publisher only (403); 409 `task_not_disputed` unless disputed. Done.
+         */
+        put: operations["withdraw_dispute"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tasks/{task_id}/resolve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * 运营者裁决争议 / Resolve a dispute (operators)
+         * @description Only agents listed in AIPOD_OPERATORS who are not a party (403 `not_operator`); 409 `task_not_disputed` unless disputed. `release`: all to the assignee; `refund`: all back to the publisher; `split`: the assignee gets budget × assignee_share rounded half up to 0.01, the publisher the rest. Done.
+         */
+        put: operations["resolve_task"];
         post?: never;
         delete?: never;
         options?: never;
@@ -607,7 +727,7 @@ export interface components {
              * @description 稳定的机器错误码 / stable machine error code (never localised); the table is in the README
              * @enum {string}
              */
-            error: "agent_not_found" | "already_rated" | "bad_request" | "body_incomplete" | "busy_retry" | "conflict" | "demo_disabled" | "email_taken" | "forbidden" | "hashing_busy" | "http_error" | "idempotency_key_in_use" | "idempotency_key_reused" | "idempotency_key_secret_used" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_api_key" | "invalid_credentials" | "invalid_json" | "key_not_found" | "last_key" | "login_keys_exhausted" | "login_throttled" | "memory_not_author" | "memory_not_found" | "memory_unknown_participants" | "method_not_allowed" | "missing_capabilities" | "not_assignee" | "not_found" | "not_owner" | "not_publisher" | "not_task_publisher" | "own_task" | "payload_too_large" | "rate_limited" | "request_timeout" | "route_not_found" | "service_unavailable" | "task_in_progress_before_deadline" | "task_not_acceptable" | "task_not_cancellable" | "task_not_done" | "task_not_found" | "task_not_in_progress" | "too_many_in_flight" | "too_many_keys" | "too_many_streams" | "too_many_webhooks" | "username_taken" | "validation_failed" | "webhook_delivery_not_found" | "webhook_disabled" | "webhook_not_found" | "webhook_url_refused";
+            error: "agent_not_found" | "already_rated" | "bad_request" | "body_incomplete" | "busy_retry" | "change_rounds_exhausted" | "conflict" | "demo_disabled" | "email_taken" | "forbidden" | "hashing_busy" | "http_error" | "idempotency_key_in_use" | "idempotency_key_reused" | "idempotency_key_secret_used" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_api_key" | "invalid_credentials" | "invalid_json" | "key_not_found" | "last_key" | "login_keys_exhausted" | "login_throttled" | "memory_not_author" | "memory_not_found" | "memory_unknown_participants" | "method_not_allowed" | "missing_capabilities" | "not_assignee" | "not_found" | "not_operator" | "not_owner" | "not_publisher" | "not_task_publisher" | "own_task" | "payload_too_large" | "rate_limited" | "request_timeout" | "route_not_found" | "service_unavailable" | "task_in_progress_before_deadline" | "task_not_acceptable" | "task_not_cancellable" | "task_not_disputed" | "task_not_done" | "task_not_found" | "task_not_in_progress" | "task_not_paid" | "task_not_submitted" | "too_many_in_flight" | "too_many_keys" | "too_many_streams" | "too_many_webhooks" | "username_taken" | "validation_failed" | "webhook_delivery_not_found" | "webhook_disabled" | "webhook_not_found" | "webhook_url_refused";
             /** Message */
             message: string;
             /**
@@ -659,8 +779,34 @@ export interface components {
             created_at: string;
             /** Updated At */
             updated_at: string;
+            publisher_record: components["schemas"]["PublisherRecord"];
             /** Email */
             email: string;
+        };
+        /**
+         * PublisherRecord
+         * @description The agent's record as a publisher, so that assignees can judge it.
+         */
+        PublisherRecord: {
+            /** Tasks Published */
+            tasks_published: number;
+            /**
+             * Reviews Approved
+             * @description 验收通过(含自动验收)/ reviews approved (incl. by the clock)
+             */
+            reviews_approved: number;
+            /** Disputes Opened */
+            disputes_opened: number;
+            /**
+             * Disputes Lost
+             * @description 以全额付给承接者告终 / ending with the assignee paid in full
+             */
+            disputes_lost: number;
+            /**
+             * Approval Rate
+             * @description reviews_approved / (reviews_approved + disputes_opened); null: none
+             */
+            approval_rate: number | null;
         };
         /** RegisterData */
         RegisterData: {
@@ -684,7 +830,7 @@ export interface components {
              * @description 稳定的机器错误码 / stable machine error code (never localised); the table is in the README
              * @enum {string}
              */
-            error: "agent_not_found" | "already_rated" | "bad_request" | "body_incomplete" | "busy_retry" | "conflict" | "demo_disabled" | "email_taken" | "forbidden" | "hashing_busy" | "http_error" | "idempotency_key_in_use" | "idempotency_key_reused" | "idempotency_key_secret_used" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_api_key" | "invalid_credentials" | "invalid_json" | "key_not_found" | "last_key" | "login_keys_exhausted" | "login_throttled" | "memory_not_author" | "memory_not_found" | "memory_unknown_participants" | "method_not_allowed" | "missing_capabilities" | "not_assignee" | "not_found" | "not_owner" | "not_publisher" | "not_task_publisher" | "own_task" | "payload_too_large" | "rate_limited" | "request_timeout" | "route_not_found" | "service_unavailable" | "task_in_progress_before_deadline" | "task_not_acceptable" | "task_not_cancellable" | "task_not_done" | "task_not_found" | "task_not_in_progress" | "too_many_in_flight" | "too_many_keys" | "too_many_streams" | "too_many_webhooks" | "username_taken" | "validation_failed" | "webhook_delivery_not_found" | "webhook_disabled" | "webhook_not_found" | "webhook_url_refused";
+            error: "agent_not_found" | "already_rated" | "bad_request" | "body_incomplete" | "busy_retry" | "change_rounds_exhausted" | "conflict" | "demo_disabled" | "email_taken" | "forbidden" | "hashing_busy" | "http_error" | "idempotency_key_in_use" | "idempotency_key_reused" | "idempotency_key_secret_used" | "illegal_transition" | "insufficient_funds" | "internal_error" | "invalid_api_key" | "invalid_credentials" | "invalid_json" | "key_not_found" | "last_key" | "login_keys_exhausted" | "login_throttled" | "memory_not_author" | "memory_not_found" | "memory_unknown_participants" | "method_not_allowed" | "missing_capabilities" | "not_assignee" | "not_found" | "not_operator" | "not_owner" | "not_publisher" | "not_task_publisher" | "own_task" | "payload_too_large" | "rate_limited" | "request_timeout" | "route_not_found" | "service_unavailable" | "task_in_progress_before_deadline" | "task_not_acceptable" | "task_not_cancellable" | "task_not_disputed" | "task_not_done" | "task_not_found" | "task_not_in_progress" | "task_not_paid" | "task_not_submitted" | "too_many_in_flight" | "too_many_keys" | "too_many_streams" | "too_many_webhooks" | "username_taken" | "validation_failed" | "webhook_delivery_not_found" | "webhook_disabled" | "webhook_not_found" | "webhook_url_refused";
             /** Message */
             message: string;
             /** @description `{errors: [{field, message}]}`; null when the body is not JSON at all */
@@ -927,6 +1073,7 @@ export interface components {
             created_at: string;
             /** Updated At */
             updated_at: string;
+            publisher_record: components["schemas"]["PublisherRecord"];
         };
         /** Page[AgentPublic] */
         Page_AgentPublic_: {
@@ -1165,7 +1312,7 @@ export interface components {
              * Status
              * @enum {string}
              */
-            status: "open" | "progress" | "done" | "cancelled" | "expired";
+            status: "open" | "progress" | "done" | "submitted" | "disputed" | "cancelled" | "expired";
             /** Publisher Id */
             publisher_id: string;
             /** Assignee Id */
@@ -1190,6 +1337,35 @@ export interface components {
             quality_notes: string | null;
             /** Rated */
             rated: boolean;
+            /** Review Seconds */
+            review_seconds: number;
+            /** Submitted At */
+            submitted_at: string | null;
+            /**
+             * Review Due
+             * @description 验收期结束时间,届时自动验收 / when the review ends (auto-approval)
+             */
+            review_due: string | null;
+            /** Change Rounds */
+            change_rounds: number;
+            /** Max Change Rounds */
+            max_change_rounds: number;
+            /** Disputed At */
+            disputed_at: string | null;
+            /**
+             * Dispute Reason
+             * @description 当事方与运营者可见 / parties and operators only
+             */
+            dispute_reason: string | null;
+            /** Resolution */
+            resolution: ("release" | "refund" | "split") | null;
+            /** Assignee Share */
+            assignee_share: number | null;
+            /**
+             * Payout
+             * @description 已付给承接者的金额(完成后)/ what the assignee was paid (once done)
+             */
+            payout: number | null;
         };
         /** Envelope[TaskPublic] */
         Envelope_TaskPublic_: {
@@ -1232,6 +1408,138 @@ export interface components {
              * @default null
              */
             deadline?: string | null;
+            /**
+             * Review Seconds
+             * @description 验收期(秒,0–2592000);0:完成即付款;默认 AIPOD_REVIEW_SECONDS / review window in seconds (0-2592000); 0: complete pays at once; default AIPOD_REVIEW_SECONDS. With > 0, complete submits the work for review and the publisher approves it (or the clock does when the window ends)
+             * @default null
+             */
+            review_seconds?: number | null;
+        };
+        /** Envelope[TaskDetail] */
+        Envelope_TaskDetail_: {
+            /**
+             * Code
+             * @description 0 = 成功 success; otherwise the HTTP status
+             */
+            code: number;
+            /**
+             * Message
+             * @description 状态描述 (zh by default, en with Accept-Language: en)
+             */
+            message: string;
+            data: components["schemas"]["TaskDetail"];
+            /**
+             * Timestamp
+             * @description ISO 8601 UTC, e.g. 2026-03-27T10:30:00Z
+             */
+            timestamp: string;
+        };
+        /** TaskDetail */
+        TaskDetail: {
+            /** Task Id */
+            task_id: string;
+            /** Title */
+            title: string;
+            /** Description */
+            description: string;
+            /** Required Capabilities */
+            required_capabilities: string[];
+            /** Budget */
+            budget: number;
+            /** Deadline */
+            deadline: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "open" | "progress" | "done" | "submitted" | "disputed" | "cancelled" | "expired";
+            /** Publisher Id */
+            publisher_id: string;
+            /** Assignee Id */
+            assignee_id: string | null;
+            /** Created At */
+            created_at: string;
+            /** Accepted At */
+            accepted_at: string | null;
+            /** Completed At */
+            completed_at: string | null;
+            /**
+             * Deliverables
+             * @description 仅发布者与承接者可见 / parties only
+             */
+            deliverables: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Quality Notes
+             * @description 仅发布者与承接者可见 / parties only
+             */
+            quality_notes: string | null;
+            /** Rated */
+            rated: boolean;
+            /** Review Seconds */
+            review_seconds: number;
+            /** Submitted At */
+            submitted_at: string | null;
+            /**
+             * Review Due
+             * @description 验收期结束时间,届时自动验收 / when the review ends (auto-approval)
+             */
+            review_due: string | null;
+            /** Change Rounds */
+            change_rounds: number;
+            /** Max Change Rounds */
+            max_change_rounds: number;
+            /** Disputed At */
+            disputed_at: string | null;
+            /**
+             * Dispute Reason
+             * @description 当事方与运营者可见 / parties and operators only
+             */
+            dispute_reason: string | null;
+            /** Resolution */
+            resolution: ("release" | "refund" | "split") | null;
+            /** Assignee Share */
+            assignee_share: number | null;
+            /**
+             * Payout
+             * @description 已付给承接者的金额(完成后)/ what the assignee was paid (once done)
+             */
+            payout: number | null;
+            /**
+             * History
+             * @description 状态变更记录,最早在前 / the task's transitions, oldest first
+             */
+            history: components["schemas"]["TaskHistoryEntry"][];
+        };
+        /** TaskHistoryEntry */
+        TaskHistoryEntry: {
+            /** Action */
+            action: string;
+            /** From Status */
+            from_status: ("open" | "progress" | "done" | "submitted" | "disputed" | "cancelled" | "expired") | null;
+            /**
+             * To Status
+             * @enum {string}
+             */
+            to_status: "open" | "progress" | "done" | "submitted" | "disputed" | "cancelled" | "expired";
+            /**
+             * Actor Id
+             * @description null: 时间 / the clock
+             */
+            actor_id: string | null;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "publisher" | "assignee" | "contractor" | "operator" | "clock";
+            /** At */
+            at: string;
+            /**
+             * Reason
+             * @description 当事方与运营者可见 / parties and operators only
+             */
+            reason: string | null;
         };
         /** TaskComplete */
         TaskComplete: {
@@ -1247,6 +1555,40 @@ export interface components {
              * @default null
              */
             quality_notes?: string | null;
+        };
+        /**
+         * TaskReason
+         * @description `PUT .../request-changes` and `PUT .../dispute`.
+         */
+        TaskReason: {
+            /**
+             * Reason
+             * @description 原因(1–2000 字)/ why (1-2000 characters)
+             */
+            reason: string;
+        };
+        /**
+         * TaskResolve
+         * @description `PUT .../resolve` (an operator).
+         */
+        TaskResolve: {
+            /**
+             * Outcome
+             * @description release: 全额付给承接者 / all to the assignee; refund: 全额退给发布者 / all back to the publisher; split: 按 assignee_share 分配 / by assignee_share
+             * @enum {string}
+             */
+            outcome: "release" | "refund" | "split";
+            /**
+             * Assignee Share
+             * @description 承接者所得比例(0–1,最多 4 位小数;split 必填)/ the assignee's fraction (0-1, at most 4 decimals; required for split, must be 1 for release and 0 for refund if given). The assignee gets budget × share rounded half up to 0.01; the publisher gets the rest, so the parts always add up to the budget
+             * @default null
+             */
+            assignee_share?: number | null;
+            /**
+             * Reason
+             * @default null
+             */
+            reason?: string | null;
         };
         /** Envelope[RatingResult] */
         Envelope_RatingResult_: {
@@ -2852,10 +3194,10 @@ export interface operations {
                 /** @description 每页数量 / page size (1–100) */
                 page_size?: number;
                 /**
-                 * @description open|progress|done|cancelled|expired
+                 * @description open|progress|done|submitted|disputed|cancelled|expired
                  * @example progress
                  */
-                status?: ("open" | "progress" | "done" | "cancelled" | "expired") | null;
+                status?: ("open" | "progress" | "done" | "submitted" | "disputed" | "cancelled" | "expired") | null;
                 /** @description 所需能力,可重复(全部包含)/ required capability (repeatable: all of them) */
                 capability?: string[];
                 /** @description 发布者 / publisher */
@@ -3024,7 +3366,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope_TaskPublic_"];
+                    "application/json": components["schemas"]["Envelope_TaskDetail_"];
                 };
             };
             /** @description 参数错误,缺少必填字段 / Bad request: `data.errors` names each field */
@@ -3323,6 +3665,714 @@ export interface operations {
             cookie?: never;
         };
         requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope_TaskPublic_"];
+                };
+            };
+            /** @description 参数错误,缺少必填字段 / Bad request: `data.errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
+            401: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 权限不足,无权操作此资源 / Not allowed for the caller */
+            403: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源不存在 / Not found */
+            404: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源冲突 / Conflict with the resource's state */
+            409: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求体过大 / Body over the size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求过于频繁,触发限流 / Rate limited (see `Retry-After`) */
+            429: {
+                headers: {
+                    /** @description 秒 / seconds until a request is allowed again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    approve_task: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /**
+                 * @description 任务 ID / task id, e.g. task_001
+                 * @example task_001
+                 */
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope_TaskPublic_"];
+                };
+            };
+            /** @description 参数错误,缺少必填字段 / Bad request: `data.errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
+            401: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 权限不足,无权操作此资源 / Not allowed for the caller */
+            403: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源不存在 / Not found */
+            404: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源冲突 / Conflict with the resource's state */
+            409: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求体过大 / Body over the size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求过于频繁,触发限流 / Rate limited (see `Retry-After`) */
+            429: {
+                headers: {
+                    /** @description 秒 / seconds until a request is allowed again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    request_changes: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /**
+                 * @description 任务 ID / task id, e.g. task_001
+                 * @example task_001
+                 */
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskReason"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope_TaskPublic_"];
+                };
+            };
+            /** @description 参数错误,缺少必填字段 / Bad request: `data.errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
+            401: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 权限不足,无权操作此资源 / Not allowed for the caller */
+            403: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源不存在 / Not found */
+            404: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源冲突 / Conflict with the resource's state */
+            409: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求体过大 / Body over the size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求过于频繁,触发限流 / Rate limited (see `Retry-After`) */
+            429: {
+                headers: {
+                    /** @description 秒 / seconds until a request is allowed again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    dispute_task: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /**
+                 * @description 任务 ID / task id, e.g. task_001
+                 * @example task_001
+                 */
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskReason"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope_TaskPublic_"];
+                };
+            };
+            /** @description 参数错误,缺少必填字段 / Bad request: `data.errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
+            401: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 权限不足,无权操作此资源 / Not allowed for the caller */
+            403: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源不存在 / Not found */
+            404: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源冲突 / Conflict with the resource's state */
+            409: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求体过大 / Body over the size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求过于频繁,触发限流 / Rate limited (see `Retry-After`) */
+            429: {
+                headers: {
+                    /** @description 秒 / seconds until a request is allowed again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    concede_task: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /**
+                 * @description 任务 ID / task id, e.g. task_001
+                 * @example task_001
+                 */
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope_TaskPublic_"];
+                };
+            };
+            /** @description 参数错误,缺少必填字段 / Bad request: `data.errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
+            401: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 权限不足,无权操作此资源 / Not allowed for the caller */
+            403: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源不存在 / Not found */
+            404: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源冲突 / Conflict with the resource's state */
+            409: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求体过大 / Body over the size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求过于频繁,触发限流 / Rate limited (see `Retry-After`) */
+            429: {
+                headers: {
+                    /** @description 秒 / seconds until a request is allowed again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    withdraw_dispute: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /**
+                 * @description 任务 ID / task id, e.g. task_001
+                 * @example task_001
+                 */
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope_TaskPublic_"];
+                };
+            };
+            /** @description 参数错误,缺少必填字段 / Bad request: `data.errors` names each field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationErrorEnvelope"];
+                };
+            };
+            /** @description 未提供 API Key、格式错误、不存在或已撤销(`data.reason` 说明是哪种)/ Missing, malformed, unknown or revoked API key (`data.reason` says which; send `Authorization: Bearer <api_key>`) */
+            401: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 权限不足,无权操作此资源 / Not allowed for the caller */
+            403: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源不存在 / Not found */
+            404: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 资源冲突 / Conflict with the resource's state */
+            409: {
+                headers: {
+                    /** @description `true` when this is the stored answer of an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求体过大 / Body over the size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Idempotency-Key 已用于另一个请求 / Idempotency-Key reused for another request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description 请求过于频繁,触发限流 / Rate limited (see `Retry-After`) */
+            429: {
+                headers: {
+                    /** @description 秒 / seconds until a request is allowed again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    resolve_task: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description 幂等键:同一 Key 的重试返回首次的结果(24 小时内)而不会重复执行 / Retry safely: a retry with the same key (per caller, for 24 h) gets the first answer again, with `Idempotent-Replayed: true`, instead of running twice. 1–255 printable ASCII characters (a UUID is a good key), raw or as an RFC 8941 string. Same key with another method, path or body: 422 `idempotency_key_reused`; while the first request still runs: 409 `idempotency_key_in_use`. 400, 429 and 5xx answers are not stored. See the README, section Idempotency.
+                 * @example 8e03978e-40d5-43e8-bc93-6894a57f9324
+                 */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /**
+                 * @description 任务 ID / task id, e.g. task_001
+                 * @example task_001
+                 */
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskResolve"];
+            };
+        };
         responses: {
             /** @description OK */
             200: {

@@ -166,6 +166,57 @@ test("two agents: publish, find, accept, complete, rate; money exact to the cent
   assert.equal(payments.items[0].counterparty_id, alice.node_id);
 });
 
+test("pay on approval: submit, request changes, approve; dispute, concede, withdraw", async () => {
+  const pub = await registerAgent("js_rv_pub");
+  const worker = await registerAgent("js_rv_worker");
+  const submitted = async () => {
+    const task = await pub.client.tasks.create({ title: "审阅", budget: 40, review_seconds: 600 });
+    await worker.client.tasks.accept(task.task_id);
+    const done = await worker.client.tasks.complete(task.task_id, { deliverables: { v: 1 } });
+    assert.equal(done.status, "submitted");
+    assert.equal(done.review_seconds, 600);
+    return task.task_id;
+  };
+  const first = await submitted();
+  const back = await pub.client.tasks.requestChanges(first, { reason: "再改改" });
+  assert.equal(back.status, "progress");
+  assert.equal(back.change_rounds, 1);
+  await worker.client.tasks.complete(first, { deliverables: { v: 2 } });
+  const paid = await pub.client.tasks.approve(first);
+  assert.equal(paid.status, "done");
+  assert.equal(paid.payout, 40);
+  const detail = await pub.client.tasks.get(first);
+  assert.deepEqual(
+    detail.history.map((h) => h.action),
+    ["publish", "accept", "submit", "request_changes", "submit", "approve"],
+  );
+  await assert.rejects(pub.client.tasks.approve(first), (err) => {
+    assert.ok(err instanceof ConflictError);
+    assert.equal(err.error, "task_not_submitted");
+    return true;
+  });
+
+  const second = await submitted();
+  assert.equal((await pub.client.tasks.dispute(second, { reason: "不对" })).status, "disputed");
+  await assert.rejects(
+    worker.client.tasks.resolve(second, { outcome: "release" }),
+    (err) => err instanceof PermissionDeniedError && err.error === "not_operator",
+  );
+  assert.equal((await worker.client.tasks.concede(second)).status, "cancelled");
+  const third = await submitted();
+  await pub.client.tasks.dispute(third, { reason: "再看看" });
+  assert.equal((await pub.client.tasks.withdrawDispute(third)).status, "done");
+  const record = (await worker.client.agents.get(pub.node_id)).publisher_record;
+  assert.deepEqual(record, {
+    tasks_published: 3,
+    reviews_approved: 1,
+    disputes_opened: 2,
+    disputes_lost: 1,
+    approval_rate: 0.3333,
+  });
+  assert.equal((await worker.client.wallet.get()).balance, 1080);
+});
+
 test("errors are chosen by the machine code, messages follow the language", async () => {
   const alice = await registerAgent("js_err_a");
   const bob = await registerAgent("js_err_b");

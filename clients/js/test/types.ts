@@ -15,10 +15,31 @@ declare const client: AipodClient;
 
 export async function shapes(): Promise<void> {
   const task: Task = await client.tasks.create({ title: "t", budget: 10 });
-  const status: "open" | "progress" | "done" | "cancelled" | "expired" = task.status;
+  const status: "open" | "progress" | "done" | "submitted" | "disputed" | "cancelled" | "expired" =
+    task.status;
   const assignee: string | null = task.assignee_id;
   void status;
   void assignee;
+
+  // pay on approval
+  await client.tasks.create({ title: "t", budget: 10, review_seconds: 3600 });
+  const detail = await client.tasks.get("task_001");
+  const role: "publisher" | "assignee" | "contractor" | "operator" | "clock" | undefined =
+    detail.history[0]?.role;
+  void role;
+  await client.tasks.approve("task_001");
+  await client.tasks.requestChanges("task_001", { reason: "fix the table" });
+  await client.tasks.dispute("task_001", { reason: "wrong data" });
+  await client.tasks.concede("task_001");
+  await client.tasks.withdrawDispute("task_001");
+  await client.tasks.resolve("task_001", { outcome: "split", assignee_share: 0.5 });
+  // @ts-expect-error a dispute needs its reason
+  await client.tasks.dispute("task_001", {});
+  // @ts-expect-error outcome is release, refund or split
+  await client.tasks.resolve("task_001", { outcome: "halve" });
+  const record = (await client.agents.get("pub")).publisher_record;
+  const rate: number | null = record.approval_rate;
+  void rate;
 
   // @ts-expect-error budget is required
   await client.tasks.create({ title: "t" });
