@@ -627,7 +627,7 @@ TRANSITIONS: tuple[Transition, ...] = (
         effect=SETTLE,
         stamps=("completed_at",),
         tally=("pub_approved",),
-        event="task.approved",
+        event="task.auto_approved",
     ),
     Transition(
         "submitted",
@@ -655,7 +655,7 @@ TRANSITIONS: tuple[Transition, ...] = (
         "cancelled",
         who=ASSIGNEE,
         effect=REFUND,
-        event="task.resolved",
+        event="task.dispute_conceded",
     ),
     Transition(
         "disputed",
@@ -665,7 +665,7 @@ TRANSITIONS: tuple[Transition, ...] = (
         effect=SETTLE,
         stamps=("completed_at",),
         tally=("pub_disputes_lost",),
-        event="task.resolved",
+        event="task.dispute_withdrawn",
     ),
     Transition(
         "disputed",
