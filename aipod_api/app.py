@@ -198,8 +198,10 @@ def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> 
         app.register_api(module.bp)
     web_views.register(app)
     # Expiry sweep: a daemon thread per process, started by the process's first request
-    # (never before granian forks), plus settlement before wallet reads.
+    # (never before granian forks), plus settlement before wallet reads. Each tick also
+    # writes the API keys' deferred last-use times (auth/guard.py `_touch_key`).
     from aipod_api.tasks import sweep
 
     sweep.install(app)
+    state.extras["sweeper"].every_tick("key use refresh", state.extras["key_cache"].flush_touches)
     return app

@@ -42,6 +42,7 @@ class KeyCache:
         self._generation: bytes | None = None  # Redis' revocation generation
         self._local_generation = 0  # bumped by every in-process revocation
         self._lock = threading.Lock()
+        self._pending_touches: dict[int, int] = {}  # key seq -> last use, to be written
 
     def lookup(self, token: str) -> service.Principal | None:
         if not service.looks_like_key(token):
@@ -75,6 +76,25 @@ class KeyCache:
             hit = self._entries.get(key_hash)
             if hit is not None:
                 self._entries[key_hash] = (hit[0], dataclasses.replace(hit[1], last_used_at=now))
+
+    def defer_touch(self, key_hash: str, key_seq: int, now: int) -> None:
+        """A `last_used_at` refresh written later by `flush_touches` (the background
+        sweep), not by the request; the cached principal shows it at once."""
+        self.touched(key_hash, now)
+        with self._lock:
+            self._pending_touches[key_seq] = now
+
+    def flush_touches(self) -> int:
+        """Write the deferred `last_used_at` refreshes in one short write transaction
+        (best effort, like the request's own write: a failure drops them). Returns how
+        many keys were written."""
+        with self._lock:
+            pending, self._pending_touches = self._pending_touches, {}
+        if not pending:
+            return 0
+        with transaction(self.engine, write=True) as conn:
+            service.touch_keys(conn, [(seq, now) for seq, now in sorted(pending.items())])
+        return len(pending)
 
     def revoked(self, key_hash: str) -> None:
         """Call after the revocation has committed."""

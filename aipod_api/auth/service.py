@@ -26,7 +26,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from aipod_api.agents import service as agents_service
@@ -437,6 +437,17 @@ def authenticate(conn: Connection, *, api_key: str) -> Principal | None:
 
 def touch_key(conn: Connection, *, key_seq: int, now: int) -> None:
     conn.execute(update(api_keys).where(api_keys.c.seq == key_seq).values(last_used_at=now))
+
+
+_TOUCH = (
+    update(api_keys).where(api_keys.c.seq == bindparam("s")).values(last_used_at=bindparam("t"))
+)
+
+
+def touch_keys(conn: Connection, uses: list[tuple[int, int]]) -> None:
+    """Record several keys' last use at once: (key seq, UNIX seconds) pairs."""
+    if uses:
+        conn.execute(_TOUCH, [{"s": seq, "t": now} for seq, now in uses])
 
 
 def list_keys(conn: Connection, *, agent_id: str, page: int, page_size: int) -> Page[KeyPublic]:
