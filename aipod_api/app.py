@@ -176,7 +176,9 @@ def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> 
     )
     if engine.dialect.name == "sqlite":
         state.readers = ReadConnections(engine)
-    state.extras["key_cache"] = KeyCache(engine, redis=redis_client, ttl_s=settings.key_cache_ttl_s)
+    state.extras["key_cache"] = KeyCache(
+        engine, redis=redis_client, ttl_s=settings.key_cache_ttl_s, readers=state.readers
+    )
     app.extensions["aipod"] = state
 
     # Perf hook (see aipod_api/core/fastpath.py, bench/README.md): cache flask-openapi3's

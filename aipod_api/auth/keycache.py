@@ -20,21 +20,31 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
 from aipod_api.auth import service
 from aipod_api.core.db import transaction
 
+if TYPE_CHECKING:
+    from aipod_api.core.context import ReadConnections
+
 GENERATION_KEY = "aipod:keys:generation"
 
 
 class KeyCache:
     def __init__(
-        self, engine: Engine, *, redis: Any = None, ttl_s: float = 30.0, max_entries: int = 10_000
+        self,
+        engine: Engine,
+        *,
+        redis: Any = None,
+        ttl_s: float = 30.0,
+        max_entries: int = 10_000,
+        readers: ReadConnections | None = None,
     ) -> None:
         self.engine = engine
+        self.readers = readers
         self.redis = redis
         self.ttl_s = ttl_s
         self.max_entries = max_entries
@@ -59,8 +69,7 @@ class KeyCache:
                 seen = self._local_generation
             if hit is not None and hit[0] > time.monotonic():
                 return hit[1]
-        with transaction(self.engine, write=False) as conn:
-            principal = service.authenticate(conn, api_key=token)
+        principal = self._read(token)
         if principal is not None and self.ttl_s > 0:
             with self._lock:
                 # A revocation committed while we were reading: do not cache what we read.
@@ -68,6 +77,23 @@ class KeyCache:
                     if len(self._entries) >= self.max_entries:
                         self._entries.pop(next(iter(self._entries)))  # the oldest entry
                     self._entries[digest] = (time.monotonic() + self.ttl_s, principal)
+        return principal
+
+    def _read(self, token: str) -> service.Principal | None:
+        """The key's row: on SQLite on one of the kept read connections (autocommit, no
+        pool checkout or BEGIN: `core.context.ReadConnections`), else in a read-only
+        transaction of its own."""
+        readers = self.readers
+        if readers is None:
+            with transaction(self.engine, write=False) as conn:
+                return service.authenticate(conn, api_key=token)
+        conn = readers.checkout()
+        try:
+            principal = service.authenticate(conn, api_key=token)
+        except BaseException:
+            readers.checkin(conn, ok=False)
+            raise
+        readers.checkin(conn, ok=True)
         return principal
 
     def touched(self, key_hash: str, now: int) -> None:

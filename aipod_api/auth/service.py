@@ -35,6 +35,7 @@ from aipod_api.core.db import transaction
 from aipod_api.core.errors import ApiError, Conflict, NotFound, Unauthorized
 from aipod_api.core.execlock import blocking
 from aipod_api.core.i18n import register_messages
+from aipod_api.core.prepared import Prepared
 from aipod_api.core.tables import agents, api_keys
 from aipod_api.core.types import KEY_ID, Page, iso, page_data
 from aipod_api.wallet import ledger
@@ -415,16 +416,21 @@ def demo_owner(conn: Connection) -> str | None:
     return None if row is None else str(row.agent_id)
 
 
+# Prepared (core/prepared.py): with the key cache off (AIPOD_KEY_CACHE_TTL_S=0) this runs
+# on every authenticated request.
+_LIVE_KEY = Prepared(
+    select(api_keys.c.seq, api_keys.c.agent_id, api_keys.c.key_hash, api_keys.c.last_used_at).where(
+        and_(api_keys.c.key_hash == bindparam("digest"), api_keys.c.revoked_at.is_(None))
+    )
+)
+
+
 def authenticate(conn: Connection, *, api_key: str) -> Principal | None:
     """Find the live key; None when unknown or revoked."""
     if not looks_like_key(api_key):
         return None
     digest = hash_key(api_key)
-    row = conn.execute(
-        select(
-            api_keys.c.seq, api_keys.c.agent_id, api_keys.c.key_hash, api_keys.c.last_used_at
-        ).where(and_(api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None)))
-    ).first()
+    row = _LIVE_KEY.execute(conn, {"digest": digest}).first()
     if row is None or not hmac.compare_digest(row.key_hash, digest):
         return None
     return Principal(

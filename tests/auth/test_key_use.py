@@ -115,3 +115,19 @@ def test_stopping_the_sweep_writes_what_is_pending(make_app: Callable[..., Any])
     st.extras["key_cache"].defer_touch(principal.key_hash, principal.key_seq, later)
     st.extras["sweeper"].stop()
     assert _wait_for(lambda: _last_used(api, key) != first)
+
+
+@pytest.mark.parametrize("ttl_s", [0.0, 30.0])
+def test_lookup_with_and_without_the_cache(make_app: Callable[..., Any], ttl_s: float) -> None:
+    """The key lookup (prepared; on SQLite on a kept read connection): a live key works
+    on every request, a revoked one is refused at once, an unknown one never works."""
+    api = Api(test_client=make_app(key_cache_ttl_s=ttl_s).test_client())
+    key = api.register("lookup")
+    extra = api.post("/v1/auth/keys", key=key, json={"label": "second"}).data
+    for _ in range(3):
+        assert api.get("/v1/agents/me", key=extra["api_key"]).status == 200
+    assert api.delete(f"/v1/auth/keys/{extra['key_id']}", key=key).status == 200
+    assert api.get("/v1/agents/me", key=extra["api_key"]).status == 401
+    assert api.get("/v1/agents/me", key=key).status == 200
+    unknown = "fg_live_" + "A" * 32
+    assert api.get("/v1/agents/me", key=unknown).status == 401
