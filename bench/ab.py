@@ -43,6 +43,7 @@ from run import (  # noqa: E402  (bench/ is not a package)
     LUA,
     PY,
     Endpoint,
+    _children,
     endpoints,
     ensure_wrk,
     free_port,
@@ -76,6 +77,23 @@ class Variant:
             )
         env.update(self.env)
         return env
+
+
+TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process tree so far (the server and its workers)."""
+    total, stack = 0.0, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) * TICK_S  # utime, stime
+        stack.extend(_children(p))
+    return total
 
 
 STATUS = Endpoint("GET /v1/status", "read", "GET", "/v1/status")
@@ -175,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                     wrk(wrk_bin, v.base, scripts[0], duration=1, connections=args.connections)
                 ratios: dict[str, list[float]] = {v.name: [] for v in variants}
                 rps: dict[str, list[float]] = {v.name: [] for v in variants}
+                cpu: dict[str, list[float]] = {v.name: [] for v in variants}
                 for rnd in range(args.rounds):
                     shift = rnd % len(variants)
                     order = variants[shift:] + variants[:shift]
@@ -183,22 +202,31 @@ def main(argv: list[str] | None = None) -> int:
                         connections=args.connections,
                     )["rps"]  # fmt: skip
                     for v in order:
-                        r = wrk(
+                        assert v.proc is not None
+                        cpu0 = cpu_seconds(v.proc.pid)
+                        res = wrk(
                             wrk_bin, v.base, scripts[rnd + 1], duration=args.duration,
                             connections=args.connections,
-                        )["rps"]  # fmt: skip
+                        )  # fmt: skip
+                        cpu[v.name].append(
+                            1e6 * (cpu_seconds(v.proc.pid) - cpu0) / max(1, res["requests"])
+                        )
+                        r = res["rps"]
                         rps[v.name].append(r)
                         ratios[v.name].append(r / c)
                 row = {
                     "endpoint": ep.name,
                     "ratio": {k: statistics.median(x) for k, x in ratios.items()},
                     "rps": {k: statistics.median(x) for k, x in rps.items()},
+                    "cpu_us": {k: statistics.median(x) for k, x in cpu.items()},
                     "all_ratios": ratios,
+                    "all_cpu_us": cpu,
                 }
                 rows.append(row)
                 first = variants[0].name
                 shown = "  ".join(
-                    f"{k} {row['rps'][k]:6.0f} ({row['ratio'][k]:.3f})" for k in row["ratio"]
+                    f"{k} {row['rps'][k]:6.0f} ({row['ratio'][k]:.3f}, {row['cpu_us'][k]:.0f} µs)"
+                    for k in row["ratio"]
                 )
                 change = "  ".join(
                     f"{k} {100 * (row['ratio'][k] / row['ratio'][first] - 1):+.1f}%"
@@ -215,14 +243,25 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n## bench/ab.py, {started}, {args.size:,} rows, {args.rounds} rounds x "
           f"{args.duration:g} s, wrk -t{args.connections} -c{args.connections}, "
           f"{threads} threads\n")  # fmt: skip
-    print("| endpoint | " + " | ".join(f"{n} req/s (ratio)" for n in names) + " | change |")
-    print("|---|" + "---:|" * len(names) + "---:|")
+    print(
+        "| endpoint | "
+        + " | ".join(f"{n} req/s (ratio; range)" for n in names)
+        + " | "
+        + " | ".join(f"{n} CPU µs/req" for n in names)
+        + " | change of the ratio |"
+    )
+    print("|---|" + "---:|" * (2 * len(names)) + "---:|")  # fmt: skip
     for row in rows:
-        cells = " | ".join(f"{row['rps'][n]:.0f} ({row['ratio'][n]:.3f})" for n in names)
+        cells = " | ".join(
+            f"{row['rps'][n]:.0f} ({row['ratio'][n]:.3f}; "
+            f"{min(row['all_ratios'][n]):.3f}–{max(row['all_ratios'][n]):.3f})"
+            for n in names
+        )
+        cpus = " | ".join(f"{row['cpu_us'][n]:.0f}" for n in names)
         change = ", ".join(
             f"{n} {100 * (row['ratio'][n] / row['ratio'][names[0]] - 1):+.1f}%" for n in names[1:]
         )
-        print(f"| {row['endpoint']} | {cells} | {change} |")
+        print(f"| {row['endpoint']} | {cells} | {cpus} | {change} |")
     if args.json:
         args.json.write_text(json.dumps({"started": started, "rows": rows}, indent=1))
     return 0

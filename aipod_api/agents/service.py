@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from sqlalchemy import (
     Connection,
+    Engine,
     Float,
     String,
     and_,
@@ -258,9 +259,18 @@ def _list_statements(n_caps: int, min_trust: bool) -> tuple[Prepared, Prepared]:
     return count, page
 
 
-def list_agents(conn: Connection, *, query: AgentListQuery) -> Page[AgentPublic]:
+def list_agents(
+    conn: Connection, *, query: AgentListQuery, now: int, engine: Engine
+) -> Page[AgentPublic]:
     """Ordered by trust_score desc, agent_id asc; every `capability` must be present
-    (normalised by the query's type)."""
+    (normalised by the query's type).
+
+    A list filters, orders and shows the stored scores: if any of them is due (one index
+    probe on the reader's connection), the due ones are refreshed first in a separate
+    short write transaction on `engine` (`trust.scores.settle_due`), so the list shows
+    exactly the values a single read at the same second shows."""
+    if trust_scores.any_due(conn, now=now):
+        trust_scores.settle_due(engine, now=now)
     caps, min_trust = query.capability, query.min_trust
     page, page_size = query.page, query.page_size
     count_stmt, page_stmt = _list_statements(len(caps), min_trust is not None)

@@ -13,7 +13,7 @@ from aipod_api.agents.schemas import (
     AgentPublic,
     AgentUpdate,
 )
-from aipod_api.core.context import caller_id, clock, db
+from aipod_api.core.context import caller_id, clock, db, state
 from aipod_api.core.envelope import ok
 from aipod_api.core.openapi import AUTH_ERRORS, Envelope, Page, responses
 from aipod_api.core.types import now_s
@@ -31,7 +31,7 @@ bp = APIBlueprint(
     responses=responses(Envelope[Page[AgentPublic]], errors=AUTH_ERRORS),
 )
 def list_agents(query: AgentListQuery) -> Response:
-    return ok(service.list_agents(db(), query=query))
+    return ok(service.list_agents(db(), query=query, now=clock(), engine=state().engine))
 
 
 @bp.get(

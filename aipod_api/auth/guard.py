@@ -98,17 +98,32 @@ def _check_inputs(req: Request) -> None:
 
 
 def _touch_key(principal: service.Principal) -> None:
+    """Record the key's use (`last_used_at`, at most once a minute per key).
+
+    A key's first use is written by the request itself: `reissue_key` (core/idempotency.py)
+    must see at once that a key has been used. Later refreshes only move a timestamp
+    forward: while the background sweep runs they are written by it within a second, in
+    one transaction with the others (`KeyCache.flush_touches`), so a read request never
+    commits (with `synchronous=FULL`: never waits for an fsync while holding the
+    execution lock) to record one."""
     now = now_s()
-    if principal.last_used_at is not None and now - principal.last_used_at < TOUCH_EVERY_S:
+    last = principal.last_used_at
+    if last is not None and now - last < TOUCH_EVERY_S:
         return
     st = state()
+    cache = st.extras["key_cache"]
+    if last is not None:
+        sweeper = st.extras.get("sweeper")
+        if sweeper is not None and sweeper.running:
+            cache.defer_touch(principal.key_hash, principal.key_seq, now)
+            return
     try:
         with transaction(st.engine, write=True) as conn:
             service.touch_key(conn, key_seq=principal.key_seq, now=now)
     except Exception:  # best effort: never fail a request for a usage timestamp
         log.warning("could not record key use", exc_info=True)
         return
-    st.extras["key_cache"].touched(principal.key_hash, now)
+    cache.touched(principal.key_hash, now)
 
 
 def install(app: Flask) -> None:

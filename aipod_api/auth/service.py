@@ -26,7 +26,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from aipod_api.agents import service as agents_service
@@ -35,6 +35,7 @@ from aipod_api.core.db import transaction
 from aipod_api.core.errors import ApiError, Conflict, NotFound, Unauthorized
 from aipod_api.core.execlock import blocking
 from aipod_api.core.i18n import register_messages
+from aipod_api.core.prepared import Prepared
 from aipod_api.core.tables import agents, api_keys
 from aipod_api.core.types import KEY_ID, Page, iso, page_data
 from aipod_api.wallet import ledger
@@ -415,16 +416,21 @@ def demo_owner(conn: Connection) -> str | None:
     return None if row is None else str(row.agent_id)
 
 
+# Prepared (core/prepared.py): with the key cache off (AIPOD_KEY_CACHE_TTL_S=0) this runs
+# on every authenticated request.
+_LIVE_KEY = Prepared(
+    select(api_keys.c.seq, api_keys.c.agent_id, api_keys.c.key_hash, api_keys.c.last_used_at).where(
+        and_(api_keys.c.key_hash == bindparam("digest"), api_keys.c.revoked_at.is_(None))
+    )
+)
+
+
 def authenticate(conn: Connection, *, api_key: str) -> Principal | None:
     """Find the live key; None when unknown or revoked."""
     if not looks_like_key(api_key):
         return None
     digest = hash_key(api_key)
-    row = conn.execute(
-        select(
-            api_keys.c.seq, api_keys.c.agent_id, api_keys.c.key_hash, api_keys.c.last_used_at
-        ).where(and_(api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None)))
-    ).first()
+    row = _LIVE_KEY.execute(conn, {"digest": digest}).first()
     if row is None or not hmac.compare_digest(row.key_hash, digest):
         return None
     return Principal(
@@ -437,6 +443,17 @@ def authenticate(conn: Connection, *, api_key: str) -> Principal | None:
 
 def touch_key(conn: Connection, *, key_seq: int, now: int) -> None:
     conn.execute(update(api_keys).where(api_keys.c.seq == key_seq).values(last_used_at=now))
+
+
+_TOUCH = (
+    update(api_keys).where(api_keys.c.seq == bindparam("s")).values(last_used_at=bindparam("t"))
+)
+
+
+def touch_keys(conn: Connection, uses: list[tuple[int, int]]) -> None:
+    """Record several keys' last use at once: (key seq, UNIX seconds) pairs."""
+    if uses:
+        conn.execute(_TOUCH, [{"s": seq, "t": now} for seq, now in uses])
 
 
 def list_keys(conn: Connection, *, agent_id: str, page: int, page_size: int) -> Page[KeyPublic]:

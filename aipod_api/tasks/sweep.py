@@ -18,6 +18,9 @@ see `flows.Lifecycle.effective_status`); the sweep makes the money follow:
 - Each round also refreshes the stored trust scores that are due (`trust.scores`) and
   deletes events older than `settings.event_retention_days` (`events.service.prune_expired`,
   in batches of short write transactions).
+- Every tick (a second) runs the jobs registered with `Sweeper.every_tick`: the API
+  keys' deferred `last_used_at` refreshes (auth/keycache.py), so a read request never
+  commits (and, with `synchronous=FULL`, never waits for an fsync) to record one.
 - The wallet reads (`GET /v1/wallet`, `GET /v1/transactions`) settle the caller's own due
   tasks first themselves (`service.settle_before_read`, called by wallet/service.py).
 """
@@ -28,6 +31,7 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Callable
 
 from flask import Flask
 
@@ -56,6 +60,24 @@ class Sweeper:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._tick_jobs: list[tuple[str, Callable[[], object]]] = []
+
+    def every_tick(self, name: str, job: Callable[[], object]) -> None:
+        """Run `job()` on every tick of the thread, and once more when it stops."""
+        self._tick_jobs.append((name, job))
+
+    @property
+    def running(self) -> bool:
+        """Whether the thread is running (so a tick job will run within a tick)."""
+        t = self._thread
+        return self.enabled and t is not None and t.is_alive()
+
+    def run_tick_jobs(self) -> None:
+        for name, job in self._tick_jobs:
+            try:
+                job()
+            except Exception:  # the next tick retries what it can
+                log.warning("%s failed", name, exc_info=True)
 
     def ensure_started(self) -> None:
         if self._thread is not None or not self.enabled:
@@ -107,6 +129,7 @@ class Sweeper:
             st = self._state()
             if st is None:
                 return
+            self.run_tick_jobs()
             if is_sqlite(st.engine):
                 try:
                     checkpoint(st.engine)
@@ -134,6 +157,7 @@ class Sweeper:
                 self.prune_events()
             except Exception:  # the next round retries
                 log.warning("event pruning failed", exc_info=True)
+        self.run_tick_jobs()  # stopped: what the last tick left
 
 
 def install(app: Flask) -> None:

@@ -4,33 +4,19 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from flask import Response, request
+from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 
-from aipod_api.core.context import caller_id, clock, db, state
+from aipod_api.core.context import caller_id, clock, db
 from aipod_api.core.envelope import created, ok
 from aipod_api.core.openapi import AUTH_ERRORS, Envelope, responses
-from aipod_api.trust import scores, service
+from aipod_api.trust import service
 from aipod_api.trust.schemas import RatingCreate, RatingResult, TrustPath, TrustPublic, TrustQuery
 
 tag = Tag(name="trust", description="信任分 Trust: ratings of completed tasks and scores")
 bp = APIBlueprint(
     "trust", __name__, url_prefix="/v1/trust", abp_tags=[tag], abp_security=[{"bearer": []}]
 )
-# Endpoints that read stored trust scores (flask endpoint names).
-STORED_SCORE_ENDPOINTS = frozenset({"agents.list_agents"})
-
-
-@bp.before_app_request
-def _refresh_due_scores() -> None:
-    """Before a list of agents is read: if any stored score is due (one index probe on
-    the request's own connection), refresh the due ones in a separate short write
-    transaction, so the list filters, orders and shows the exact current values
-    (`trust.scores`). Runs after the auth guard (registered earlier)."""
-    if request.endpoint in STORED_SCORE_ENDPOINTS:
-        now = clock()
-        if scores.any_due(db(), now=now):
-            scores.settle_due(state().engine, now=now)
 
 
 @bp.post(
