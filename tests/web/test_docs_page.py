@@ -19,6 +19,7 @@ SECTIONS = (
     "memory",
     "trust",
     "wallet",
+    "events",
     "sdk",
     "rate-limits",
     "errors",
