@@ -213,9 +213,9 @@ def main() -> None:
             ]
             for i in range(20)
         ]
-        publisher = _post(
-            base, "/v1/auth/register", {"username": "publisher", "email": "p@x.io"}
-        )["api_key"]
+        publisher = _post(base, "/v1/auth/register", {"username": "publisher", "email": "p@x.io"})[
+            "api_key"
+        ]
         paths = ", ".join(f'"/v1/agents/bench{i:02d}"' for i in range(20)) + ', "/v1/wallet"'
         script = workdir / "reads.lua"
         script.write_text(LUA % {"keys": ", ".join(f'"{k}"' for k in keys), "paths": paths})
