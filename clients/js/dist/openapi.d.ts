@@ -3579,7 +3579,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": string;
+                    "text/event-stream": {
+                        /** @description the event id (the cursor) */
+                        id?: string;
+                        /** @description the event type */
+                        event?: string;
+                        /** @description the event as in the feed (JSON) */
+                        data?: string;
+                    };
                 };
             };
             /** @description 参数错误,缺少必填字段 / Bad request: `data.errors` names each field */
