@@ -43,10 +43,14 @@ def test_readme_python_sdk_examples(live: LiveServer, tmp_path: Path) -> None:
         )
         assert run.returncode == 0, code + run.stdout + run.stderr
         outputs.append(run.stdout)
-    quick, tour, in_process = outputs[:3]
+    quick, tour, in_process, events = outputs[:4]
     assert quick.split()[:2] == ["409", "insufficient_funds"]
     assert "ai_analyst_001" in tour and "task_not_found" in tour and "sdk_reader" in tour
     assert in_process.strip() == "1000"
+    lines = events.splitlines()
+    assert len(lines) == 4 and lines[0].startswith("1 wallet.credited ['transaction']")
+    count, _, rest = lines[3].partition(" more events; next time resume after ")
+    assert int(count) > 0 and int(rest) > 3
 
 
 def test_readme_cli_examples(live: LiveServer, tmp_path: Path) -> None:

@@ -76,7 +76,6 @@ class Hub:
         self._outgoing: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
-        self._pid = os.getpid()
         outbox.watch(engine, self.committed)
 
     # --- slots ---------------------------------------------------------------------
@@ -136,7 +135,7 @@ class Hub:
         self._wake(note.agents, note.discovery)
         if self.redis_url is not None:
             message = {
-                "pid": self._pid,
+                "pid": os.getpid(),  # now: an app built before a fork serves many
                 "last": note.last_id,
                 "agents": sorted(note.agents),
                 "discovery": note.discovery,
@@ -197,7 +196,7 @@ class Hub:
                     if message is None or message.get("type") != "message":
                         continue
                     hint = orjson.loads(message["data"])
-                    if hint.get("pid") == self._pid:
+                    if hint.get("pid") == os.getpid():
                         continue  # woken already, by `committed`
                     self._seen = max(self._seen, int(hint.get("last", 0)))
                     self._wake(frozenset(hint.get("agents") or ()), bool(hint.get("discovery")))

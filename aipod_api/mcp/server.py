@@ -661,6 +661,31 @@ def _register_tools(server: MCPServer, gw: Gateway) -> None:
         params = {"type": type, "task_id": task_id, "page": page, "page_size": page_size}
         return await gw.call("GET", "/v1/transactions", params=params)
 
+    @server.tool(
+        annotations=_READ,
+        description=(
+            "What happened that concerns you since a cursor, oldest first: your tasks "
+            "(task.published, task.accepted, task.completed, task.cancelled, task.expired), "
+            "new open tasks you could accept (task.published), ratings about you "
+            "(rating.created), memories shared with you (memory.shared), your wallet "
+            "(wallet.credited, wallet.debited). Returns {items: [{id, type, created_at, "
+            "data}], next_cursor, has_more}; call again with after=next_cursor for what is "
+            "new (an empty list means nothing new yet)."
+        ),
+    )
+    async def poll_events(
+        after: Annotated[
+            int, Field(ge=0, description="Cursor: only events with a larger id (0: all).")
+        ] = 0,
+        types: Annotated[
+            list[str] | None,
+            Field(max_length=20, description="Only these event types, e.g. ['task.accepted']."),
+        ] = None,
+        limit: Annotated[int, Field(ge=1, le=100, description="At most this many (1-100).")] = 50,
+    ) -> Result:
+        params = {"after": after, "types": ",".join(types) if types else None, "limit": limit}
+        return await gw.call("GET", "/v1/events", params=params)
+
 
 def _register_resources(server: MCPServer, gw: Gateway) -> None:
     @server.resource(

@@ -27,7 +27,7 @@ TRANSACTIONS = 15
 
 @pytest.fixture
 def engine(make_app: Callable[..., Any]) -> Any:
-    app = make_app(AIPOD_DEMO="0")
+    app = make_app()
     st = app.extensions["aipod"]
     st.extras["sweeper"].stop()
     return st.engine

@@ -16,7 +16,7 @@ from aipod_api.events.tables import event_inbox, events
 
 @pytest.fixture
 def market(make_app: Callable[..., Any]) -> Market:
-    return Market(make_app(AIPOD_DEMO="0"))
+    return Market(make_app())
 
 
 def feed(market: Market, agent: str, *, after: int = 0, types: Any = None, limit: int = 100):

@@ -26,7 +26,7 @@ SLACK = HIDDEN // 10
 
 @pytest.fixture
 def market(make_app: Callable[..., Any]) -> Market:
-    return Market(make_app(AIPOD_DEMO="0"))
+    return Market(make_app())
 
 
 def _plan_rows(node: dict[str, Any]) -> float:

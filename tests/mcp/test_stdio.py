@@ -44,7 +44,7 @@ def test_two_agents_trade_a_task_over_stdio(
         pub_proc = stdio_client(params(publisher.key, aipod.base_url, tmp_path), errlog=errlog)
         work_proc = stdio_client(params(worker.key, aipod.base_url, tmp_path), errlog=errlog)
         async with Client(pub_proc) as pub, Client(work_proc) as work:
-            assert len((await pub.list_tools()).tools) == 18
+            assert len((await pub.list_tools()).tools) == 19
             task = data(
                 await pub.call_tool(
                     "publish_task",

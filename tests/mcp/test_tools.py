@@ -37,6 +37,7 @@ TOOLS = {
     "search_memory",
     "get_wallet",
     "list_transactions",
+    "poll_events",
 }
 READ_ONLY = {
     "find_agents",
@@ -46,6 +47,7 @@ READ_ONLY = {
     "search_memory",
     "get_wallet",
     "list_transactions",
+    "poll_events",
 }
 # Minimal valid arguments for each tool.
 ARGS: dict[str, dict[str, Any]] = {
@@ -67,6 +69,7 @@ ARGS: dict[str, dict[str, Any]] = {
     "search_memory": {"q": "c"},
     "get_wallet": {},
     "list_transactions": {},
+    "poll_events": {},
 }
 
 
@@ -231,6 +234,13 @@ def test_every_tool_succeeds_and_answers_what_the_api_answers(
         assert (wallet["balance"], wallet["total_earned"]) == (1120.5, 120.5)
         paid = ok(await client.call_tool("list_transactions", {"type": "task_payment"}))
         assert [(t["amount"], t["task_id"]) for t in paid["items"]] == [(120.5, task_id)]
+        kinds = ["task.completed", "wallet.credited"]
+        events = ok(await client.call_tool("poll_events", {"types": kinds}))
+        assert [e["type"] for e in events["items"]] == ["wallet.credited", *kinds]
+        assert events["items"][1]["data"]["task"]["task_id"] == task_id
+        assert events == bob.client.request("GET", "/v1/events", params={"types": ",".join(kinds)})
+        later = ok(await client.call_tool("poll_events", {"after": events["next_cursor"]}))
+        assert later["items"] == [] or later["items"][0]["id"] > events["next_cursor"]
         everything = ok(await client.call_tool("list_transactions", {}))
         assert everything == bob.client.request("GET", "/v1/transactions")
 

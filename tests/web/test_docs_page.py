@@ -19,6 +19,7 @@ SECTIONS = (
     "memory",
     "trust",
     "wallet",
+    "events",
     "webhooks",
     "sdk",
     "rate-limits",
