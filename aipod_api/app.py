@@ -17,11 +17,11 @@ from aipod_api.core import cors, fastpath, idempotency
 from aipod_api.core.bootstrap import prepare_database
 from aipod_api.core.context import AppState, ReadConnections, init_request_scope, run_view
 from aipod_api.core.db import make_engine
-from aipod_api.core.errors import register_error_handlers, validation_error_response
 from aipod_api.core.execlock import ExecutionLock, SerializedApp
 from aipod_api.core.openapi import ValidationErrorEnvelope
 from aipod_api.core.ratelimit import Limits
 from aipod_api.core.types import to_cents
+from aipod_api.http.errors import register_error_handlers, validation_error_response
 from aipod_api.settings import Settings
 from aipod_api.web import views as web_views
 

@@ -31,8 +31,9 @@ from aipod_api.core.db import WRITE_FLAG, acquire_gate, write_gate
 from aipod_api.core.envelope import envelope
 from aipod_api.core.errors import ApiError
 from aipod_api.core.execlock import blocking
-from aipod_api.core.i18n import register_messages, t
+from aipod_api.core.i18n import register_messages
 from aipod_api.core.ratelimit import Limits
+from aipod_api.http.i18n import t
 from aipod_api.settings import Settings
 
 log = logging.getLogger("aipod_api")

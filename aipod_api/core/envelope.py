@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from flask import Response
 
-from aipod_api.core.i18n import t
+from aipod_api.http.i18n import t
 
 JSON_MIMETYPE = "application/json"
 

@@ -13,8 +13,8 @@ from aipod_api import __version__
 from aipod_api.core.context import state
 from aipod_api.core.db import transaction
 from aipod_api.core.envelope import envelope
-from aipod_api.core.i18n import t
 from aipod_api.core.openapi import Envelope, ErrorEnvelope
+from aipod_api.http.i18n import t
 
 tag = Tag(name="status", description="健康检查 Health")
 bp = APIBlueprint("status", __name__, url_prefix="/v1", abp_tags=[tag])

@@ -10,9 +10,9 @@ from flask import Flask, Response, render_template
 from aipod_api import __version__
 from aipod_api.auth.service import DEMO_KEY
 from aipod_api.core.context import state
-from aipod_api.core.i18n import wants_english
 from aipod_api.core.inputs import accepts_query
 from aipod_api.core.openapi import build_document
+from aipod_api.http.i18n import wants_english
 from aipod_api.tasks import flows
 
 
