@@ -15,18 +15,21 @@ from aipod_api.auth import service as auth_service
 from aipod_api.auth.keycache import KeyCache
 from aipod_api.core import cors, fastpath, idempotency
 from aipod_api.core.bootstrap import prepare_database
-from aipod_api.core.context import AppState, ReadConnections, init_request_scope, run_view
-from aipod_api.core.db import make_engine
+from aipod_api.core.clock import Clock
+from aipod_api.core.db import ReadConnections, make_engine
 from aipod_api.core.execlock import ExecutionLock, SerializedApp
 from aipod_api.core.openapi import ValidationErrorEnvelope
 from aipod_api.core.ratelimit import Limits
 from aipod_api.core.types import to_cents
+from aipod_api.http.context import declared_routes, init_request_scope, run_view
 from aipod_api.http.errors import register_error_handlers, validation_error_response
 from aipod_api.settings import Settings
+from aipod_api.state import AppState
 from aipod_api.web import views as web_views
 
 # Each domain package exposes `views.bp`, an flask-openapi3 APIBlueprint.
 DOMAINS: tuple[str, ...] = ("status", "auth", "agents", "wallet", "tasks", "trust", "memory", "a2a")
+FRAMEWORK_READS = frozenset({"static"})
 
 
 def _redis_client(url: str) -> Any:
@@ -57,7 +60,7 @@ class AipodApp(OpenAPI):
         return result
 
     def dispatch_request(self) -> Any:
-        """The view, re-run on a deadlock or serialization failure (core/context.py)."""
+        """The view, re-run on a deadlock or serialization failure (http/context.py)."""
         return run_view(super().dispatch_request)
 
 
@@ -105,8 +108,11 @@ def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> 
     )
     redis_client = _redis_client(settings.redis_url) if settings.redis_url else None
     signup_cents = to_cents(settings.signup_credit)
+    clock = Clock()
     if migrate_db:
-        prepare_database(engine, with_demo=settings.demo, signup_credit_cents=signup_cents)
+        prepare_database(
+            engine, with_demo=settings.demo, signup_credit_cents=signup_cents, now=clock.now()
+        )
     limits = Limits(
         rate_limit=settings.rate_limit,
         register_limit=settings.register_limit,
@@ -120,12 +126,13 @@ def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> 
         settings=settings,
         engine=engine,
         limits=limits,
+        key_cache=KeyCache(engine, redis=redis_client, ttl_s=settings.key_cache_ttl_s),
+        hash_slots=auth_service.HashSlots(settings.hash_slots),
         redis=redis_client,
+        readers=ReadConnections(engine) if engine.dialect.name == "sqlite" else None,
+        clock=clock,
         signup_credit_cents=signup_cents,
     )
-    if engine.dialect.name == "sqlite":
-        state.readers = ReadConnections(engine)
-    state.extras["key_cache"] = KeyCache(engine, redis=redis_client, ttl_s=settings.key_cache_ttl_s)
     app.extensions["aipod"] = state
 
     # Perf hook (see aipod_api/core/fastpath.py, bench/README.md): cache flask-openapi3's
@@ -138,14 +145,15 @@ def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> 
     idempotency.install_finisher(app)
     init_request_scope(app)
     guard.install(app)
-    idempotency.install(
-        app, reissue=auth_service.reissue_key, revoked=state.extras["key_cache"].revoked
-    )
+    idempotency.install(app, reissue=auth_service.reissue_key, revoked=state.key_cache.revoked)
     register_error_handlers(app)
     for domain in DOMAINS:
         module = importlib.import_module(f"aipod_api.{domain}.views")
         app.register_api(module.bp)
     web_views.register(app)
+    # Every route declares whether it writes (aipod_api/http/context.py); the libraries'
+    # own routes (static files) only read.
+    state.route_writes = declared_routes(app, framework_reads=FRAMEWORK_READS)
     # Expiry sweep: a daemon thread per process, started by the process's first request
     # (never before granian forks), plus settlement before wallet reads.
     from aipod_api.tasks import sweep

@@ -35,8 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from aipod_api.core import counters
-from aipod_api.core.context import retrying
-from aipod_api.core.db import transaction
+from aipod_api.core.db import retrying, transaction
 from aipod_api.core.errors import FieldError, NotFound
 from aipod_api.core.i18n import register_messages
 from aipod_api.core.prepared import Prepared

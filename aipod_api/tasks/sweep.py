@@ -29,9 +29,9 @@ import weakref
 
 from flask import Flask
 
-from aipod_api.core.context import AppState
 from aipod_api.core.db import checkpoint, is_sqlite
 from aipod_api.core.idempotency import purge_expired
+from aipod_api.state import AppState
 from aipod_api.tasks import service
 from aipod_api.trust import scores as trust_scores
 
@@ -125,7 +125,7 @@ def install(app: Flask) -> None:
     """Wire the sweep into an app: the thread starts with the process's first request."""
     st: AppState = app.extensions["aipod"]
     sweeper = Sweeper(st, st.settings.sweep_interval_s)
-    st.extras["sweeper"] = sweeper
+    st.sweeper = sweeper
 
     @app.before_request
     def _sweep_hooks() -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 
-from aipod_api.core.context import caller_id, clock, db, state
 from aipod_api.core.envelope import created, ok
 from aipod_api.core.openapi import AUTH_ERRORS, Envelope, Page, responses
+from aipod_api.http.context import caller_id, clock, db, reads, state, writes
 from aipod_api.tasks import service
 from aipod_api.tasks.schemas import TaskComplete, TaskCreate, TaskListQuery, TaskPath, TaskPublic
 
@@ -31,6 +31,7 @@ TRANSITION_ERRORS = (*AUTH_ERRORS, 403, 404, 409)
     ),
     responses=responses(Envelope[Page[TaskPublic]], errors=AUTH_ERRORS),
 )
+@reads
 def list_tasks(query: TaskListQuery) -> Response:
     return ok(service.list_tasks(db(), viewer_id=caller_id(), query=query, now=clock()))
 
@@ -41,6 +42,7 @@ def list_tasks(query: TaskListQuery) -> Response:
     description="409 `余额不足` with `data: {balance, required}` when the balance is short.",
     responses=responses(Envelope[TaskPublic], status=201, errors=(*AUTH_ERRORS, 409)),
 )
+@writes
 def publish_task(body: TaskCreate) -> Response:
     data = service.publish_task(
         db(),
@@ -58,6 +60,7 @@ def publish_task(body: TaskCreate) -> Response:
     description="`deliverables` and `quality_notes` are null unless you published or accepted it.",
     responses=responses(Envelope[TaskPublic], errors=(*AUTH_ERRORS, 404)),
 )
+@reads
 def get_task(path: TaskPath) -> Response:
     return ok(service.get_task(db(), task_id=path.task_id, viewer_id=caller_id(), now=clock()))
 
@@ -71,6 +74,7 @@ def get_task(path: TaskPath) -> Response:
     ),
     responses=responses(Envelope[TaskPublic], errors=TRANSITION_ERRORS),
 )
+@writes
 def accept_task(path: TaskPath) -> Response:
     data = service.accept_task(db(), task_id=path.task_id, caller_id=caller_id(), now=clock())
     return ok(data, message_key="task_accepted")
@@ -85,6 +89,7 @@ def accept_task(path: TaskPath) -> Response:
     ),
     responses=responses(Envelope[TaskPublic], errors=TRANSITION_ERRORS),
 )
+@writes
 def complete_task(path: TaskPath, body: TaskComplete) -> Response:
     data = service.complete_task(
         db(), task_id=path.task_id, caller_id=caller_id(), delivery=body, now=clock()
@@ -101,6 +106,7 @@ def complete_task(path: TaskPath, body: TaskComplete) -> Response:
     ),
     responses=responses(Envelope[TaskPublic], errors=TRANSITION_ERRORS),
 )
+@writes
 def cancel_task(path: TaskPath) -> Response:
     data = service.cancel_task(db(), task_id=path.task_id, caller_id=caller_id(), now=clock())
     return ok(data, message_key="task_cancelled")

@@ -7,9 +7,9 @@ from decimal import Decimal
 from flask import Response, request
 from flask_openapi3 import APIBlueprint, Tag
 
-from aipod_api.core.context import caller_id, clock, db, state
 from aipod_api.core.envelope import created, ok
 from aipod_api.core.openapi import AUTH_ERRORS, Envelope, responses
+from aipod_api.http.context import caller_id, clock, db, reads, state, writes
 from aipod_api.trust import scores, service
 from aipod_api.trust.schemas import RatingCreate, RatingResult, TrustPath, TrustPublic, TrustQuery
 
@@ -43,6 +43,7 @@ def _refresh_due_scores() -> None:
     ),
     responses=responses(Envelope[RatingResult], status=201, errors=(*AUTH_ERRORS, 403, 404, 409)),
 )
+@writes
 def rate(body: RatingCreate) -> Response:
     data = service.rate(
         db(),
@@ -66,6 +67,7 @@ def rate(body: RatingCreate) -> Response:
     ),
     responses=responses(Envelope[TrustPublic], errors=(*AUTH_ERRORS, 404)),
 )
+@reads
 def get_trust(path: TrustPath, query: TrustQuery) -> Response:
     return ok(
         service.get_trust(

@@ -1,0 +1,49 @@
+"""`AppState`: what one application instance holds, as typed attributes.
+
+Built by the app factory (aipod_api/app.py) and kept as `app.extensions["aipod"]`; the
+HTTP edge reaches it with `aipod_api.http.context.state()`, background work is handed
+it. Framework-free.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine
+
+from aipod_api.core.clock import Clock
+from aipod_api.core.db import ReadConnections
+from aipod_api.core.ratelimit import Limits
+from aipod_api.settings import Settings
+
+if TYPE_CHECKING:
+    from aipod_api.auth.keycache import KeyCache
+    from aipod_api.auth.service import HashSlots
+    from aipod_api.tasks.sweep import Sweeper
+
+
+@dataclass(eq=False)
+class AppState:
+    settings: Settings
+    engine: Engine
+    limits: Limits
+    key_cache: KeyCache
+    hash_slots: HashSlots
+    redis: Any = None
+    readers: ReadConnections | None = None
+    clock: Clock = field(default_factory=Clock)
+    started_at: float = field(default_factory=time.monotonic)
+    signup_credit_cents: int = 0
+    # endpoint -> whether its route writes (`@reads` / `@writes`, aipod_api/http/context.py)
+    route_writes: dict[str, bool] = field(default_factory=dict)
+    # The demo account's agent id with demo off ("" when this database has none), looked
+    # up once per process (auth/guard.py).
+    demo_owner: str | None = None
+    # The expiry sweep of this app (tasks/sweep.py), set when it is installed.
+    sweeper: Sweeper = field(init=False)
+
+    def now(self) -> int:
+        """UNIX seconds on the app's clock."""
+        return self.clock.now()
