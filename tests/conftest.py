@@ -129,9 +129,7 @@ def make_app(database_url: str, redis_url: str | None) -> Callable[..., Any]:
     yield factory  # type: ignore[misc]
     for app in created:
         state = app.extensions["aipod"]
-        sweeper = state.extras.get("sweeper")
-        if sweeper is not None:
-            sweeper.stop()
+        state.sweeper.stop()
         state.engine.dispose()
 
 

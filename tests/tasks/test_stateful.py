@@ -2,7 +2,7 @@
 by several agents against the in-process app, checking every CONTRACT §5 invariant (and a
 model of each agent's money and each task's state) after every step.
 
-Time is injected (`AppState.extras["clock"]`), so deadlines pass when a rule moves the
+Time is injected (`AppState.clock`), so deadlines pass when a rule moves the
 clock; expiry is observed at read time and settled by wallet reads and explicit sweeps.
 """
 
