@@ -13,7 +13,7 @@ from aipod_api import __version__
 from aipod_api.auth import guard
 from aipod_api.auth import service as auth_service
 from aipod_api.auth.keycache import KeyCache
-from aipod_api.core import cors, fastpath, idempotency
+from aipod_api.core import idempotency
 from aipod_api.core.bootstrap import prepare_database
 from aipod_api.core.clock import Clock
 from aipod_api.core.db import ReadConnections, make_engine
@@ -21,6 +21,7 @@ from aipod_api.core.execlock import ExecutionLock, SerializedApp
 from aipod_api.core.openapi import ValidationErrorEnvelope
 from aipod_api.core.ratelimit import Limits
 from aipod_api.core.types import to_cents
+from aipod_api.http import cors, fastpath
 from aipod_api.http.context import declared_routes, init_request_scope, run_view
 from aipod_api.http.errors import register_error_handlers, validation_error_response
 from aipod_api.settings import Settings
@@ -135,7 +136,7 @@ def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> 
     )
     app.extensions["aipod"] = state
 
-    # Perf hook (see aipod_api/core/fastpath.py, bench/README.md): cache flask-openapi3's
+    # Perf hook (see aipod_api/http/fastpath.py, bench/README.md): cache flask-openapi3's
     # per-request query-model schema lookups.
     fastpath.install()
     # CORS first: a preflight is answered before authentication.

@@ -13,9 +13,9 @@ from aipod_api.agents.schemas import (
     AgentPublic,
     AgentUpdate,
 )
-from aipod_api.core.envelope import ok
 from aipod_api.core.openapi import AUTH_ERRORS, Envelope, Page, responses
 from aipod_api.http.context import caller_id, clock, db, reads, writes
+from aipod_api.http.envelope import ok
 
 tag = Tag(name="agents", description="AI 节点 Agents (nodes)")
 bp = APIBlueprint(

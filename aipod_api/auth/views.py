@@ -24,12 +24,12 @@ from aipod_api.auth.schemas import (
     RegisterCreate,
     RegisterData,
 )
-from aipod_api.core.envelope import created, ok
 from aipod_api.core.errors import TooManyRequests
 from aipod_api.core.execlock import blocking
 from aipod_api.core.openapi import AUTH_ERRORS, Deleted, Envelope, Page, responses
 from aipod_api.core.ratelimit import Decision
 from aipod_api.http.context import after_commit, caller_id, clock, db, reads, state, writes
+from aipod_api.http.envelope import created, ok
 from aipod_api.state import AppState
 
 tag = Tag(name="auth", description="认证 Authentication: register, login, API keys")

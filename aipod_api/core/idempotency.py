@@ -78,12 +78,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from aipod_api.core.db import ReadConnections, transaction
-from aipod_api.core.envelope import envelope
 from aipod_api.core.errors import ApiError, Conflict, FieldError
 from aipod_api.core.prepared import Prepared
 from aipod_api.core.tables import idempotency_keys as keys_table
 from aipod_api.core.types import KEY_ID
 from aipod_api.http.context import db, state
+from aipod_api.http.envelope import envelope
 from aipod_api.http.i18n import t
 
 log = logging.getLogger("aipod_api")

@@ -25,8 +25,8 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from aipod_api.core.db import Busy, Tx, is_retryable, retrying
-from aipod_api.core.envelope import envelope
 from aipod_api.core.errors import ApiError
+from aipod_api.http.envelope import envelope
 from aipod_api.http.i18n import wants_english
 from aipod_api.state import AppState
 

@@ -13,8 +13,8 @@ from flask import Flask, Response, g, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from aipod_api.core.envelope import envelope
 from aipod_api.core.errors import ERROR_CODES, ApiError, validation_payload
+from aipod_api.http.envelope import envelope
 from aipod_api.http.i18n import t, wants_english
 
 log = logging.getLogger("aipod_api")

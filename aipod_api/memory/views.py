@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 
-from aipod_api.core.envelope import created, ok
 from aipod_api.core.openapi import AUTH_ERRORS, Deleted, Envelope, responses
 from aipod_api.http.context import caller_id, clock, db, reads, writes
+from aipod_api.http.envelope import created, ok
 from aipod_api.memory import service
 from aipod_api.memory.schemas import (
     MemoryCreate,

@@ -11,9 +11,9 @@ from sqlalchemy import text
 
 from aipod_api import __version__
 from aipod_api.core.db import transaction
-from aipod_api.core.envelope import envelope
 from aipod_api.core.openapi import Envelope, ErrorEnvelope
 from aipod_api.http.context import reads, state
+from aipod_api.http.envelope import envelope
 from aipod_api.http.i18n import t
 
 tag = Tag(name="status", description="健康检查 Health")

@@ -6,9 +6,9 @@ from __future__ import annotations
 from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 
-from aipod_api.core.envelope import created, ok
 from aipod_api.core.openapi import AUTH_ERRORS, Envelope, Page, responses
 from aipod_api.http.context import caller_id, clock, db, reads, state, writes
+from aipod_api.http.envelope import created, ok
 from aipod_api.tasks import service
 from aipod_api.tasks.schemas import TaskComplete, TaskCreate, TaskListQuery, TaskPath, TaskPublic
 

@@ -7,9 +7,9 @@ from decimal import Decimal
 from flask import Response, request
 from flask_openapi3 import APIBlueprint, Tag
 
-from aipod_api.core.envelope import created, ok
 from aipod_api.core.openapi import AUTH_ERRORS, Envelope, responses
 from aipod_api.http.context import caller_id, clock, db, reads, state, writes
+from aipod_api.http.envelope import created, ok
 from aipod_api.trust import scores, service
 from aipod_api.trust.schemas import RatingCreate, RatingResult, TrustPath, TrustPublic, TrustQuery
 

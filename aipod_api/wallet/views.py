@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 
-from aipod_api.core.envelope import ok
 from aipod_api.core.openapi import AUTH_ERRORS, Envelope, Page, responses
 from aipod_api.http.context import caller_id, clock, db, reads, state
+from aipod_api.http.envelope import ok
 from aipod_api.wallet import service
 from aipod_api.wallet.schemas import TransactionPublic, TransactionsQuery, WalletPublic
 

@@ -70,6 +70,6 @@ def install() -> None:
     if _installed:
         return
     if not hasattr(oa_request, "_validate_query"):  # pragma: no cover - another major version
-        raise RuntimeError("flask-openapi3 changed: review aipod_api/core/fastpath.py")
+        raise RuntimeError("flask-openapi3 changed: review aipod_api/http/fastpath.py")
     oa_request._validate_query = _validate_query
     _installed = True
