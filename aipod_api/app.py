@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from flask_openapi3 import Info, OpenAPI
@@ -13,7 +15,7 @@ from aipod_api import __version__
 from aipod_api.auth import guard
 from aipod_api.auth import service as auth_service
 from aipod_api.auth.keycache import KeyCache
-from aipod_api.core import idempotency
+from aipod_api.core.background import CHECKPOINT_EVERY_S, checkpoint_job
 from aipod_api.core.bootstrap import prepare_database
 from aipod_api.core.clock import Clock
 from aipod_api.core.db import ReadConnections, make_engine
@@ -21,11 +23,12 @@ from aipod_api.core.execlock import ExecutionLock, SerializedApp
 from aipod_api.core.openapi import ValidationErrorEnvelope
 from aipod_api.core.ratelimit import Limits
 from aipod_api.core.types import to_cents
-from aipod_api.http import cors, fastpath
+from aipod_api.http import cors, fastpath, idempotency
 from aipod_api.http.context import declared_routes, init_request_scope, run_view
 from aipod_api.http.errors import register_error_handlers, validation_error_response
 from aipod_api.settings import Settings
 from aipod_api.state import AppState
+from aipod_api.tasks import sweep
 from aipod_api.web import views as web_views
 
 # Each domain package exposes `views.bp`, an flask-openapi3 APIBlueprint.
@@ -155,9 +158,18 @@ def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> 
     # Every route declares whether it writes (aipod_api/http/context.py); the libraries'
     # own routes (static files) only read.
     state.route_writes = declared_routes(app, framework_reads=FRAMEWORK_READS)
-    # Expiry sweep: a daemon thread per process, started by the process's first request
-    # (never before granian forks), plus settlement before wallet reads.
-    from aipod_api.tasks import sweep
-
-    sweep.install(app)
+    # Background work: one daemon thread per process, started by the process's first
+    # request (never before granian forks): SQLite's WAL checkpoint, the expiry sweep.
+    state.background.alive = weakref_alive(state)
+    checkpoint = checkpoint_job(engine)
+    if checkpoint is not None:
+        state.background.every(CHECKPOINT_EVERY_S, "WAL checkpoint", checkpoint)
+    sweep.install(state)
+    app.before_request(state.background.ensure_started)
     return app
+
+
+def weakref_alive(state: AppState) -> Callable[[], bool]:
+    """Whether `state` still exists, without keeping it alive."""
+    ref = weakref.ref(state)
+    return lambda: ref() is not None

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
+from aipod_api.core.background import Periodic
 from aipod_api.core.clock import Clock
 from aipod_api.core.db import ReadConnections
 from aipod_api.core.ratelimit import Limits
@@ -41,7 +42,9 @@ class AppState:
     # The demo account's agent id with demo off ("" when this database has none), looked
     # up once per process (auth/guard.py).
     demo_owner: str | None = None
-    # The expiry sweep of this app (tasks/sweep.py), set when it is installed.
+    # The background thread (core/background.py) and the expiry sweep on it
+    # (tasks/sweep.py), set when it is installed.
+    background: Periodic = field(default_factory=lambda: Periodic("aipod-background"))
     sweeper: Sweeper = field(init=False)
 
     def now(self) -> int:

@@ -5,13 +5,16 @@ age, idempotency windows, trust refreshes, demo data) asks a `Clock`: the app's 
 `AppState.clock`, and the HTTP edge's `clock()` reads it. Tests move it (`set`,
 `advance`, or `follow` a callable); nothing else calls `time.time()` for a decision.
 Monotonic timers (rate-limit windows, timeouts, retry pauses) are not wall time and stay
-on `time.monotonic`.
+on `time.monotonic`; the envelope's `timestamp` (`utc_timestamp`) says when the answer
+was written, so it is the system's time, as are the Redis rate-limit windows (kept by the
+`limits` library on its own clock).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 
 class Clock:
@@ -38,3 +41,18 @@ class Clock:
     def follow(self, source: Callable[[], float] | None) -> None:
         """Read the time from `source` (None: the system clock again)."""
         self._source = source
+
+
+_last_stamp: tuple[int, str] = (0, "")
+
+
+def utc_timestamp() -> str:
+    """The system's time as ISO 8601 UTC at second precision (the envelope's `timestamp`),
+    formatted once per second (a racing thread just formats too)."""
+    global _last_stamp
+    now = int(time.time())
+    second, text = _last_stamp
+    if second != now:
+        text = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        _last_stamp = (now, text)
+    return text

@@ -48,8 +48,8 @@ from typing import Any
 
 import orjson
 
+from aipod_api.core.clock import utc_timestamp
 from aipod_api.core.i18n import english_header, message
-from aipod_api.http.envelope import utc_timestamp
 
 log = logging.getLogger("aipod_api")
 

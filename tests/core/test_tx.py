@@ -44,7 +44,7 @@ def test_commit_keeps_the_effects_then_runs_the_callbacks(engine: Engine) -> Non
     tx.after_commit(lambda: seen.append(_rows(engine)))  # sees the committed row
     assert seen == []
     tx.commit()
-    assert seen == [[1]] and not tx.is_open and WRITE_FLAG not in conn.info
+    assert seen == [[1]] and not tx.is_open and conn.closed
 
 
 def test_rollback_drops_the_effects_and_the_callbacks(engine: Engine) -> None:
