@@ -12,7 +12,6 @@ from flask_openapi3 import Info, OpenAPI
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from aipod_api import __version__
-from aipod_api.auth import guard
 from aipod_api.auth import service as auth_service
 from aipod_api.auth.keycache import KeyCache
 from aipod_api.core.background import CHECKPOINT_EVERY_S, checkpoint_job
@@ -23,7 +22,7 @@ from aipod_api.core.execlock import ExecutionLock, SerializedApp
 from aipod_api.core.openapi import ValidationErrorEnvelope
 from aipod_api.core.ratelimit import Limits
 from aipod_api.core.types import to_cents
-from aipod_api.http import cors, fastpath, idempotency
+from aipod_api.http import cors, fastpath, guard, idempotency
 from aipod_api.http.context import declared_routes, init_request_scope, run_view
 from aipod_api.http.errors import register_error_handlers, validation_error_response
 from aipod_api.settings import Settings

@@ -40,7 +40,7 @@ class AppState:
     # endpoint -> whether its route writes (`@reads` / `@writes`, aipod_api/http/context.py)
     route_writes: dict[str, bool] = field(default_factory=dict)
     # The demo account's agent id with demo off ("" when this database has none), looked
-    # up once per process (auth/guard.py).
+    # up once per process (http/guard.py).
     demo_owner: str | None = None
     # The background thread (core/background.py) and the expiry sweep on it
     # (tasks/sweep.py), set when it is installed.

@@ -11,8 +11,6 @@ from flask import Response, g, request
 from flask_openapi3 import APIBlueprint, Tag
 
 from aipod_api.auth import service
-from aipod_api.auth.guard import _client_ip as client_ip
-from aipod_api.auth.guard import disabled_demo_owner
 from aipod_api.auth.schemas import (
     KeyCreate,
     KeyCreatedPublic,
@@ -30,6 +28,8 @@ from aipod_api.core.openapi import AUTH_ERRORS, Deleted, Envelope, Page, respons
 from aipod_api.core.ratelimit import Decision
 from aipod_api.http.context import after_commit, caller_id, clock, db, reads, state, writes
 from aipod_api.http.envelope import created, ok
+from aipod_api.http.guard import _client_ip as client_ip
+from aipod_api.http.guard import disabled_demo_owner
 from aipod_api.state import AppState
 
 tag = Tag(name="auth", description="认证 Authentication: register, login, API keys")
