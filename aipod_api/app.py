@@ -14,8 +14,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from aipod_api import __version__
 from aipod_api.auth import service as auth_service
 from aipod_api.auth.keycache import KeyCache
+from aipod_api.bootstrap import prepare_database
 from aipod_api.core.background import CHECKPOINT_EVERY_S, checkpoint_job
-from aipod_api.core.bootstrap import prepare_database
 from aipod_api.core.clock import Clock
 from aipod_api.core.db import ReadConnections, make_engine
 from aipod_api.core.execlock import ExecutionLock, SerializedApp

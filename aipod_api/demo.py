@@ -1,7 +1,9 @@
 """Demo data (CONTRACT §6): created once, on a database that has no agents yet.
 
 Agents come from here; each domain that has demo content contributes a seeder
-(`aipod_api.<domain>.demo.seed(conn, *, now)`), run in the order listed.
+(`aipod_api.<domain>.demo.seed(conn, *, now)`), run in the order listed. A composition
+module above the domains (like `bootstrap` and `reset`, which use it): `core` never
+imports a domain.
 """
 
 from __future__ import annotations

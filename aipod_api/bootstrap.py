@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, Engine, text
 
-from aipod_api.core import demo, migrate
+from aipod_api import demo
+from aipod_api.core import migrate
 from aipod_api.core.clock import Clock
 
 
