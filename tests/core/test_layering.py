@@ -175,3 +175,31 @@ def test_moving_the_app_clock_moves_every_recorded_time(make_app: Any) -> None:
     assert task.data["created_at"] == _iso(FIXED + 300)
     st.clock.follow(None)
     assert abs(st.clock.now() - FIXED) > 1000
+
+
+def test_core_imports_no_domain_and_no_edge() -> None:
+    """`core` is the bottom layer: its modules import only each other, `settings` and
+    libraries (demo data, bootstrap and the demo reset compose the domains above it)."""
+    import ast
+    from pathlib import Path
+
+    import aipod_api
+
+    core = Path(aipod_api.__file__).parent / "core"
+    allowed = ("aipod_api.core", "aipod_api.settings")
+    offenders: list[str] = []
+    modules = sorted(core.glob("*.py"))
+    assert len(modules) > 15
+    for path in modules:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names: list[str] = []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+                if node.module == "aipod_api":
+                    names = [f"aipod_api.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            for name in names:
+                if name.startswith("aipod_api") and not name.startswith(allowed):
+                    offenders.append(f"{path.name}: {name}")
+    assert offenders == []
