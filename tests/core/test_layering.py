@@ -203,3 +203,36 @@ def test_core_imports_no_domain_and_no_edge() -> None:
                 if name.startswith("aipod_api") and not name.startswith(allowed):
                     offenders.append(f"{path.name}: {name}")
     assert offenders == []
+
+
+def test_the_readme_layout_matches_the_tree() -> None:
+    """Every path the README's "Project layout" names exists, every top-level module and
+    package of aipod_api is named, and every module of core/ and http/ is in its line."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Project layout", 1)[1].split("```", 2)[1]
+    package = root / "aipod_api"
+    named: set[str] = set()
+    sections: dict[str, str] = {}
+    current = ""
+    for line in block.splitlines():
+        m = re.match(r"^  ((?:[a-z0-9_]+(?:/[a-z0-9_]+)*(?:/|\.py) ?)+)(?:\s{2,}(.*))?$", line)
+        if m:
+            entries = m.group(1).split()
+            named.update(entries)
+            current = entries[0]
+            sections[current] = m.group(2) or ""
+        elif line.startswith("    ") and current:
+            sections[current] += " " + line.strip()
+    for entry in named:
+        assert (package / entry.rstrip("/")).exists(), f"README names {entry}, not in the tree"
+    tops = {p.name for p in package.glob("*.py") if p.name != "__init__.py"}
+    tops |= {p.name + "/" for p in package.iterdir() if (p / "__init__.py").exists()}
+    assert tops - named == set(), "README layout misses these"
+    for layer in ("core/", "http/"):
+        words = set(re.findall(r"[a-z0-9_]+", sections[layer]))
+        modules = {p.stem for p in (package / layer).glob("*.py") if p.stem != "__init__"}
+        assert modules - words == set(), f"README layout line {layer} misses these"
