@@ -7,6 +7,7 @@ from sqlalchemy import Connection, Engine, text
 from aipod_api import demo
 from aipod_api.core import migrate
 from aipod_api.core.clock import Clock
+from aipod_api.core.db import transaction
 
 
 class UnsuitableDatabase(RuntimeError):
@@ -56,5 +57,5 @@ def prepare_database(
 
 
 def demo_present(engine: Engine) -> bool:
-    with engine.connect() as conn:
+    with transaction(engine, write=False) as conn:
         return demo.is_present(conn)

@@ -290,18 +290,9 @@ def begin(
     readers: ReadConnections | None = None,
 ) -> Claim | Any:
     """Claim the key (a `Claim`) or return the stored row to replay; raise 409/422.
-    `readers`: SQLite's open read connections (aipod_api/http/context.py), for the first look."""
-    if readers is not None:
-        conn = readers.checkout()
-        ok = False
-        try:
-            row = _find(conn, scope, key_hash)
-            ok = True
-        finally:
-            readers.checkin(conn, ok=ok)
-    else:
-        with transaction(engine, write=False) as conn:
-            row = _find(conn, scope, key_hash)
+    `readers`: SQLite's kept read connections (core/db.py), for the first look."""
+    with transaction(engine, write=False, readers=readers) as conn:
+        row = _find(conn, scope, key_hash)
     if row is not None:
         done = _judge(row, fp, now=now, lock_s=lock_s)
         if done is not None:
