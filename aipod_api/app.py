@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from flask import Response
@@ -14,20 +16,23 @@ from flask_openapi3 import Info, OpenAPI
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from aipod_api import __version__
-from aipod_api.auth import guard
 from aipod_api.auth import service as auth_service
 from aipod_api.auth.keycache import KeyCache
-from aipod_api.core import cors, fastpath, idempotency
-from aipod_api.core.bootstrap import prepare_database
-from aipod_api.core.context import AppState, ReadConnections, init_request_scope, run_view
-from aipod_api.core.db import make_engine
-from aipod_api.core.errors import register_error_handlers, validation_error_response
+from aipod_api.bootstrap import prepare_database
+from aipod_api.core.background import CHECKPOINT_EVERY_S, checkpoint_job
+from aipod_api.core.clock import Clock
+from aipod_api.core.db import ReadConnections, make_engine
 from aipod_api.core.execlock import ExecutionLock, SerializedApp
 from aipod_api.core.openapi import ValidationErrorEnvelope
 from aipod_api.core.ratelimit import Limits
 from aipod_api.core.types import to_cents
 from aipod_api.events.notify import Hub
+from aipod_api.http import cors, fastpath, guard, idempotency
+from aipod_api.http.context import declared_routes, init_request_scope, run_view
+from aipod_api.http.errors import register_error_handlers, validation_error_response
 from aipod_api.settings import Settings
+from aipod_api.state import AppState
+from aipod_api.tasks import sweep
 from aipod_api.web import views as web_views
 
 # Each domain package exposes `views.bp`, an flask-openapi3 APIBlueprint.
@@ -43,6 +48,7 @@ DOMAINS: tuple[str, ...] = (
     "a2a",
     "webhooks",
 )
+FRAMEWORK_READS = frozenset({"static"})
 
 
 def _redis_client(url: str) -> Any:
@@ -120,7 +126,7 @@ class AipodApp(OpenAPI):
         return result
 
     def dispatch_request(self) -> Any:
-        """The view, re-run on a deadlock or serialization failure (core/context.py)."""
+        """The view, re-run on a deadlock or serialization failure (http/context.py)."""
         return run_view(super().dispatch_request)
 
 
@@ -169,8 +175,11 @@ def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> 
     )
     redis_client = _redis_client(settings.redis_url) if settings.redis_url else None
     signup_cents = to_cents(settings.signup_credit)
+    clock = Clock()
     if migrate_db:
-        prepare_database(engine, with_demo=settings.demo, signup_credit_cents=signup_cents)
+        prepare_database(
+            engine, with_demo=settings.demo, signup_credit_cents=signup_cents, now=clock.now()
+        )
     limits = Limits(
         rate_limit=settings.rate_limit,
         register_limit=settings.register_limit,
@@ -180,21 +189,23 @@ def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> 
         redis_url=settings.redis_url,
         redis_client=redis_client,
     )
+    readers = ReadConnections(engine) if engine.dialect.name == "sqlite" else None
     state = AppState(
         settings=settings,
         engine=engine,
         limits=limits,
+        key_cache=KeyCache(
+            engine, redis=redis_client, ttl_s=settings.key_cache_ttl_s, readers=readers
+        ),
+        hash_slots=auth_service.HashSlots(settings.hash_slots),
         redis=redis_client,
+        readers=readers,
+        clock=clock,
         signup_credit_cents=signup_cents,
     )
-    if engine.dialect.name == "sqlite":
-        state.readers = ReadConnections(engine)
-    state.extras["key_cache"] = KeyCache(
-        engine, redis=redis_client, ttl_s=settings.key_cache_ttl_s, readers=state.readers
-    )
     # Event streams (aipod_api/events): their reads take the execution lock like requests.
-    state.extras["exec_lock"] = exec_lock
-    state.extras["event_hub"] = Hub(
+    state.exec_lock = exec_lock
+    state.event_hub = Hub(
         engine,
         redis_url=settings.redis_url,
         poll_s=settings.event_poll_s,
@@ -203,7 +214,7 @@ def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> 
     )
     app.extensions["aipod"] = state
 
-    # Perf hook (see aipod_api/core/fastpath.py, bench/README.md): cache flask-openapi3's
+    # Perf hook (see aipod_api/http/fastpath.py, bench/README.md): cache flask-openapi3's
     # per-request query-model schema lookups.
     fastpath.install()
     # CORS first: a preflight is answered before authentication.
@@ -213,23 +224,34 @@ def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> 
     idempotency.install_finisher(app)
     init_request_scope(app)
     guard.install(app)
-    idempotency.install(
-        app, reissue=auth_service.reissue_key, revoked=state.extras["key_cache"].revoked
-    )
+    idempotency.install(app, reissue=auth_service.reissue_key, revoked=state.key_cache.revoked)
     register_error_handlers(app)
     for domain in DOMAINS:
         module = importlib.import_module(f"aipod_api.{domain}.views")
         app.register_api(module.bp)
     web_views.register(app)
-    # Expiry sweep: a daemon thread per process, started by the process's first request
-    # (never before granian forks), plus settlement before wallet reads. Each tick also
-    # writes the API keys' deferred last-use times (auth/guard.py `_touch_key`).
-    from aipod_api.tasks import sweep
-
-    sweep.install(app)
+    # Every route declares whether it writes (aipod_api/http/context.py); the libraries'
+    # own routes (static files) only read.
+    state.route_writes = declared_routes(app, framework_reads=FRAMEWORK_READS)
+    # Background work: one daemon thread per process, started by the process's first
+    # request (never before granian forks): SQLite's WAL checkpoint, the expiry sweep.
+    state.background.alive = weakref_alive(state)
+    checkpoint = checkpoint_job(engine)
+    if checkpoint is not None:
+        state.background.every(CHECKPOINT_EVERY_S, "WAL checkpoint", checkpoint)
+    sweep.install(state)
+    # The API keys' deferred last-use times (http/guard.py `_touch_key`): every second,
+    # and once more when the thread stops.
+    state.background.every(1.0, "key use refresh", state.key_cache.flush_touches, final=True)
+    app.before_request(state.background.ensure_started)
     # Webhook deliveries: background threads per process, started the same way.
     from aipod_api.webhooks import worker as webhook_worker
 
     webhook_worker.install(app)
-    state.extras["sweeper"].every_tick("key use refresh", state.extras["key_cache"].flush_touches)
     return app
+
+
+def weakref_alive(state: AppState) -> Callable[[], bool]:
+    """Whether `state` still exists, without keeping it alive."""
+    ref = weakref.ref(state)
+    return lambda: ref() is not None

@@ -13,9 +13,9 @@ from aipod_api.core.rsgi import WSGIBridge, end_streams_on_shutdown
 
 def app() -> WSGIBridge:
     from aipod_api.app import create_app
-    from aipod_api.core import cors
     from aipod_api.core.process import exit_with_parent
     from aipod_api.events.views import STREAM_PATH
+    from aipod_api.http import cors
     from aipod_api.settings import Settings
 
     exit_with_parent()

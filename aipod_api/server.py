@@ -79,7 +79,7 @@ def _storage(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     from aipod_api.core.db import normalise_url
-    from aipod_api.core.reset import sqlite_path
+    from aipod_api.reset import sqlite_path
 
     path = sqlite_path(url)
     if path is not None:
@@ -186,10 +186,10 @@ def main(argv: Sequence[str] | None = None, *, prog: str = CONSOLE_SCRIPT) -> in
             return 1
 
     # Migrate (and seed) once in the parent, so workers start against a ready schema.
-    from aipod_api.core.bootstrap import demo_present, prepare_database
+    from aipod_api.bootstrap import demo_present, prepare_database
     from aipod_api.core.db import make_null_pool_engine
-    from aipod_api.core.reset import ResetRefused, reset_demo
     from aipod_api.core.types import to_cents
+    from aipod_api.reset import ResetRefused, reset_demo
 
     signup_cents = to_cents(settings.signup_credit)
     if args.reset_demo:

@@ -31,7 +31,7 @@ import orjson
 from sqlalchemy import Engine, Table, insert, text
 
 from aipod_api.auth.service import hash_key
-from aipod_api.core.bootstrap import prepare_database
+from aipod_api.bootstrap import prepare_database
 from aipod_api.core.db import make_null_pool_engine
 from aipod_api.core.tables import (
     accounts,

@@ -221,9 +221,9 @@ def in_process_world(database_url: str | None) -> tuple[World, Any]:
     url = database_url or f"sqlite:///{tmp}/sybil.db"
     app = create_app(Settings(database_url=url, demo=False, log_level="WARNING", **FAST))
     state = app.extensions["aipod"]
-    state.extras["sweeper"].stop()
+    state.sweeper.stop()
     clock = [int(time.time())]
-    state.extras["clock"] = lambda: clock[0]
+    state.clock.follow(lambda: clock[0])
     return World(Api(test_client=app.test_client()), clock), app
 
 

@@ -37,7 +37,7 @@ def main() -> None:
     url = args.database_url or f"sqlite:///{tempfile.mkdtemp()}/refresh.db"
     app = create_app(Settings(database_url=url, demo=False, log_level="WARNING"))
     state = app.extensions["aipod"]
-    state.extras["sweeper"].stop()
+    state.sweeper.stop()
     engine = state.engine
     rng = random.Random(7)
     now = int(time.time())

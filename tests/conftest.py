@@ -129,10 +129,9 @@ def make_app(database_url: str, redis_url: str | None) -> Callable[..., Any]:
     yield factory  # type: ignore[misc]
     for app in created:
         state = app.extensions["aipod"]
-        for name in ("sweeper", "webhook_worker"):
-            thread = state.extras.get(name)
-            if thread is not None:
-                thread.stop()
+        state.sweeper.stop()
+        if state.webhook_worker is not None:
+            state.webhook_worker.stop()
         state.engine.dispose()
 
 

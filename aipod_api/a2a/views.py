@@ -11,8 +11,8 @@ from aipod_api import __version__
 from aipod_api.a2a import service
 from aipod_api.a2a.schemas import AgentCard
 from aipod_api.agents.schemas import AgentPath
-from aipod_api.core.context import db, state
 from aipod_api.core.openapi import ErrorEnvelope
+from aipod_api.http.context import db, reads, state
 
 tag = Tag(name="a2a", description="A2A 智能体名片 Agent cards (A2A v1.0)")
 bp = APIBlueprint("a2a", __name__, abp_tags=[tag])
@@ -44,6 +44,7 @@ def _card_response(card: dict[str, Any], max_age: int) -> Response:
     "API key as security scheme." + _CONDITIONAL,
     responses={200: AgentCard, 304: None},
 )
+@reads
 def network_card() -> Response:
     card = service.network_card(
         base_url=_base_url(), version=__version__, mcp_url=state().settings.mcp_url
@@ -59,6 +60,7 @@ def network_card() -> Response:
     f"`{service.TRUST_EXTENSION}` extension's params." + _CONDITIONAL,
     responses={200: AgentCard, 304: None, 404: ErrorEnvelope},
 )
+@reads
 def agent_card(path: AgentPath) -> Response:
     card = service.agent_card(
         db(), path.agent_id, base_url=_base_url(), mcp_url=state().settings.mcp_url

@@ -28,7 +28,7 @@ from aipod_api.auth import service
 from aipod_api.core.db import transaction
 
 if TYPE_CHECKING:
-    from aipod_api.core.context import ReadConnections
+    from aipod_api.core.db import ReadConnections
 
 GENERATION_KEY = "aipod:keys:generation"
 
@@ -81,7 +81,7 @@ class KeyCache:
 
     def _read(self, token: str) -> service.Principal | None:
         """The key's row: on SQLite on one of the kept read connections (autocommit, no
-        pool checkout or BEGIN: `core.context.ReadConnections`), else in a read-only
+        pool checkout or BEGIN: `core.db.ReadConnections`), else in a read-only
         transaction of its own."""
         readers = self.readers
         if readers is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,8 +11,6 @@ from flask import Response, g, request
 from flask_openapi3 import APIBlueprint, Tag
 
 from aipod_api.auth import service
-from aipod_api.auth.guard import _client_ip as client_ip
-from aipod_api.auth.guard import disabled_demo_owner
 from aipod_api.auth.schemas import (
     KeyCreate,
     KeyCreatedPublic,
@@ -23,31 +22,26 @@ from aipod_api.auth.schemas import (
     RegisterCreate,
     RegisterData,
 )
-from aipod_api.core.context import AppState, after_commit, caller_id, db, state
-from aipod_api.core.envelope import created, ok
 from aipod_api.core.errors import TooManyRequests
 from aipod_api.core.execlock import blocking
 from aipod_api.core.openapi import AUTH_ERRORS, Deleted, Envelope, Page, responses
 from aipod_api.core.ratelimit import Decision
-from aipod_api.core.types import now_s
+from aipod_api.http.context import after_commit, caller_id, clock, db, reads, state, writes
+from aipod_api.http.envelope import created, ok
+from aipod_api.http.guard import _client_ip as client_ip
+from aipod_api.http.guard import disabled_demo_owner
+from aipod_api.state import AppState
 
 tag = Tag(name="auth", description="认证 Authentication: register, login, API keys")
 bp = APIBlueprint("auth", __name__, url_prefix="/v1/auth", abp_tags=[tag])
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
-def _hash_slots(st: AppState) -> service.HashSlots:
-    slots: service.HashSlots | None = st.extras.get("hash_slots")
-    if slots is None:  # setdefault: two first requests still share one semaphore
-        slots = st.extras.setdefault("hash_slots", service.HashSlots(st.settings.hash_slots))
-    return slots
-
-
 @contextmanager
 def _hashing(st: AppState) -> Iterator[None]:
     """One hashing slot (503 at once when all are taken). Entered with no transaction
     open; the hash itself runs off the execution lock (`service.hash_password`)."""
-    with _hash_slots(st).slot():
+    with st.hash_slots.slot():
         if st.settings.testing:
             # Test hook: a hash that takes this long (the slot held, no lock, no transaction).
             delay = request.headers.get("X-Debug-Hash-Sleep")
@@ -70,6 +64,7 @@ def _throttled(decision: Decision) -> TooManyRequests:
     summary="注册新节点 Register a new agent",
     responses=responses(Envelope[RegisterData], status=201, errors=(400, 409, 429, 503)),
 )
+@writes
 def register(body: RegisterCreate) -> Response:
     st = state()
     password_hash = None
@@ -99,6 +94,7 @@ def register(body: RegisterCreate) -> Response:
     summary="用户名密码登录,签发新 Key / Log in and get a new API key",
     responses=responses(Envelope[LoginData], errors=(400, 401, 409, 429, 503)),
 )
+@writes
 def login(body: LoginCreate) -> Response:
     st = state()
     username = body.username.lower()
@@ -120,12 +116,12 @@ def login(body: LoginCreate) -> Response:
                 raise _throttled(decision)
         record = service.verify_login(st.engine, username=username, password=body.password)
     key, revoked = service.issue_login_key(
-        db(), record=record, now=now_s(), max_keys=st.settings.max_keys_per_agent
+        db(), record=record, now=clock(), max_keys=st.settings.max_keys_per_agent
     )
     if revoked:
-        cache = st.extras["key_cache"]
+        cache = st.key_cache
         for _key_id, key_hash in revoked:
-            after_commit(lambda key_hash=key_hash: cache.revoked(key_hash))
+            after_commit(functools.partial(cache.revoked, key_hash))
     data: LoginData = {
         "api_key": key["api_key"],
         "node_id": record.agent_id,
@@ -141,6 +137,7 @@ def login(body: LoginCreate) -> Response:
     security=SECURITY,
     responses=responses(Envelope[Page[KeyPublic]], errors=AUTH_ERRORS),
 )
+@reads
 def list_keys(query: KeyListQuery) -> Response:
     data = service.list_keys(db(), agent_id=caller_id(), page=query.page, page_size=query.page_size)
     return ok(data)
@@ -152,12 +149,13 @@ def list_keys(query: KeyListQuery) -> Response:
     security=SECURITY,
     responses=responses(Envelope[KeyCreatedPublic], status=201, errors=(*AUTH_ERRORS, 409)),
 )
+@writes
 def create_key(body: KeyCreate) -> Response:
     key = service.create_key(
         db(),
         agent_id=caller_id(),
         label=body.label,
-        now=now_s(),
+        now=clock(),
         max_keys=state().settings.max_keys_per_agent,
     )
     return created(key)
@@ -169,9 +167,10 @@ def create_key(body: KeyCreate) -> Response:
     security=SECURITY,
     responses=responses(Envelope[Deleted], errors=(*AUTH_ERRORS, 404, 409)),
 )
+@writes
 def revoke_key(path: KeyPath) -> Response:
-    key_hash = service.revoke_key(db(), agent_id=caller_id(), key_id=path.key_id, now=now_s())
-    cache = state().extras["key_cache"]
+    key_hash = service.revoke_key(db(), agent_id=caller_id(), key_id=path.key_id, now=clock())
+    cache = state().key_cache
     after_commit(lambda: cache.revoked(key_hash))
     g.revoked = path.key_id
     return ok({"id": path.key_id, "deleted": True}, message_key="deleted")

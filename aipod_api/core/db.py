@@ -1,4 +1,15 @@
-"""Engine creation and the one-transaction-per-request scope.
+"""Engines, and `Tx`: the one transaction lifecycle of every unit of work.
+
+`Tx` is used by every path: an HTTP request (aipod_api/http/context.py opens one per
+request, reading or writing as its route declares), the sweep and other background work
+(`transaction()`, `retrying()`), tooling. It is opened lazily, committed or rolled back
+once, runs its after-commit callbacks only after a commit, and always closes and releases
+what it took (SQLite's in-process write gate, a kept read connection).
+
+Retries (`retrying`): a unit of work whose transaction fails with a deadlock or a
+serialization failure (PostgreSQL SQLSTATE 40P01 / 40001) is rolled back and run again, up
+to `TX_ATTEMPTS` times in all, after a short jittered pause taken outside any
+transaction; then `Busy` (503 with `Retry-After`).
 
 SQLite: WAL, busy timeout, foreign keys on, `synchronous=FULL` unless configured
 otherwise; pysqlite's own transaction handling is switched off (`isolation_level=None`)
@@ -12,17 +23,27 @@ row locks in the services, never from a single writer.
 
 from __future__ import annotations
 
+import logging
+import random
 import threading
+import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from types import TracebackType
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from aipod_api.core.errors import ApiError
 from aipod_api.core.execlock import blocking
+from aipod_api.core.i18n import register_messages
+
+log = logging.getLogger("aipod_api")
+T = TypeVar("T")
 
 WRITE_FLAG = "aipod_write"
 
@@ -149,22 +170,241 @@ def acquire_gate(gate: threading.Lock | None) -> None:
             raise WriteGateTimeout("timed out waiting for the database write lock")
 
 
-@contextmanager
-def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
-    """One transaction: committed when the block exits normally, rolled back otherwise."""
-    gate = write_gate(engine) if write else None
-    acquire_gate(gate)
-    try:
-        with engine.connect() as conn:
-            conn.info[WRITE_FLAG] = write
+class ReadConnections:
+    """Open SQLite connections kept for read transactions, in a LIFO stack.
+
+    SQLite reads run in autocommit (see `_install_sqlite_hooks`): a reader never holds a
+    transaction open between statements, so its connection can serve the next read as
+    is. Keeping them open skips the pool's checkout, reset and check-in on every read
+    (about a tenth of a primary-key GET). `list.pop`/`append` are atomic under the GIL;
+    a connection that saw an error is closed, never reused. PostgreSQL keeps the pool
+    (and its pre-ping) for every transaction.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.idle: list[Connection] = []
+
+    def checkout(self) -> Connection:
+        try:
+            return self.idle.pop()
+        except IndexError:
+            conn = self.engine.connect()
+            conn.info[WRITE_FLAG] = False
+            # SQLAlchemy's transaction stays "begun" for the connection's life: a read
+            # emits no BEGIN, so every statement autocommits in SQLite.
+            conn.begin()
+            return conn
+
+    def checkin(self, conn: Connection, *, ok: bool) -> None:
+        if ok and not conn.closed and conn.in_transaction():
+            self.idle.append(conn)
+        else:
+            conn.close()
+
+
+class Tx:
+    """The database transaction of one unit of work.
+
+    `write`: a writing transaction takes SQLite's write gate and `BEGIN IMMEDIATE`; a
+    reading one runs on a kept read connection when `readers` is given (SQLite), else on
+    a pooled connection. `connection()` opens it on first use; `commit()` or `rollback()`
+    ends it (either is a no-op when it was never opened), and `discard()` rolls it back
+    so that the next `connection()` opens a fresh one (a retry). As a context manager:
+    committed when the block exits normally, rolled back otherwise.
+
+    `keep_on_error`: set when the unit of work was refused with an error whose effects
+    are kept (`ApiError.commits`, e.g. `tasks.flows.TaskDue`); the HTTP edge then
+    commits the refusal.
+    """
+
+    __slots__ = ("_callbacks", "_conn", "_gate", "engine", "keep_on_error", "readers", "write")
+
+    def __init__(
+        self, engine: Engine, *, write: bool, readers: ReadConnections | None = None
+    ) -> None:
+        self.engine = engine
+        self.write = write
+        self.readers = None if write else readers
+        self.keep_on_error = False
+        self._conn: Connection | None = None
+        self._gate: threading.Lock | None = None
+        self._callbacks: list[Callable[[], Any]] = []
+
+    @property
+    def is_open(self) -> bool:
+        return self._conn is not None
+
+    def connection(self) -> Connection:
+        conn = self._conn
+        if conn is not None:
+            return conn
+        readers = self.readers
+        if readers is not None:
+            conn = self._conn = readers.checkout()
+            return conn
+        gate = write_gate(self.engine) if self.write else None
+        acquire_gate(gate)
+        try:
+            conn = self.engine.connect()
+            conn.info[WRITE_FLAG] = self.write
+            conn.begin()
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            if gate is not None:
+                gate.release()
+            raise
+        self._gate = gate
+        self._conn = conn
+        return conn
+
+    def after_commit(self, callback: Callable[[], Any]) -> None:
+        """Run `callback()` once this transaction has committed (never after a rollback)."""
+        self._callbacks.append(callback)
+
+    def commit(self) -> None:
+        """Commit, then run the after-commit callbacks. A failed commit (e.g. a
+        serialization failure) rolls back, closes, drops the callbacks and raises."""
+        conn = self._conn
+        if conn is None:
+            callbacks, self._callbacks = self._callbacks, []
+            for callback in callbacks:
+                callback()
+            return
+        self._conn = None
+        readers = self.readers
+        if readers is not None:
+            readers.checkin(conn, ok=True)
+        else:
             try:
-                with conn.begin():
-                    yield conn
-            finally:
-                conn.info.pop(WRITE_FLAG, None)
-    finally:
-        if gate is not None:
-            gate.release()
+                conn.commit()
+            except BaseException:
+                self._callbacks = []
+                self._close(conn)
+                raise
+            self._close(conn)
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+    def rollback(self) -> None:
+        """Roll back (a kept read connection is closed, not reused) and drop the
+        after-commit callbacks."""
+        self._callbacks = []
+        conn = self._conn
+        if conn is None:
+            return
+        self._conn = None
+        readers = self.readers
+        if readers is not None:
+            readers.checkin(conn, ok=False)
+            return
+        try:
+            conn.rollback()
+        finally:
+            self._close(conn)
+
+    def release(self) -> None:
+        """End a reading transaction that may have failed harmlessly (a 4xx answer): its
+        kept connection goes back for reuse; any other transaction is rolled back."""
+        conn = self._conn
+        if conn is not None and self.readers is not None:
+            self._conn = None
+            self._callbacks = []
+            self.readers.checkin(conn, ok=True)
+            return
+        self.rollback()
+
+    discard = rollback
+
+    def _close(self, conn: Connection) -> None:
+        try:
+            conn.info.pop(WRITE_FLAG, None)
+            conn.close()
+        finally:
+            gate, self._gate = self._gate, None
+            if gate is not None:
+                gate.release()
+
+    def __enter__(self) -> Tx:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.rollback()
+
+
+@contextmanager
+def transaction(
+    engine: Engine, *, write: bool, readers: ReadConnections | None = None
+) -> Iterator[Connection]:
+    """One `Tx`: committed when the block exits normally, rolled back otherwise."""
+    with Tx(engine, write=write, readers=readers) as tx:
+        yield tx.connection()
+
+
+# --- retries ---------------------------------------------------------------------------
+
+# Deadlock detected, serialization failure: the transaction lost a race and may simply
+# be run again.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+TX_ATTEMPTS = 4  # one run plus three retries
+RETRY_PAUSE_S = 0.01  # base of the jittered pause before retry n: n * base * U(0.5, 1.5)
+
+register_messages(
+    {
+        "busy_retry": (
+            "数据库繁忙(并发冲突),请稍后重试",
+            "The database is busy (concurrent conflict); retry shortly",
+        )
+    }
+)
+
+
+class Busy(ApiError):
+    """503: the transaction kept losing deadlock/serialization races."""
+
+    status = 503
+    key = "busy_retry"
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Retry-After": "1"})
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """A DB error that a fresh run of the same transaction may not meet again."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    return getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
+def retry_pause(attempt: int) -> None:
+    """Sleep before retry number `attempt` (1-based), letting other requests run."""
+    with blocking():
+        time.sleep(attempt * RETRY_PAUSE_S * (0.5 + random.random()))
+
+
+def retrying(fn: Callable[[], T], *, attempts: int = TX_ATTEMPTS) -> T:
+    """Run `fn` (which opens and commits its own transaction) again when it fails with a
+    retryable error; `Busy` once every attempt failed."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except DBAPIError as exc:
+            if not is_retryable(exc):
+                raise
+            log.info("transaction conflict (%s), attempt %d of %d", exc.orig, attempt, attempts)
+        if attempt < attempts:
+            retry_pause(attempt)
+    raise Busy()
 
 
 AUTOCHECKPOINT_PAGES = 10_000  # 40 MB of WAL with 4 KiB pages (SQLite's default: 1,000)

@@ -1,24 +1,19 @@
-"""Domain-neutral API errors and the one place that maps everything to the envelope.
+"""Domain-neutral API errors, their stable machine codes and pydantic error wording.
 
-Domains raise subclasses of `ApiError` (e.g. `tasks.service.IllegalTransition`); pydantic
-validation errors, werkzeug HTTP errors and unexpected exceptions are mapped here too.
+Framework-free. Domains raise subclasses of `ApiError` (e.g. `tasks.flows.TaskDue`) with a
+message key and parameters; the HTTP edge (`aipod_api/http/errors.py`) renders them in
+the request's language into the envelope, and maps pydantic validation errors, werkzeug
+HTTP errors and unexpected exceptions too.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from flask import Flask, Response, g, request
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
-from werkzeug.exceptions import HTTPException
 
-from aipod_api.core.envelope import envelope
-from aipod_api.core.i18n import MESSAGES, register_messages, t
-
-log = logging.getLogger("aipod_api")
-
+from aipod_api.core.i18n import MESSAGES, message, register_messages
 
 # The stable machine codes of every error response (the top-level `error` field), with
 # their HTTP status and an English description. One table: README and OpenAPI derive
@@ -122,12 +117,13 @@ class ApiError(Exception):
     code, see ERROR_CODES).
 
     `commits`: the effects made before this error was raised are kept — the request
-    scope commits the transaction although the answer is an error (core/context.py;
+    scope commits the transaction although the answer is an error (core/tx.py;
     e.g. `tasks.flows.TaskDue`, which refunds an expired task, then refuses). Errors
     roll back otherwise.
 
-    `render()` gives the message and data, localised when the answer is written (never
-    when the error is raised: a service does not know the caller's language)."""
+    `render(english)` gives the message and data in the caller's language, when the
+    answer is written (never when the error is raised: a service does not know the
+    caller's language)."""
 
     status = 400
     key = "bad_request"
@@ -156,8 +152,8 @@ class ApiError(Exception):
     def code_name(self) -> str:
         return type(self).error_code or self.key
 
-    def render(self) -> tuple[str, Any]:
-        return t(self.key, **self.params), self.data
+    def render(self, english: bool) -> tuple[str, Any]:
+        return message(self.key, english, **self.params), self.data
 
 
 class BadRequest(ApiError):
@@ -201,9 +197,9 @@ class FieldError(BadRequest):
         super().__init__(key, **message_params)
         self.field = field
 
-    def render(self) -> tuple[str, Any]:
-        message = t(self.key, **self.params)
-        return message, {"errors": [{"field": self.field, "message": message}]}
+    def render(self, english: bool) -> tuple[str, Any]:
+        text = message(self.key, english, **self.params)
+        return text, {"errors": [{"field": self.field, "message": text}]}
 
 
 # --- pydantic -> envelope -----------------------------------------------------------
@@ -281,6 +277,9 @@ def _field_name(loc: tuple[int | str, ...]) -> str:
 
 
 def _error_message(err: ErrorDetails, field: str, english: bool) -> str:
+    def t(key: str, **params: Any) -> str:
+        return message(key, english, **params)
+
     kind = err["type"]
     if kind == "missing":
         return t("missing_field", field=field)
@@ -307,76 +306,14 @@ def _error_message(err: ErrorDetails, field: str, english: bool) -> str:
     return t("invalid_field", field=field, reason=reason)
 
 
-def validation_payload(exc: ValidationError) -> tuple[str, dict[str, Any]]:
-    from aipod_api.core.i18n import wants_english
-
-    english = wants_english()
+def validation_payload(exc: ValidationError, english: bool) -> tuple[str, dict[str, Any]]:
+    """A pydantic error as the envelope's message and `{errors: [{field, message}]}`."""
     errors = []
     for err in exc.errors(include_url=False, include_input=False):
         field = _field_name(err["loc"])
         if not err["loc"] and err["type"] in ("model_type", "dict_type"):
-            errors.append({"field": "body", "message": t("body_not_object")})
+            errors.append({"field": "body", "message": message("body_not_object", english)})
             continue
         errors.append({"field": field, "message": _error_message(err, field, english)})
-    message = errors[0]["message"] if errors else t("bad_request")
-    return message, {"errors": errors}
-
-
-def validation_error_response(exc: ValidationError) -> Response:
-    """flask-openapi3's validation_error_callback: a 400 in the envelope."""
-    message, data = validation_payload(exc)
-    return envelope(data, message=message, code=400, status=400, error="validation_failed")
-
-
-def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError) -> Response:
-        message, data = exc.render()
-        error = exc.code_name
-        if error not in ERROR_CODES:
-            log.error("error code %r is not in ERROR_CODES", error)
-            if app.config.get("AIPOD_TESTING"):
-                raise AssertionError(f"unregistered error code {error!r}")
-        resp = envelope(data, message=message, code=exc.status, status=exc.status, error=error)
-        for name, value in exc.headers.items():
-            resp.headers[name] = value
-        return resp
-
-    @app.errorhandler(ValidationError)
-    def _validation(exc: ValidationError) -> Response:
-        return validation_error_response(exc)
-
-    @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException) -> Response:
-        if isinstance(exc.response, Response) and exc.response.mimetype == "application/json":
-            # flask-openapi3 aborts with our own validation response
-            return exc.response
-        status = exc.code or 500
-        if status == 404:
-            message, error = t("route_not_found", path=request.path), "route_not_found"
-        elif status == 405:
-            message, error = t("method_not_allowed", method=request.method), "method_not_allowed"
-        elif status == 413:
-            message = t("too_large", limit=app.config.get("MAX_CONTENT_LENGTH"))
-            error = "payload_too_large"
-        elif status == 400:
-            message, error = t("bad_request"), "bad_request"
-        else:
-            message, error = t("http_error"), "http_error"
-        resp = envelope(None, message=message, code=status, status=status, error=error)
-        valid_methods = getattr(exc, "valid_methods", None)
-        if status == 405 and valid_methods:
-            resp.headers["Allow"] = ", ".join(valid_methods)
-        return resp
-
-    @app.errorhandler(Exception)
-    def _crash(exc: Exception) -> Response:
-        request_id = getattr(g, "request_id", "-")
-        log.exception("unhandled error (request %s)", request_id)
-        return envelope(
-            None,
-            message=t("internal_error", request_id=request_id),
-            code=500,
-            status=500,
-            error="internal_error",
-        )
+    text = errors[0]["message"] if errors else message("bad_request", english)
+    return text, {"errors": errors}

@@ -1,10 +1,13 @@
-"""User-facing messages in Chinese (default) and English (`Accept-Language: en`)."""
+"""User-facing messages in Chinese (default) and English (`Accept-Language: en`).
+
+Framework-free: the catalogue and `message(key, english, **params)`, which takes the
+language explicitly. The HTTP edge reads it from the request (`aipod_api/http/i18n.py`);
+a service never localises (it raises a domain error with a key and its parameters).
+"""
 
 from __future__ import annotations
 
 from typing import Any
-
-from flask import has_request_context, request
 
 # key -> (zh, en); both are str.format templates.
 MESSAGES: dict[str, tuple[str, str]] = {
@@ -119,18 +122,8 @@ def english_header(header: str) -> bool:
     return first.startswith("en")
 
 
-def wants_english() -> bool:
-    if not has_request_context():
-        return False
-    return english_header(request.headers.get("Accept-Language", ""))
-
-
-def t(key: str, **params: Any) -> str:
-    return message(key, wants_english(), **params)
-
-
 def message(key: str, english: bool, **params: Any) -> str:
-    """`t` outside a Flask request (the server layer answers some requests itself)."""
+    """The message `key` in English or Chinese, formatted with `params`."""
     zh, en = MESSAGES.get(key, (key, key))
     template = en if english else zh
     try:

@@ -1,5 +1,8 @@
 """Idempotency keys: a retried write gets the first answer again, never a second effect.
 
+The store (claims, answers, replays, purge) lives here, framework-free; the request hooks
+that use it are aipod_api/http/idempotency.py.
+
 Semantics (Stripe's, and draft-ietf-httpapi-idempotency-key-header; README "Idempotency"):
 
 - Every POST, PUT, PATCH and DELETE accepts `Idempotency-Key`: 1–255 printable ASCII
@@ -24,7 +27,7 @@ How it is exactly once:
    own inserts the row as `running` with a random lock token. (scope, key_hash) is unique:
    of concurrent first requests exactly one inserts (`ON CONFLICT DO NOTHING`), the
    others see its row.
-2. Effect and answer together. The request runs in its own transaction (core/context.py);
+2. Effect and answer together. The request runs in its own transaction (aipod_api/http/context.py);
    just before that commits, the answer is written into the row (`running` → `done`,
    conditional on the lock token) in the same transaction. A crash leaves either both or
    neither: the effect never exists without its stored answer.
@@ -63,7 +66,6 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 import orjson
-from flask import Flask, Response, g, request
 from sqlalchemy import (
     Connection,
     Engine,
@@ -77,11 +79,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from aipod_api.core.context import ReadConnections, db, state
-from aipod_api.core.db import transaction
-from aipod_api.core.envelope import envelope
+from aipod_api.core.db import ReadConnections, transaction
 from aipod_api.core.errors import ApiError, Conflict, FieldError
-from aipod_api.core.i18n import t
 from aipod_api.core.prepared import Prepared
 from aipod_api.core.tables import idempotency_keys as keys_table
 from aipod_api.core.types import KEY_ID
@@ -100,7 +99,7 @@ _SF_STRING = re.compile(r'"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"')
 _SF_ESCAPE = re.compile(r'\\(["\\])')
 # Headers that belong to the request that carried an answer, not to the answer: a
 # replay gets its own.
-_PER_REQUEST_HEADERS = frozenset(
+PER_REQUEST_HEADERS = frozenset(
     {
         "content-length",
         "date",
@@ -291,18 +290,9 @@ def begin(
     readers: ReadConnections | None = None,
 ) -> Claim | Any:
     """Claim the key (a `Claim`) or return the stored row to replay; raise 409/422.
-    `readers`: SQLite's open read connections (core/context.py), for the first look."""
-    if readers is not None:
-        conn = readers.checkout()
-        ok = False
-        try:
-            row = _find(conn, scope, key_hash)
-            ok = True
-        finally:
-            readers.checkin(conn, ok=ok)
-    else:
-        with transaction(engine, write=False) as conn:
-            row = _find(conn, scope, key_hash)
+    `readers`: SQLite's kept read connections (core/db.py), for the first look."""
+    with transaction(engine, write=False, readers=readers) as conn:
+        row = _find(conn, scope, key_hash)
     if row is not None:
         done = _judge(row, fp, now=now, lock_s=lock_s)
         if done is not None:
@@ -474,157 +464,3 @@ def purge_expired(engine: Engine, *, now: int, batch: int = PURGE_BATCH) -> int:
         total += done
         if done < batch:
             return total
-
-
-# --- the request hooks ----------------------------------------------------------------------
-
-
-def _error_response(exc: ApiError) -> Response:
-    resp = envelope(
-        exc.data,
-        message=t(exc.key, **exc.params),
-        code=exc.status,
-        status=exc.status,
-        error=exc.code_name,
-    )
-    for name, value in exc.headers.items():
-        resp.headers[name] = value
-    return resp
-
-
-def _scope() -> str:
-    principal = g.get("principal")
-    if principal is not None:
-        return f"agent:{principal.agent_id}"
-    return f"ip:{request.remote_addr or 'unknown'}"
-
-
-def _answer_headers(response: Response) -> list[list[str]]:
-    return [
-        [name, value]
-        for name, value in response.headers.items()
-        if name.lower() not in _PER_REQUEST_HEADERS
-        and not name.lower().startswith("access-control-")
-    ]
-
-
-def install(app: Flask, *, reissue: Reissue, revoked: Revoked) -> None:
-    """Claim/replay before the view and the answer before the commit. Register after
-    `init_request_scope` (so this after-request hook runs before its commit) and after
-    the auth guard (so the caller is known and the body parsed)."""
-
-    @app.before_request
-    def _idempotency_begin() -> Response | None:
-        req = request._get_current_object()  # type: ignore[attr-defined]
-        if req.method not in METHODS or req.url_rule is None:
-            return None
-        raw = req.headers.get(HEADER)
-        if raw is None:
-            return None
-        key = parse_key(raw)
-        st = state()
-        now = st.now()
-        outcome = begin(
-            st.engine,
-            scope=_scope(),
-            key_hash=key_digest(key),
-            fp=fingerprint(
-                key,
-                method=req.method,
-                path=req.path,
-                query=req.environ.get("QUERY_STRING", ""),
-                body=req.get_json(silent=True),
-            ),
-            method=req.method,
-            path=req.path,
-            now=now,
-            ttl_s=st.settings.idempotency_ttl_s,
-            lock_s=st.settings.idempotency_lock_s,
-            readers=st.readers,
-        )
-        if isinstance(outcome, Claim):
-            g.idempotency_claim = outcome
-            return None
-        body = outcome.body
-        if outcome.secret_key_seq is not None:
-            body = replay_with_new_key(
-                st.engine, outcome, now=now, reissue=reissue, revoked=revoked
-            )
-        resp = Response(
-            body,
-            status=outcome.status,
-            headers=[(name, value) for name, value in orjson.loads(outcome.headers or "[]")],
-        )
-        resp.headers[REPLAYED_HEADER] = "true"
-        return resp
-
-    @app.after_request
-    def _idempotency_store(response: Response) -> Response:
-        claim: Claim | None = g.get("idempotency_claim")
-        if claim is None or claim.stage != "claimed":
-            return response
-        claim.status = response.status_code
-        claim.headers = _answer_headers(response)
-        claim.body = response.get_data()
-        if claim.status >= 400:
-            return response  # stored or released once the rollback is done (install_finisher)
-        stored = redact(claim.body)
-        if stored is None:
-            log.error("an answer with an API key but no key id; not committed")
-            rid = g.get("request_id", "-")
-            return _error_response(ApiError("internal_error", status=500, request_id=rid))
-        if not finish(
-            db(),
-            claim,
-            status=claim.status,
-            headers=claim.headers,
-            body=stored[0],
-            secret_key_seq=stored[1],
-        ):
-            # Another attempt took the key over (this one ran past the lock timeout): it
-            # owns the key now, so this attempt's effects must not commit.
-            claim.stage = "closed"
-            return _error_response(IdempotencyKeyInUse())
-        claim.stage = "written"
-        return response
-
-
-def _close(claim: Claim, status: int) -> None:
-    stage, claim.stage = claim.stage, "closed"
-    if stage == "written" and status < 400:
-        return  # committed together with the request's effects
-    keep = stage == "claimed" and status == claim.status and status >= 400 and is_stored(status)
-    try:
-        with transaction(state().engine, write=True) as conn:
-            stored = redact(claim.body) if keep else None
-            if stored is not None and claim.headers is not None:
-                finish(
-                    conn,
-                    claim,
-                    status=status,
-                    headers=claim.headers,
-                    body=stored[0],
-                    secret_key_seq=stored[1],
-                )
-            else:
-                release(conn, claim)
-    except Exception:  # the claim then expires after the lock timeout
-        log.warning("could not settle an idempotency claim", exc_info=True)
-
-
-def install_finisher(app: Flask) -> None:
-    """Store an error answer, or release the claim, once the request's transaction has
-    ended. Register before `init_request_scope`, so these hooks run after its own."""
-
-    @app.after_request
-    def _idempotency_finish(response: Response) -> Response:
-        claim: Claim | None = g.get("idempotency_claim")
-        if claim is not None and claim.stage != "closed":
-            _close(claim, response.status_code)
-        return response
-
-    @app.teardown_request
-    def _idempotency_teardown(_exc: BaseException | None) -> None:
-        claim: Claim | None = g.pop("idempotency_claim", None)
-        if claim is not None and claim.stage != "closed":
-            _close(claim, 500)  # the request ended without an answer: free the key

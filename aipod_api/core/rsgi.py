@@ -58,7 +58,7 @@ from typing import Any
 
 import orjson
 
-from aipod_api.core.envelope import utc_timestamp
+from aipod_api.core.clock import utc_timestamp
 from aipod_api.core.i18n import english_header, message
 
 log = logging.getLogger("aipod_api")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -28,10 +27,6 @@ T = TypeVar("T")
 
 MAX_MONEY = Decimal("1000000000")
 CENT = Decimal("0.01")
-
-
-def now_s() -> int:
-    return int(time.time())
 
 
 @lru_cache(maxsize=1 << 16)

@@ -7,9 +7,7 @@ from typing import Any
 from flask import Response, request
 from flask_openapi3 import APIBlueprint, Tag
 
-from aipod_api.core.context import AppState, caller_id, clock, db, state
 from aipod_api.core.db import transaction
-from aipod_api.core.envelope import ok
 from aipod_api.core.errors import FieldError, TooManyRequests
 from aipod_api.core.i18n import register_messages
 from aipod_api.core.openapi import AUTH_ERRORS, Envelope, responses
@@ -17,6 +15,9 @@ from aipod_api.events import service
 from aipod_api.events.notify import Hub
 from aipod_api.events.schemas import MAX_CURSOR, EventFeed, EventsQuery, StreamQuery
 from aipod_api.events.stream import EventStream
+from aipod_api.http.context import caller_id, clock, db, reads, state
+from aipod_api.http.envelope import ok
+from aipod_api.state import AppState
 
 register_messages(
     {
@@ -57,6 +58,7 @@ class TooManyStreams(TooManyRequests):
     ),
     responses=responses(Envelope[EventFeed], errors=AUTH_ERRORS),
 )
+@reads
 def list_events(query: EventsQuery) -> Response:
     types = service.parse_types(query.types)
     feed = service.list_for_agent(
@@ -111,6 +113,7 @@ STREAM_RESPONSES: dict[Any, Any] = {
     ),
     responses=STREAM_RESPONSES,
 )
+@reads
 def stream_events(query: StreamQuery) -> Response:
     agent = caller_id()
     types = service.parse_types(query.types)
@@ -170,7 +173,7 @@ def _last_event_id() -> int | None:
 def _reader(st: AppState, agent: str, types: tuple[str, ...] | None) -> Any:
     """One short read of the agent's new events: in a borrowed thread, holding the
     execution lock (when the server uses one) like any request, never across a wait."""
-    lock = st.extras.get("exec_lock")
+    lock = st.exec_lock
     engine = st.engine
 
     def read(after: int) -> service.Feed:
@@ -189,5 +192,5 @@ def _reader(st: AppState, agent: str, types: tuple[str, ...] | None) -> Any:
 
 
 def hub_of(st: AppState) -> Hub:
-    hub: Hub = st.extras["event_hub"]
+    hub: Hub = st.event_hub
     return hub

@@ -35,7 +35,7 @@ from sqlalchemy import (
 
 from aipod_api.core import counters
 from aipod_api.core.errors import ApiError, Forbidden, NotFound
-from aipod_api.core.i18n import register_messages, t
+from aipod_api.core.i18n import message, register_messages
 from aipod_api.core.openapi import Deleted
 from aipod_api.core.prepared import Prepared
 from aipod_api.core.tables import agents
@@ -81,12 +81,15 @@ class UnknownParticipants(ApiError):
         super().__init__(ids=", ".join(p for _, p in unknown))
         self.unknown = unknown
 
-    def render(self) -> tuple[str, Any]:
+    def render(self, english: bool) -> tuple[str, Any]:
         errors = [
-            {"field": f"participants[{i}]", "message": t("memory_unknown_participant", agent_id=p)}
+            {
+                "field": f"participants[{i}]",
+                "message": message("memory_unknown_participant", english, agent_id=p),
+            }
             for i, p in self.unknown
         ]
-        return t(self.key, **self.params), {"errors": errors}
+        return message(self.key, english, **self.params), {"errors": errors}
 
 
 def serialize(row: Any) -> MemoryPublic:

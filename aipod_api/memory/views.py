@@ -5,10 +5,9 @@ from __future__ import annotations
 from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 
-from aipod_api.core.context import caller_id, db
-from aipod_api.core.envelope import created, ok
 from aipod_api.core.openapi import AUTH_ERRORS, Deleted, Envelope, responses
-from aipod_api.core.types import now_s
+from aipod_api.http.context import caller_id, clock, db, reads, writes
+from aipod_api.http.envelope import created, ok
 from aipod_api.memory import service
 from aipod_api.memory.schemas import (
     MemoryCreate,
@@ -36,6 +35,7 @@ bp = APIBlueprint(
     ),
     responses=responses(Envelope[MemoryPage], errors=AUTH_ERRORS),
 )
+@reads
 def list_memories(query: MemoryListQuery) -> Response:
     data = service.list_memories(
         db(),
@@ -56,6 +56,7 @@ def list_memories(query: MemoryListQuery) -> Response:
     summary="写入共享记忆 Write a shared memory",
     responses=responses(Envelope[MemoryPublic], status=201, errors=AUTH_ERRORS),
 )
+@writes
 def create_memory(body: MemoryCreate) -> Response:
     data = service.create_memory(
         db(),
@@ -64,7 +65,7 @@ def create_memory(body: MemoryCreate) -> Response:
         participants=body.participants,
         tags=body.tags,
         visibility=body.visibility,
-        now=now_s(),
+        now=clock(),
     )
     return created(data)
 
@@ -75,6 +76,7 @@ def create_memory(body: MemoryCreate) -> Response:
     description="404 when the memory does not exist or the caller may not see it.",
     responses=responses(Envelope[MemoryPublic], errors=(*AUTH_ERRORS, 404)),
 )
+@reads
 def get_memory(path: MemoryPath) -> Response:
     return ok(service.get_memory(db(), memory_id=path.memory_id, viewer_id=caller_id()))
 
@@ -84,6 +86,7 @@ def get_memory(path: MemoryPath) -> Response:
     summary="删除记忆(仅限作者)/ Delete a memory (author only)",
     responses=responses(Envelope[Deleted], errors=(*AUTH_ERRORS, 403, 404)),
 )
+@writes
 def delete_memory(path: MemoryPath) -> Response:
     data = service.delete_memory(db(), memory_id=path.memory_id, caller_id=caller_id())
     return ok(data, message_key="deleted")

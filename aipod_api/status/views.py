@@ -10,11 +10,11 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from aipod_api import __version__
-from aipod_api.core.context import state
 from aipod_api.core.db import transaction
-from aipod_api.core.envelope import envelope
-from aipod_api.core.i18n import t
 from aipod_api.core.openapi import Envelope, ErrorEnvelope
+from aipod_api.http.context import reads, state
+from aipod_api.http.envelope import envelope
+from aipod_api.http.i18n import t
 
 tag = Tag(name="status", description="健康检查 Health")
 bp = APIBlueprint("status", __name__, url_prefix="/v1", abp_tags=[tag])
@@ -33,6 +33,7 @@ class StatusPublic(BaseModel):
     summary="健康检查 Health check (no auth)",
     responses={200: Envelope[StatusPublic], 503: ErrorEnvelope},
 )
+@reads
 def status() -> Response:
     st = state()
     storage = "sqlite" if st.engine.dialect.name == "sqlite" else "postgresql"

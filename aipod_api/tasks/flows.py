@@ -219,7 +219,7 @@ class TaskDue(IllegalTransition):
     been applied in the caller's transaction before answering.
 
     `commits`: the request scope commits the transaction even though the answer is an
-    error (core/context.py), so the refund does not wait for the sweep. A caller without
+    error (http/context.py), so the refund does not wait for the sweep. A caller without
     the request scope (a script, a tool server) commits it too.
     """
 

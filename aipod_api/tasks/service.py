@@ -41,10 +41,9 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from aipod_api.core import counters
-from aipod_api.core.context import retrying
-from aipod_api.core.db import transaction
+from aipod_api.core.db import retrying, transaction
 from aipod_api.core.errors import FieldError, NotFound
-from aipod_api.core.i18n import register_messages, wants_english
+from aipod_api.core.i18n import register_messages
 from aipod_api.core.prepared import Prepared
 from aipod_api.core.tables import agent_capabilities, task_capabilities, task_history, tasks
 from aipod_api.core.types import (
@@ -130,10 +129,10 @@ class InvalidDeadline(FieldError):
         super().__init__("deadline", "invalid_field")
         self.reason = reason
 
-    def render(self) -> tuple[str, Any]:
+    def render(self, english: bool) -> tuple[str, Any]:
         zh, _, en = self.reason.partition("|")
-        self.params["reason"] = en if (wants_english() and en) else zh
-        return super().render()
+        self.params["reason"] = en if (english and en) else zh
+        return super().render(english)
 
 
 # --- serialisation ---------------------------------------------------------------------

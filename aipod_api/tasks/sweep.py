@@ -10,17 +10,14 @@ see `flows.Lifecycle.effective_status`); the sweep makes the money follow:
   holds and locks the accounts it refunds in id order only after all its transitions
   (the lock order of wallet/ledger.py), so it cannot deadlock with single expiries,
   cancels or completes; a batch that still meets a deadlock is retried
-  (`core.context.retrying`, inside `service.settle_due`).
-- A daemon thread per process (`Sweeper`) runs it every `settings.sweep_interval_s` in its
-  own short write transaction, started lazily by the first request of that process (so
-  never in a pre-fork parent). It probes with a read transaction first and takes the
-  write lock only when something is due.
+  (`core.db.retrying`, inside `service.settle_due`).
+- The app's background thread (`core.background.Periodic`, `AppState.background`) runs it
+  every `settings.sweep_interval_s` in its own short write transaction, started lazily by
+  the first request of that process (so never in a pre-fork parent). It probes with a
+  read transaction first and takes the write lock only when something is due.
 - Each round also refreshes the stored trust scores that are due (`trust.scores`) and
   deletes events older than `settings.event_retention_days` (`events.service.prune_expired`,
   in batches of short write transactions).
-- Every tick (a second) runs the jobs registered with `Sweeper.every_tick`: the API
-  keys' deferred `last_used_at` refreshes (auth/keycache.py), so a read request never
-  commits (and, with `synchronous=FULL`, never waits for an fsync) to record one.
 - The wallet reads (`GET /v1/wallet`, `GET /v1/transactions`) settle the caller's own due
   tasks first themselves (`service.settle_before_read`, called by wallet/service.py).
 """
@@ -28,77 +25,60 @@ see `flows.Lifecycle.effective_status`); the sweep makes the money follow:
 from __future__ import annotations
 
 import logging
-import threading
-import time
 import weakref
-from collections.abc import Callable
 
-from flask import Flask
-
-from aipod_api.core.context import AppState
-from aipod_api.core.db import checkpoint, is_sqlite
+from aipod_api.core.background import Periodic
 from aipod_api.core.idempotency import purge_expired
 from aipod_api.events import service as events_service
+from aipod_api.state import AppState
 from aipod_api.tasks import service
 from aipod_api.trust import scores as trust_scores
 
 log = logging.getLogger("aipod_api")
 
 
-CHECKPOINT_EVERY_S = 1.0
-
-
 class Sweeper:
-    """A daemon thread that settles expired escrow every `interval_s` seconds and, on
-    SQLite, copies the write-ahead log back into the database every second (see
-    `core.db.checkpoint`)."""
+    """Settles expired escrow, purges expired idempotency keys and refreshes due trust
+    scores every `interval_s` seconds, on `runner` (the app's background thread, shared
+    with core's jobs such as the WAL checkpoint) or on a thread of its own."""
 
-    def __init__(self, st: AppState, interval_s: float) -> None:
+    def __init__(self, st: AppState, interval_s: float, *, runner: Periodic | None = None) -> None:
         self._state = weakref.ref(st)  # the thread ends once its app is gone
         self.interval_s = interval_s
-        self.enabled = True
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._tick_jobs: list[tuple[str, Callable[[], object]]] = []
+        self.runner = runner or Periodic("aipod-expiry-sweep", alive=self._alive)
+        self.runner.every(interval_s, "expiry sweep", self._settle)
+        self.runner.every(interval_s, "idempotency key purge", self.purge_once)
+        self.runner.every(interval_s, "trust refresh", self.refresh_scores)
+        self.runner.every(interval_s, "event pruning", self.prune_events)
 
-    def every_tick(self, name: str, job: Callable[[], object]) -> None:
-        """Run `job()` on every tick of the thread, and once more when it stops."""
-        self._tick_jobs.append((name, job))
+    def _alive(self) -> bool:
+        return self._state() is not None
+
+    @property
+    def enabled(self) -> bool:
+        return self.runner.enabled
 
     @property
     def running(self) -> bool:
-        """Whether the thread is running (so a tick job will run within a tick)."""
-        t = self._thread
-        return self.enabled and t is not None and t.is_alive()
-
-    def run_tick_jobs(self) -> None:
-        for name, job in self._tick_jobs:
-            try:
-                job()
-            except Exception:  # the next tick retries what it can
-                log.warning("%s failed", name, exc_info=True)
+        return self.runner.running
 
     def ensure_started(self) -> None:
-        if self._thread is not None or not self.enabled:
-            return
-        with self._lock:
-            if self._thread is None and self.enabled:
-                self._thread = threading.Thread(
-                    target=self._run, name="aipod-expiry-sweep", daemon=True
-                )
-                self._thread.start()
+        self.runner.ensure_started()
 
     def stop(self) -> None:
-        self.enabled = False
-        self._stop.set()
+        """Stop the thread (the app's: its other jobs too)."""
+        self.runner.stop()
 
     def run_once(self) -> int:
         st = self._state()
         if st is None:
-            self._stop.set()
             return 0
         return service.settle_due(st.engine, now=st.now())
+
+    def _settle(self) -> None:
+        settled = self.run_once()
+        if settled:
+            log.info("expiry sweep settled %d task(s)", settled)
 
     def purge_once(self) -> int:
         """Delete expired idempotency keys (core/idempotency.py)."""
@@ -122,50 +102,9 @@ class Sweeper:
         retention_s = int(st.settings.event_retention_days * 86_400)
         return events_service.prune_expired(st.engine, now=st.now(), retention_s=retention_s)
 
-    def _run(self) -> None:
-        tick = min(self.interval_s, CHECKPOINT_EVERY_S)
-        next_sweep = time.monotonic() + self.interval_s
-        while not self._stop.wait(tick):
-            st = self._state()
-            if st is None:
-                return
-            self.run_tick_jobs()
-            if is_sqlite(st.engine):
-                try:
-                    checkpoint(st.engine)
-                except Exception:  # the next tick retries; SQLite's own fallback remains
-                    log.warning("WAL checkpoint failed", exc_info=True)
-            del st
-            if time.monotonic() < next_sweep:
-                continue
-            next_sweep = time.monotonic() + self.interval_s
-            try:
-                settled = self.run_once()
-                if settled:
-                    log.info("expiry sweep settled %d task(s)", settled)
-            except Exception:  # keep sweeping; the next round retries
-                log.warning("expiry sweep failed", exc_info=True)
-            try:
-                self.purge_once()
-            except Exception:  # the next round retries
-                log.warning("idempotency key purge failed", exc_info=True)
-            try:
-                self.refresh_scores()
-            except Exception:  # the next round (or the next list request) retries
-                log.warning("trust refresh failed", exc_info=True)
-            try:
-                self.prune_events()
-            except Exception:  # the next round retries
-                log.warning("event pruning failed", exc_info=True)
-        self.run_tick_jobs()  # stopped: what the last tick left
 
-
-def install(app: Flask) -> None:
-    """Wire the sweep into an app: the thread starts with the process's first request."""
-    st: AppState = app.extensions["aipod"]
-    sweeper = Sweeper(st, st.settings.sweep_interval_s)
-    st.extras["sweeper"] = sweeper
-
-    @app.before_request
-    def _sweep_hooks() -> None:
-        sweeper.ensure_started()
+def install(st: AppState) -> Sweeper:
+    """The app's sweep, on its background thread (started by the first request)."""
+    sweeper = Sweeper(st, st.settings.sweep_interval_s, runner=st.background)
+    st.sweeper = sweeper
+    return sweeper

@@ -6,9 +6,9 @@ from __future__ import annotations
 from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 
-from aipod_api.core.context import caller_id, clock, db, state
-from aipod_api.core.envelope import created, ok
 from aipod_api.core.openapi import AUTH_ERRORS, Envelope, Page, responses
+from aipod_api.http.context import caller_id, clock, db, reads, state, writes
+from aipod_api.http.envelope import created, ok
 from aipod_api.tasks import service
 from aipod_api.tasks.schemas import (
     TaskComplete,
@@ -46,6 +46,7 @@ TRANSITION_ERRORS = (*AUTH_ERRORS, 403, 404, 409)
     ),
     responses=responses(Envelope[Page[TaskPublic]], errors=AUTH_ERRORS),
 )
+@reads
 def list_tasks(query: TaskListQuery) -> Response:
     return ok(
         service.list_tasks(
@@ -64,6 +65,7 @@ def list_tasks(query: TaskListQuery) -> Response:
     description="409 `余额不足` with `data: {balance, required}` when the balance is short.",
     responses=responses(Envelope[TaskPublic], status=201, errors=(*AUTH_ERRORS, 409)),
 )
+@writes
 def publish_task(body: TaskCreate) -> Response:
     settings = state().settings
     data = service.publish_task(
@@ -88,6 +90,7 @@ def publish_task(body: TaskCreate) -> Response:
     ),
     responses=responses(Envelope[TaskDetail], errors=(*AUTH_ERRORS, 404)),
 )
+@reads
 def get_task(path: TaskPath) -> Response:
     return ok(
         service.get_task(
@@ -109,6 +112,7 @@ def get_task(path: TaskPath) -> Response:
     ),
     responses=responses(Envelope[TaskPublic], errors=TRANSITION_ERRORS),
 )
+@writes
 def accept_task(path: TaskPath) -> Response:
     data = service.accept_task(db(), task_id=path.task_id, caller_id=caller_id(), now=clock())
     return ok(data, message_key="task_accepted")
@@ -125,6 +129,7 @@ def accept_task(path: TaskPath) -> Response:
     ),
     responses=responses(Envelope[TaskPublic], errors=TRANSITION_ERRORS),
 )
+@writes
 def complete_task(path: TaskPath, body: TaskComplete) -> Response:
     data = service.complete_task(
         db(), task_id=path.task_id, caller_id=caller_id(), delivery=body, now=clock()
@@ -143,6 +148,7 @@ def complete_task(path: TaskPath, body: TaskComplete) -> Response:
     ),
     responses=responses(Envelope[TaskPublic], errors=TRANSITION_ERRORS),
 )
+@writes
 def cancel_task(path: TaskPath) -> Response:
     data = service.cancel_task(db(), task_id=path.task_id, caller_id=caller_id(), now=clock())
     return ok(data, message_key="task_cancelled")
@@ -157,6 +163,7 @@ def cancel_task(path: TaskPath) -> Response:
     ),
     responses=responses(Envelope[TaskPublic], errors=TRANSITION_ERRORS),
 )
+@writes
 def approve_task(path: TaskPath) -> Response:
     data = service.approve_task(db(), task_id=path.task_id, caller_id=caller_id(), now=clock())
     return ok(data, message_key="task_approved")
@@ -172,6 +179,7 @@ def approve_task(path: TaskPath) -> Response:
     ),
     responses=responses(Envelope[TaskPublic], errors=TRANSITION_ERRORS),
 )
+@writes
 def request_changes(path: TaskPath, body: TaskReason) -> Response:
     data = service.request_changes(
         db(), task_id=path.task_id, caller_id=caller_id(), reason=body.reason, now=clock()
@@ -189,6 +197,7 @@ def request_changes(path: TaskPath, body: TaskReason) -> Response:
     ),
     responses=responses(Envelope[TaskPublic], errors=TRANSITION_ERRORS),
 )
+@writes
 def dispute_task(path: TaskPath, body: TaskReason) -> Response:
     data = service.dispute_task(
         db(), task_id=path.task_id, caller_id=caller_id(), reason=body.reason, now=clock()
@@ -202,6 +211,7 @@ def dispute_task(path: TaskPath, body: TaskReason) -> Response:
     description="Assignee only (403); 409 `task_not_disputed` unless disputed. Cancelled.",
     responses=responses(Envelope[TaskPublic], errors=TRANSITION_ERRORS),
 )
+@writes
 def concede_task(path: TaskPath) -> Response:
     data = service.concede_task(db(), task_id=path.task_id, caller_id=caller_id(), now=clock())
     return ok(data, message_key="task_conceded")
@@ -213,6 +223,7 @@ def concede_task(path: TaskPath) -> Response:
     description="Publisher only (403); 409 `task_not_disputed` unless disputed. Done.",
     responses=responses(Envelope[TaskPublic], errors=TRANSITION_ERRORS),
 )
+@writes
 def withdraw_dispute(path: TaskPath) -> Response:
     data = service.withdraw_dispute(db(), task_id=path.task_id, caller_id=caller_id(), now=clock())
     return ok(data, message_key="task_dispute_withdrawn")
@@ -229,6 +240,7 @@ def withdraw_dispute(path: TaskPath) -> Response:
     ),
     responses=responses(Envelope[TaskPublic], errors=TRANSITION_ERRORS),
 )
+@writes
 def resolve_task(path: TaskPath, body: TaskResolve) -> Response:
     data = service.resolve_task(
         db(),

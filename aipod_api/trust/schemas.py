@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, Strict
+from typing_extensions import TypedDict
 
 from aipod_api.core.openapi import Page
 from aipod_api.core.types import Body, PageQuery, StrictBool, StrictStr
@@ -37,7 +38,8 @@ class TrustQuery(PageQuery):
     pass
 
 
-class RatingPublic(BaseModel):
+# Response shapes: what the service returns, typed for mypy, and the OpenAPI schema.
+class RatingPublic(TypedDict):
     rating_id: str
     agent_id: str
     rater_id: str
@@ -48,12 +50,12 @@ class RatingPublic(BaseModel):
     created_at: str
 
 
-class RatingResult(BaseModel):
+class RatingResult(TypedDict):
     rating: RatingPublic
     trust_score: float
 
 
-class TrustPublic(BaseModel):
+class TrustPublic(TypedDict):
     agent_id: str
     trust_score: float
     ratings_count: int

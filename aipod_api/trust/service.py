@@ -36,6 +36,7 @@ from aipod_api.core.types import RATING_ID, TASK_ID, iso, page_data
 from aipod_api.events import outbox
 from aipod_api.tasks.service import TaskNotFound, parse_task_id, settle_task_if_due
 from aipod_api.trust import scores
+from aipod_api.trust.schemas import RatingPublic, RatingResult, TrustPublic
 
 register_messages(
     {
@@ -89,7 +90,7 @@ class AlreadyRated(Conflict):
     key = "already_rated"
 
 
-def serialize_rating(row: Any) -> dict[str, Any]:
+def serialize_rating(row: Any) -> RatingPublic:
     return {
         "rating_id": RATING_ID.format(row.seq),
         "agent_id": row.agent_id,
@@ -112,7 +113,7 @@ def rate(
     on_time: bool,
     comment: str | None,
     now: int,
-) -> dict[str, Any]:
+) -> RatingResult:
     task_seq = parse_task_id(task_id)
     task = conn.execute(
         select(
@@ -179,7 +180,7 @@ def rate(
 
 def get_trust(
     conn: Connection, *, agent_id: str, page: int, page_size: int, now: int
-) -> dict[str, Any]:
+) -> TrustPublic:
     target = agent_id.lower()
     agent = conn.execute(
         select(agents.c.agent_id, *scores.TRUST_COLUMNS).where(agents.c.agent_id == target)

@@ -7,9 +7,9 @@ from decimal import Decimal
 from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 
-from aipod_api.core.context import caller_id, clock, db
-from aipod_api.core.envelope import created, ok
 from aipod_api.core.openapi import AUTH_ERRORS, Envelope, responses
+from aipod_api.http.context import caller_id, clock, db, reads, writes
+from aipod_api.http.envelope import created, ok
 from aipod_api.trust import service
 from aipod_api.trust.schemas import RatingCreate, RatingResult, TrustPath, TrustPublic, TrustQuery
 
@@ -29,6 +29,7 @@ bp = APIBlueprint(
     ),
     responses=responses(Envelope[RatingResult], status=201, errors=(*AUTH_ERRORS, 403, 404, 409)),
 )
+@writes
 def rate(body: RatingCreate) -> Response:
     data = service.rate(
         db(),
@@ -52,6 +53,7 @@ def rate(body: RatingCreate) -> Response:
     ),
     responses=responses(Envelope[TrustPublic], errors=(*AUTH_ERRORS, 404)),
 )
+@reads
 def get_trust(path: TrustPath, query: TrustQuery) -> Response:
     return ok(
         service.get_trust(

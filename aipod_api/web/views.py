@@ -9,10 +9,10 @@ from flask import Flask, Response, render_template
 
 from aipod_api import __version__
 from aipod_api.auth.service import DEMO_KEY
-from aipod_api.core.context import state
-from aipod_api.core.i18n import wants_english
 from aipod_api.core.inputs import accepts_query
 from aipod_api.core.openapi import build_document
+from aipod_api.http.context import reads, state
+from aipod_api.http.i18n import wants_english
 from aipod_api.tasks import flows
 
 
@@ -33,6 +33,7 @@ def task_lifecycle(life: flows.Lifecycle) -> dict[str, Any]:
 
 def register(app: Flask) -> None:
     @accepts_query("lang")  # read by docs.js: ?lang=en|zh
+    @reads
     def docs_page() -> Response:
         demo_key = DEMO_KEY if state().settings.demo else None
         html = render_template(
@@ -55,6 +56,7 @@ def register(app: Flask) -> None:
 
     body: list[bytes] = []
 
+    @reads
     def openapi_json() -> Response:
         # Built from the routes and their models on the first request (every blueprint is
         # registered by then), then served from memory.

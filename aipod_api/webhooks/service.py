@@ -119,12 +119,13 @@ class UrlRefused(ApiError):
         self.reason = exc.reason
         self.detail = exc.detail
 
-    def render(self) -> tuple[str, Any]:
+    def render(self, english: bool) -> tuple[str, Any]:
         """Shaped like a validation error (`errors: [{field, message}]`, as every 400
         is), plus the machine-readable `reason`."""
-        from aipod_api.core.i18n import t
+        from aipod_api.core.i18n import message as t
 
-        message = t(self.key, reason=t(f"webhook_url.{self.reason}", detail=self.detail))
+        reason = t(f"webhook_url.{self.reason}", english, detail=self.detail)
+        message = t(self.key, english, reason=reason)
         return message, {"errors": [{"field": "url", "message": message}], "reason": self.reason}
 
 

@@ -8,10 +8,10 @@ import time
 from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 
-from aipod_api.core.context import caller_id, clock, db, state
-from aipod_api.core.envelope import created, ok
 from aipod_api.core.openapi import AUTH_ERRORS, Deleted, Envelope, Page, responses
 from aipod_api.core.types import PageQuery
+from aipod_api.http.context import caller_id, clock, db, reads, state, writes
+from aipod_api.http.envelope import created, ok
 from aipod_api.webhooks import service
 from aipod_api.webhooks.schemas import (
     DeliveriesQuery,
@@ -49,6 +49,7 @@ NOT_FOUND = (*AUTH_ERRORS, 404)
     ),
     responses=responses(Envelope[WebhookCreated], status=201, errors=(*AUTH_ERRORS, 409)),
 )
+@writes
 def create_webhook(body: WebhookCreate) -> Response:
     st = state().settings
     data = service.create_webhook(
@@ -68,6 +69,7 @@ def create_webhook(body: WebhookCreate) -> Response:
     summary="我的 webhook 列表 / The caller's webhooks",
     responses=responses(Envelope[Page[WebhookPublic]], errors=AUTH_ERRORS),
 )
+@reads
 def list_webhooks(query: PageQuery) -> Response:
     data = service.list_webhooks(
         db(), agent_id=caller_id(), page=query.page, page_size=query.page_size
@@ -80,6 +82,7 @@ def list_webhooks(query: PageQuery) -> Response:
     summary="获取 webhook / Get a webhook",
     responses=responses(Envelope[WebhookPublic], errors=NOT_FOUND),
 )
+@reads
 def get_webhook(path: WebhookPath) -> Response:
     return ok(service.get_webhook(db(), agent_id=caller_id(), webhook_id=path.webhook_id))
 
@@ -89,6 +92,7 @@ def get_webhook(path: WebhookPath) -> Response:
     summary="修改或重新启用 webhook / Update or re-enable a webhook",
     responses=responses(Envelope[WebhookPublic], errors=NOT_FOUND),
 )
+@writes
 def update_webhook(path: WebhookPath, body: WebhookUpdate) -> Response:
     data = service.update_webhook(
         db(),
@@ -108,6 +112,7 @@ def update_webhook(path: WebhookPath, body: WebhookUpdate) -> Response:
     summary="删除 webhook / Delete a webhook",
     responses=responses(Envelope[Deleted], errors=NOT_FOUND),
 )
+@writes
 def delete_webhook(path: WebhookPath) -> Response:
     data = service.delete_webhook(db(), agent_id=caller_id(), webhook_id=path.webhook_id)
     return ok(data, message_key="deleted")
@@ -123,6 +128,7 @@ def delete_webhook(path: WebhookPath) -> Response:
     ),
     responses=responses(Envelope[SecretRotated], status=201, errors=NOT_FOUND),
 )
+@writes
 def rotate_secret(path: WebhookPath) -> Response:
     data = service.rotate_secret(
         db(),
@@ -139,6 +145,7 @@ def rotate_secret(path: WebhookPath) -> Response:
     summary="发送测试事件 / Send a webhook.test event",
     responses=responses(Envelope[PingQueued], status=202, errors=(*NOT_FOUND, 409)),
 )
+@writes
 def test_webhook(path: WebhookPath) -> Response:
     data = service.send_test(db(), agent_id=caller_id(), webhook_id=path.webhook_id, now=clock())
     return ok(data, status=202)
@@ -149,6 +156,7 @@ def test_webhook(path: WebhookPath) -> Response:
     summary="投递记录(最新在前)/ Delivery log, newest first",
     responses=responses(Envelope[Page[DeliveryPublic]], errors=NOT_FOUND),
 )
+@reads
 def list_deliveries(path: WebhookPath, query: DeliveriesQuery) -> Response:
     data = service.list_deliveries(
         db(),
@@ -167,6 +175,7 @@ def list_deliveries(path: WebhookPath, query: DeliveriesQuery) -> Response:
     description="Queues the same event again: same body, same `webhook-id`.",
     responses=responses(Envelope[DeliveryPublic], status=202, errors=(*NOT_FOUND, 409)),
 )
+@writes
 def replay_delivery(path: DeliveryPath) -> Response:
     data = service.replay_delivery(
         db(),

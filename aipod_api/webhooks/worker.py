@@ -33,8 +33,8 @@ from typing import Any
 
 from flask import Flask, request
 
-from aipod_api.core.context import READ_METHODS, AppState
 from aipod_api.core.db import transaction
+from aipod_api.state import AppState
 from aipod_api.webhooks import sender, service, signing
 
 log = logging.getLogger("aipod_api")
@@ -211,7 +211,7 @@ def install(app: Flask) -> None:
     woken by local commits that wrote events."""
     st: AppState = app.extensions["aipod"]
     worker = WebhookWorker(st)
-    st.extras["webhook_worker"] = worker
+    st.webhook_worker = worker
     if not worker.enabled:
         return
 
@@ -226,5 +226,5 @@ def install(app: Flask) -> None:
     # without a request (the expiry sweep) or by other processes are found by the poll.
     @app.teardown_request
     def _wake_webhooks(_exc: BaseException | None) -> None:
-        if request.method not in READ_METHODS:
+        if st.route_writes.get(request.endpoint or "", False):  # @writes routes
             worker.nudge()

@@ -1,5 +1,5 @@
 """A key's `last_used_at`: the first use written by the request, later refreshes by the
-background sweep (auth/guard.py `_touch_key`), never by a read request while it runs."""
+background sweep (http/guard.py `_touch_key`), never by a read request while it runs."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from helpers import Api
 
-from aipod_api.auth import guard
 from aipod_api.auth import service as auth_service
+from aipod_api.http import guard
 
 
 def _last_used(api: Api, key: str) -> str | None:
@@ -38,10 +38,8 @@ def _writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-def _later(monkeypatch: pytest.MonkeyPatch, seconds: int) -> int:
-    later = int(time.time()) + seconds
-    monkeypatch.setattr(guard, "now_s", lambda: later)
-    return later
+def _later(app: Any, seconds: int) -> None:
+    app.extensions["aipod"].clock.advance(seconds)
 
 
 def _wait_for(check: Callable[[], bool], timeout: float = 10.0) -> bool:
@@ -72,10 +70,10 @@ def test_later_refresh_is_written_by_the_sweep(
     key = api.register("refreshed")
     assert api.get("/v1/agents/me", key=key).status == 200  # first use; starts the sweep
     first = _last_used(api, key)
-    sweeper = app.extensions["aipod"].extras["sweeper"]
+    sweeper = app.extensions["aipod"].sweeper
     assert sweeper.running
     calls = _writes(monkeypatch)
-    _later(monkeypatch, guard.TOUCH_EVERY_S + 5)
+    _later(app, guard.TOUCH_EVERY_S + 5)
     assert api.get("/v1/wallet", key=key).status == 200
     assert "request" not in calls  # the read did not write
     assert _wait_for(lambda: _last_used(api, key) != first)
@@ -95,9 +93,9 @@ def test_refresh_without_the_sweep_is_written_by_the_request(
     key = api.register("no_sweep")
     assert api.get("/v1/agents/me", key=key).status == 200
     first = _last_used(api, key)
-    app.extensions["aipod"].extras["sweeper"].stop()
+    app.extensions["aipod"].sweeper.stop()
     calls = _writes(monkeypatch)
-    _later(monkeypatch, guard.TOUCH_EVERY_S + 5)
+    _later(app, guard.TOUCH_EVERY_S + 5)
     assert api.get("/v1/wallet", key=key).status == 200
     assert calls == ["request"]
     assert _last_used(api, key) != first
@@ -110,10 +108,10 @@ def test_stopping_the_sweep_writes_what_is_pending(make_app: Callable[..., Any])
     assert api.get("/v1/agents/me", key=key).status == 200
     first = _last_used(api, key)
     st = app.extensions["aipod"]
-    principal = st.extras["key_cache"].lookup(key)
+    principal = st.key_cache.lookup(key)
     later = int(time.time()) + 120
-    st.extras["key_cache"].defer_touch(principal.key_hash, principal.key_seq, later)
-    st.extras["sweeper"].stop()
+    st.key_cache.defer_touch(principal.key_hash, principal.key_seq, later)
+    st.sweeper.stop()
     assert _wait_for(lambda: _last_used(api, key) != first)
 
 

@@ -22,7 +22,7 @@ import requests
 from flask import g
 from helpers import Api, LiveServer
 
-from aipod_api.auth import service, views
+from aipod_api.auth import service
 from aipod_api.core.db import transaction, write_gate
 from aipod_api.core.execlock import SerializedApp
 
@@ -122,7 +122,7 @@ def test_full_hashing_slots_refuse_at_once(make_app: Callable[..., Any]) -> None
     app = make_app(login_limit="2/minute", hash_concurrency=2, threads=8)
     api = Api(test_client=app.test_client())
     api.register("slotted", password="right-password")
-    slots = views._hash_slots(app.extensions["aipod"])
+    slots = app.extensions["aipod"].hash_slots
     assert slots.limit == 2
     held = [slots.slot() for _ in range(slots.limit)]
     for cm in held:

@@ -35,7 +35,7 @@ class World:
         self.app = app
         self.state = app.extensions["aipod"]
         self.now = 1_900_000_000
-        self.state.extras["clock"] = lambda: self.now
+        self.state.clock.follow(lambda: self.now)
         self.client = app.test_client()
         self.api = Api(test_client=self.client)
 
@@ -415,9 +415,9 @@ def test_expired_keys_are_free_and_purged(make_app: Callable[..., Any]) -> None:
     assert idempotency.purge_expired(st.engine, now=world.now) == 1  # e2
     assert idempotency.purge_expired(st.engine, now=world.now) == 0
     assert [r.key_hash for r in world.rows()] == [idempotency.key_digest("e1")]
-    assert st.extras["sweeper"].purge_once() == 0
+    assert st.sweeper.purge_once() == 0
     world.now += 3600
-    assert st.extras["sweeper"].purge_once() == 1
+    assert st.sweeper.purge_once() == 1
     assert world.rows() == []
 
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, bindparam, column, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from aipod_api.core.bootstrap import prepare_database
+from aipod_api.bootstrap import prepare_database
 from aipod_api.core.db import make_engine, transaction
 from aipod_api.core.prepared import Prepared
 from aipod_api.core.tables import agents, tasks

@@ -1,4 +1,4 @@
-"""Request transactions that lose a deadlock or serialization race are re-run (core/context.py).
+"""Request transactions that lose a deadlock or serialization race are re-run (http/context.py).
 
 The database error is injected into the service call here so that every branch can be
 counted exactly; tests/tasks/test_races.py provokes genuine PostgreSQL deadlocks against
@@ -14,7 +14,7 @@ import pytest
 from helpers import Api
 from sqlalchemy.exc import OperationalError
 
-from aipod_api.core import context
+from aipod_api.core import db as core_db
 from aipod_api.tasks import service as tasks_service
 
 
@@ -50,7 +50,7 @@ def test_a_transient_conflict_is_retried_and_succeeds(
     open_task: tuple[Api, str, str], monkeypatch: pytest.MonkeyPatch, sqlstate: str
 ) -> None:
     api, key, task_id = open_task
-    monkeypatch.setattr(context, "RETRY_PAUSE_S", 0.0)
+    monkeypatch.setattr(core_db, "RETRY_PAUSE_S", 0.0)
     fake = _failing(tasks_service.cancel_task, 2, sqlstate)
     monkeypatch.setattr(tasks_service, "cancel_task", fake)
 
@@ -69,7 +69,7 @@ def test_persistent_conflicts_answer_503_after_bounded_attempts(
     open_task: tuple[Api, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     api, key, task_id = open_task
-    monkeypatch.setattr(context, "RETRY_PAUSE_S", 0.0)
+    monkeypatch.setattr(core_db, "RETRY_PAUSE_S", 0.0)
     fake = _failing(tasks_service.cancel_task, 1000, "40P01")
     monkeypatch.setattr(tasks_service, "cancel_task", fake)
 
@@ -79,7 +79,7 @@ def test_persistent_conflicts_answer_503_after_bounded_attempts(
     assert r.body["error"] == "busy_retry"
     assert r.data is None and "retry" in r.message
     assert r.headers["Retry-After"] == "1"
-    assert len(fake.calls) == context.TX_ATTEMPTS
+    assert len(fake.calls) == core_db.TX_ATTEMPTS
     assert api.get(f"/v1/tasks/{task_id}", key=key).data["status"] == "open"
     assert api.get("/v1/wallet", key=key).data["escrow"] == 30
 

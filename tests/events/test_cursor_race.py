@@ -29,7 +29,7 @@ TRANSACTIONS = 15
 def engine(make_app: Callable[..., Any]) -> Any:
     app = make_app()
     st = app.extensions["aipod"]
-    st.extras["sweeper"].stop()
+    st.sweeper.stop()
     return st.engine
 
 

@@ -308,7 +308,7 @@ def test_pagination(api: Api) -> None:
 
 
 def test_total_cap(make_app: Any) -> None:
-    from aipod_api.core.context import db
+    from aipod_api.http.context import db
     from aipod_api.memory import service
 
     app = make_app()

@@ -14,14 +14,14 @@ def iso(ts: int) -> str:
 
 
 class Market:
-    """The app with a clock the test controls (`AppState.extras["clock"]`); no sweep thread."""
+    """The app with a clock the test controls (`AppState.clock`); no sweep thread."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self.state = app.extensions["aipod"]
-        self.state.extras["sweeper"].stop()  # deterministic: tests settle expiry explicitly
+        self.state.sweeper.stop()  # deterministic: tests settle expiry explicitly
         self.now = int(time.time())
-        self.state.extras["clock"] = lambda: self.now
+        self.state.clock.follow(lambda: self.now)
         self.api = Api(test_client=app.test_client())
 
     def advance(self, seconds: int) -> None:

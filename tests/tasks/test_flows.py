@@ -192,7 +192,7 @@ from aipod_api.app import create_app
 from aipod_api.settings import Settings
 app = create_app(Settings(database_url="sqlite:///{tmp_path / "x.db"}", demo=False,
                           testing=True))
-app.extensions["aipod"].extras["sweeper"].stop()
+app.extensions["aipod"].sweeper.stop()
 c = app.test_client()
 r = c.post("/v1/auth/register", json={{"username": "rev", "email": "rev@x.io"}})
 h = {{"Authorization": "Bearer " + r.get_json()["data"]["api_key"]}}

@@ -5,7 +5,7 @@ in-process app, checking every CONTRACT §5 invariant (and a model of each agent
 and each task's state) after every step, and that money is conserved: the agents'
 balances plus what is held in escrow always add up to the credit ever granted.
 
-Time is injected (`AppState.extras["clock"]`), so deadlines pass when a rule moves the
+Time is injected (`AppState.clock`), so deadlines pass when a rule moves the
 clock; expiry is observed at read time and settled by wallet reads and explicit sweeps.
 """
 

@@ -133,7 +133,7 @@ def test_the_sweep_refreshes_due_scores_and_their_capability_copies(market: Keye
     with transaction(market.state.engine, write=False) as conn:
         assert scores.check(conn, now=market.now) == []  # stale but due: allowed
         assert scores.any_due(conn, now=market.now)
-    assert market.state.extras["sweeper"].refresh_scores() == 1
+    assert market.state.sweeper.refresh_scores() == 1
     assert _stored(market, "bobby") == 0.5992
     with transaction(market.state.engine, write=False) as conn:
         copy = conn.execute(
@@ -141,7 +141,7 @@ def test_the_sweep_refreshes_due_scores_and_their_capability_copies(market: Keye
         ).scalar()
         assert copy == 0.5992
         assert not scores.any_due(conn, now=market.now)
-    assert market.state.extras["sweeper"].refresh_scores() == 0
+    assert market.state.sweeper.refresh_scores() == 0
     _audit(market)
 
 

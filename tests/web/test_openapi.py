@@ -11,8 +11,8 @@ from flask import Flask
 from helpers import DEMO_KEY, Api
 from openapi_spec_validator import validate
 
-from aipod_api.auth import guard
 from aipod_api.core.openapi import REQUEST_EXAMPLES, rule_to_template
+from aipod_api.http import guard
 
 METHODS = ("get", "put", "post", "delete", "patch")
 PATH_PARAMS = {"agent_id", "task_id", "memory_id", "key_id", "webhook_id", "delivery_id"}

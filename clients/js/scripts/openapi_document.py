@@ -31,9 +31,7 @@ def document() -> dict[str, object]:
             body = response.get_json()
         finally:
             state = app.extensions["aipod"]
-            sweeper = state.extras.get("sweeper")
-            if sweeper is not None:
-                sweeper.stop()
+            state.sweeper.stop()
             state.engine.dispose()
     if not isinstance(body, dict):
         raise SystemExit("GET /v1/openapi.json did not return a JSON object")

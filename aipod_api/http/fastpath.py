@@ -17,6 +17,9 @@ from flask import request
 from flask_openapi3 import request as oa_request
 from pydantic import BaseModel
 
+# The function replaced, kept for tests/core/test_private_internals.py (flask-openapi3 is
+# pinned exactly in pyproject.toml; that test fails when the upstream function changes).
+UPSTREAM_VALIDATE_QUERY: Any = getattr(oa_request, "_validate_query", None)
 _properties: dict[type[BaseModel], dict[str, Any]] = {}
 _lock = threading.Lock()
 _installed = False
@@ -70,6 +73,6 @@ def install() -> None:
     if _installed:
         return
     if not hasattr(oa_request, "_validate_query"):  # pragma: no cover - another major version
-        raise RuntimeError("flask-openapi3 changed: review aipod_api/core/fastpath.py")
+        raise RuntimeError("flask-openapi3 changed: review aipod_api/http/fastpath.py")
     oa_request._validate_query = _validate_query
     _installed = True

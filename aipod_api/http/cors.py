@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from flask import Flask, Response, request
 
-from aipod_api.core.envelope import envelope
+from aipod_api.http.envelope import envelope
 
 ALLOW_HEADERS = "Authorization, Content-Type, Accept-Language, X-Request-Id, Idempotency-Key"
 EXPOSE_HEADERS = (

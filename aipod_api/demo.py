@@ -1,7 +1,9 @@
 """Demo data (CONTRACT §6): created once, on a database that has no agents yet.
 
 Agents come from here; each domain that has demo content contributes a seeder
-(`aipod_api.<domain>.demo.seed(conn, *, now)`), run in the order listed.
+(`aipod_api.<domain>.demo.seed(conn, *, now)`), run in the order listed. A composition
+module above the domains (like `bootstrap` and `reset`, which use it): `core` never
+imports a domain.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from aipod_api.agents import service as agents_service
 from aipod_api.agents.schemas import AgentUpdate
 from aipod_api.auth import service as auth_service
 from aipod_api.core.tables import agents
-from aipod_api.core.types import now_s
 from aipod_api.wallet import ledger
 
 # Domains whose `demo.seed(conn, now=...)` runs after the agents exist.
@@ -91,11 +92,10 @@ def is_present(conn: Connection) -> bool:
     return row is not None
 
 
-def seed(conn: Connection, *, signup_credit_cents: int) -> bool:
+def seed(conn: Connection, *, signup_credit_cents: int, now: int) -> bool:
     """Create the demo data if the database has no agents. Returns True if it did."""
     if conn.execute(select(func.count()).select_from(agents)).scalar_one():
         return False
-    now = now_s()
     for spec in DEMO_AGENTS:
         password = spec["password"]
         agent_id = agents_service.create_agent(

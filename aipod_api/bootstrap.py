@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, Engine, text
 
-from aipod_api.core import demo, migrate
+from aipod_api import demo
+from aipod_api.core import migrate
+from aipod_api.core.clock import Clock
+from aipod_api.core.db import transaction
 
 
 class UnsuitableDatabase(RuntimeError):
@@ -36,19 +39,23 @@ def check_postgres_text_search(conn: Connection) -> None:
         )
 
 
-def prepare_database(engine: Engine, *, with_demo: bool, signup_credit_cents: int) -> bool:
-    """Migrate, check, and seed the demo data if asked. True if demo data was created now."""
+def prepare_database(
+    engine: Engine, *, with_demo: bool, signup_credit_cents: int, now: int | None = None
+) -> bool:
+    """Migrate, check, and seed the demo data if asked. True if demo data was created now.
+    `now`: the time of the demo data (the app's clock; the system clock by default)."""
     created: list[bool] = []
+    seeded_at = Clock().now() if now is None else now
 
     def after_migrations(conn: Connection) -> None:
         check_postgres_text_search(conn)
         if with_demo:
-            created.append(demo.seed(conn, signup_credit_cents=signup_credit_cents))
+            created.append(demo.seed(conn, signup_credit_cents=signup_credit_cents, now=seeded_at))
 
     migrate.upgrade(engine, then=after_migrations)
     return any(created)
 
 
 def demo_present(engine: Engine) -> bool:
-    with engine.connect() as conn:
+    with transaction(engine, write=False) as conn:
         return demo.is_present(conn)

@@ -52,7 +52,7 @@ def _remove_with_side_files(path: Path) -> None:
 
 def _build_fresh(target: Path, *, signup_credit_cents: int) -> None:
     """A new self-contained database file (no WAL beside it) with the first-run state."""
-    from aipod_api.core.bootstrap import prepare_database
+    from aipod_api.bootstrap import prepare_database
 
     _remove_with_side_files(target)
     engine = make_null_pool_engine(f"sqlite:///{target}")

@@ -15,14 +15,14 @@ from typing import Any
 from flask import Flask, Request, Response, current_app, g, request
 
 from aipod_api.auth import service
-from aipod_api.core.context import AppState, db, state
 from aipod_api.core.db import transaction
 from aipod_api.core.errors import ApiError, FieldError, TooManyRequests, Unauthorized
 from aipod_api.core.execlock import blocking
 from aipod_api.core.i18n import register_messages
 from aipod_api.core.inputs import EndpointInputs, endpoint_inputs, parse_body, shown
 from aipod_api.core.ratelimit import Decision
-from aipod_api.core.types import now_s
+from aipod_api.http.context import db, state
+from aipod_api.state import AppState
 
 log = logging.getLogger("aipod_api")
 
@@ -97,26 +97,23 @@ def _check_inputs(req: Request) -> None:
     _parse_body(req, inputs)
 
 
-def _touch_key(principal: service.Principal) -> None:
+def _touch_key(principal: service.Principal, st: AppState) -> None:
     """Record the key's use (`last_used_at`, at most once a minute per key).
 
     A key's first use is written by the request itself: `reissue_key` (core/idempotency.py)
     must see at once that a key has been used. Later refreshes only move a timestamp
-    forward: while the background sweep runs they are written by it within a second, in
-    one transaction with the others (`KeyCache.flush_touches`), so a read request never
-    commits (with `synchronous=FULL`: never waits for an fsync while holding the
-    execution lock) to record one."""
-    now = now_s()
+    forward: while the app's background thread runs they are written by it within a
+    second, in one transaction with the others (`KeyCache.flush_touches`), so a read
+    request never commits (with `synchronous=FULL`: never waits for an fsync while holding
+    the execution lock) to record one."""
+    now = st.clock.now()
     last = principal.last_used_at
     if last is not None and now - last < TOUCH_EVERY_S:
         return
-    st = state()
-    cache = st.extras["key_cache"]
-    if last is not None:
-        sweeper = st.extras.get("sweeper")
-        if sweeper is not None and sweeper.running:
-            cache.defer_touch(principal.key_hash, principal.key_seq, now)
-            return
+    cache = st.key_cache
+    if last is not None and st.background.running:
+        cache.defer_touch(principal.key_hash, principal.key_seq, now)
+        return
     try:
         with transaction(st.engine, write=True) as conn:
             service.touch_key(conn, key_seq=principal.key_seq, now=now)
@@ -237,12 +234,12 @@ def disabled_demo_owner(st: AppState) -> str | None:
     log in. None with demo on, or when this database never had demo data."""
     if st.settings.demo:
         return None
-    owner: str | None = st.extras.get("demo_owner")
+    owner = st.demo_owner
     if owner is None:
         # Looked up once per process: demo data is only ever created at startup.
         with transaction(st.engine, write=False) as conn:
             owner = service.demo_owner(conn) or _NO_DEMO
-        st.extras["demo_owner"] = owner
+        st.demo_owner = owner
     return owner or None
 
 
@@ -259,7 +256,7 @@ def _principal(req: Request, st: AppState) -> tuple[service.Principal | None, st
         return None, "malformed"
     if token == service.DEMO_KEY and not st.settings.demo:
         return None, "demo_disabled"
-    principal = st.extras["key_cache"].lookup(token)
+    principal = st.key_cache.lookup(token)
     if principal is None:
         return None, "unknown"
     if not st.settings.demo and principal.agent_id == disabled_demo_owner(st):
@@ -305,7 +302,7 @@ def _authenticate_and_limit(req: Request, ctx: Any, st: AppState) -> None:
         if delay:
             with blocking():
                 time.sleep(min(float(delay), 10.0))
-    _touch_key(principal)
+    _touch_key(principal, st)
 
 
 __all__ = ["db", "install"]

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from flask import Response
 
-from aipod_api.core.i18n import t
+from aipod_api.core.clock import utc_timestamp
+from aipod_api.http.i18n import t
 
 JSON_MIMETYPE = "application/json"
-
-
-_last_stamp: tuple[int, str] = (0, "")
-
-
-def utc_timestamp() -> str:
-    """Second precision, so formatted once per second (a racing thread just formats too)."""
-    global _last_stamp
-    now = int(time.time())
-    second, text = _last_stamp
-    if second != now:
-        text = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        _last_stamp = (now, text)
-    return text
 
 
 def envelope(
