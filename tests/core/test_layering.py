@@ -161,10 +161,12 @@ def test_moving_the_app_clock_moves_every_recorded_time(make_app: Any) -> None:
     st.clock.advance(100)
     made = api.post("/v1/auth/keys", key=key, json={"label": "second"})
     assert made.status == 201, made.body
+    # the guard records key use on the same clock (at most once a minute: the clock
+    # moved 100 s between requests, so the last request's time); a refresh after the
+    # first use is written by the background thread's next tick: write it now
+    st.key_cache.flush_touches()
     keys = {k["key_id"]: k for k in api.get("/v1/auth/keys", key=key).data["items"]}
     assert keys[made.data["key_id"]]["created_at"] == _iso(FIXED + 200)
-    # the guard records key use on the same clock (at most once a minute: the clock
-    # moved 100 s between requests, so the last request's time)
     assert sorted(k["last_used_at"] or "" for k in keys.values()) == ["", _iso(FIXED + 200)]
     st.clock.advance(100)
     memory = api.post("/v1/memory", key=key, json={"content": "clocked", "visibility": "public"})
