@@ -38,9 +38,9 @@ def _heads(engine: Any) -> set[str]:
 
 
 def _at_least_0008(engine: Any) -> bool:
-    """At 0008 or a later revision (ids are zero-padded and increase)."""
-    heads = _heads(engine)
-    return bool(heads) and all(h >= "0008" for h in heads)
+    """At 0008 or a later revision (`_heads` includes every revision applied below the
+    current heads)."""
+    return "0008" in _heads(engine)
 
 
 def _columns(engine: Any) -> set[str]:
