@@ -163,6 +163,24 @@ def _active(page: Any, expected: list[str]) -> list[str]:
     return seen
 
 
+def _tap(page: Any, selector: str) -> None:
+    """Click a link the way a user taps it: once it is on screen and has stopped moving.
+
+    On a phone the sidebar is a horizontal strip the page scrolls to keep the highlighted
+    link in view; under load that adjustment can land between Playwright's own scroll and
+    its click, which then hits the neighbouring link. A user aims at what they see, so wait
+    until the link's box is the same over three polls 100 ms apart."""
+    link = page.locator(selector)
+    link.scroll_into_view_if_needed()
+    boxes: list[Any] = []
+    for _ in range(50):
+        boxes = [*boxes[-2:], link.bounding_box()]
+        if len(boxes) == 3 and boxes[0] == boxes[1] == boxes[2]:
+            break
+        page.wait_for_timeout(100)
+    link.click()
+
+
 @pytest.mark.timeout(600)
 def test_page_at_two_widths_in_both_languages(browser: Any, live: LiveServer) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
@@ -199,7 +217,7 @@ def test_page_at_two_widths_in_both_languages(browser: Any, live: LiveServer) ->
 
             # The sidebar follows: a picked section, then the one scrolled to.
             for section in ("agents", "tasks", "memory", "errors", "run-locally", "overview"):
-                page.click(f".sidebar a[href='#{section}']")
+                _tap(page, f".sidebar a[href='#{section}']")
                 assert _active(page, [f"#{section}"]) == [f"#{section}"], (where, section)
             page.mouse.wheel(0, 40)  # the user scrolls: no longer a picked section
             page.evaluate(SCROLL_TASKS_TO, 30)  # the end of AI agents still shows above

@@ -168,7 +168,7 @@
     a.addEventListener("click", function () { picked = id; });
   });
   var sections = Array.prototype.slice.call(document.querySelectorAll("main section[id]"));
-  var picked = null, spyQueued = false;
+  var picked = null, spyQueued = false, shown = null;
   ["wheel", "touchstart", "keydown"].forEach(function (ev) {
     window.addEventListener(ev, function () { picked = null; }, { passive: true });
   });
@@ -195,6 +195,8 @@
     list.forEach(function (s) { if (s.getBoundingClientRect().top <= line) cur = s; });
     if (picked && $(picked) && onScreen($(picked), pad)) cur = $(picked);
     Object.keys(links).forEach(function (id) { links[id].classList.toggle("active", id === cur.id); });
+    if (cur.id === shown) return;  // the nav is left where the user put it until the section changes
+    shown = cur.id;
     var a = links[cur.id];
     if (a && sidebar && sidebar.scrollWidth > sidebar.clientWidth) {
       // Horizontal nav (narrow screens): keep the highlighted link visible.
@@ -210,7 +212,7 @@
     (window.requestAnimationFrame || setTimeout)(spy);
   }
   window.addEventListener("scroll", queueSpy, { passive: true });
-  window.addEventListener("resize", queueSpy);
+  window.addEventListener("resize", function () { shown = null; queueSpy(); });
   window.addEventListener("hashchange", queueSpy);
   window.addEventListener("load", queueSpy);
 
