@@ -11,6 +11,7 @@ from aipod_api import __version__
 from aipod_api.auth.service import DEMO_KEY
 from aipod_api.core.inputs import accepts_query
 from aipod_api.core.openapi import build_document
+from aipod_api.events import outbox
 from aipod_api.http.context import reads, state
 from aipod_api.http.i18n import wants_english
 from aipod_api.tasks import flows
@@ -31,6 +32,11 @@ def task_lifecycle(life: flows.Lifecycle) -> dict[str, Any]:
     }
 
 
+def event_types(life: flows.Lifecycle) -> list[str]:
+    """Every event type, the task lifecycle's first in the table's order."""
+    return [*life.event_types, *(t for t in outbox.TYPES if t not in life.event_types)]
+
+
 def register(app: Flask) -> None:
     @accepts_query("lang")  # read by docs.js: ?lang=en|zh
     @reads
@@ -46,6 +52,7 @@ def register(app: Flask) -> None:
             # script then prefers the user's own choice (kept in localStorage).
             lang_default="en" if wants_english() else "zh",
             lifecycle=task_lifecycle(flows.LIFECYCLE),
+            event_types=event_types(flows.LIFECYCLE),
         )
         resp = Response(html, mimetype="text/html")
         resp.vary.add("Accept-Language")

@@ -156,3 +156,21 @@ def test_the_task_lifecycle_is_rendered_from_the_table(
     assert ("progress → review", "complete") in rows and ("review → done", "approve") in rows
     assert '<span class="st">review</span>' in html
     assert "status=open|progress|review|cancelled|expired|done" in html
+
+
+def test_every_event_type_is_documented(api: Api) -> None:
+    """The docs page lists the registered types (rendered from the registry); the README's
+    events table names each one."""
+    from pathlib import Path
+
+    from aipod_api.events import outbox
+
+    assert api.test_client is not None
+    html = api.test_client.get("/").get_data(as_text=True)
+    section = re.search(r'<section id="events">.*?</section>', html, flags=re.S)
+    assert section is not None
+    listed = re.findall(r"<code>([a-z_]+\.[a-z_]+)</code>", section.group(0))
+    assert set(outbox.TYPES) <= set(listed), set(outbox.TYPES) - set(listed)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    missing = [t for t in outbox.TYPES if f"`{t}`" not in readme]
+    assert missing == []
