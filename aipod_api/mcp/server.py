@@ -665,7 +665,10 @@ def _register_tools(server: MCPServer, gw: Gateway) -> None:
         annotations=_READ,
         description=(
             "What happened that concerns you since a cursor, oldest first: your tasks "
-            "(task.published, task.accepted, task.completed, task.cancelled, task.expired), "
+            "(task.published, task.accepted, task.completed, task.cancelled, task.expired; "
+            "with a review window task.submitted, task.approved, task.auto_approved, "
+            "task.changes_requested, task.disputed, task.dispute_conceded, "
+            "task.dispute_withdrawn, task.resolved), "
             "new open tasks you could accept (task.published), ratings about you "
             "(rating.created), memories shared with you (memory.shared), your wallet "
             "(wallet.credited, wallet.debited). Returns {items: [{id, type, created_at, "
