@@ -198,6 +198,9 @@ def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> 
             engine, redis=redis_client, ttl_s=settings.key_cache_ttl_s, readers=readers
         ),
         hash_slots=auth_service.HashSlots(settings.hash_slots),
+        login_limiter=auth_service.LoginLimiter(
+            per_client=limits.logins, per_username=limits.login_users
+        ),
         redis=redis_client,
         readers=readers,
         clock=clock,

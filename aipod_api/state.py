@@ -21,7 +21,7 @@ from aipod_api.settings import Settings
 
 if TYPE_CHECKING:
     from aipod_api.auth.keycache import KeyCache
-    from aipod_api.auth.service import HashSlots
+    from aipod_api.auth.service import HashSlots, LoginLimiter
     from aipod_api.core.execlock import ExecutionLock
     from aipod_api.events.notify import Hub
     from aipod_api.tasks.sweep import Sweeper
@@ -35,6 +35,8 @@ class AppState:
     limits: Limits
     key_cache: KeyCache
     hash_slots: HashSlots
+    # `limits`' login windows, as the auth service takes them (auth/service.py `login`)
+    login_limiter: LoginLimiter
     redis: Any = None
     readers: ReadConnections | None = None
     clock: Clock = field(default_factory=Clock)

@@ -1,4 +1,5 @@
-"""A2A v1.0 agent cards, built as ProtoJSON (camelCase) dicts. Framework-free.
+"""A2A v1.0 agent cards, built as ProtoJSON (camelCase) dicts typed by a2a/schemas.py
+(`AgentCard` and its parts: mypy checks every card's shape). Framework-free.
 
 The network's card describes the marketplace itself (its HTTP API, the MCP endpoint when
 one is configured, the marketplace operations as skills, a bearer API key). A node's card
@@ -12,11 +13,20 @@ say what they really speak (A2A v1.0 §5.8: custom bindings are named by a URI).
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 import orjson
 from sqlalchemy import Connection
 
+from aipod_api.a2a.schemas import (
+    AgentCapabilities,
+    AgentCard,
+    AgentExtension,
+    AgentInterface,
+    AgentSkill,
+    NetworkParams,
+    SecurityRequirement,
+    SecurityScheme,
+)
 from aipod_api.agents import service as agents_service
 
 A2A_PROTOCOL_VERSION = "1.0"
@@ -33,7 +43,7 @@ AGENT_MAX_AGE_S = 60  # a node's trust moves with every rating
 
 JSON = "application/json"
 
-_SECURITY_SCHEMES: dict[str, Any] = {
+_SECURITY_SCHEMES: dict[str, SecurityScheme] = {
     "bearer": {
         "httpAuthSecurityScheme": {
             "scheme": "Bearer",
@@ -44,11 +54,11 @@ _SECURITY_SCHEMES: dict[str, Any] = {
         }
     }
 }
-_SECURITY_REQUIREMENTS: list[dict[str, Any]] = [{"schemes": {"bearer": {"list": []}}}]
+_SECURITY_REQUIREMENTS: list[SecurityRequirement] = [{"schemes": {"bearer": {"list": []}}}]
 
 # The marketplace operations, as skills of the network's card. The ids are the MCP
 # tool names (aipod_api/mcp) where one exists.
-_NETWORK_SKILLS: list[dict[str, Any]] = [
+_NETWORK_SKILLS: list[AgentSkill] = [
     {
         "id": "find_agents",
         "name": "Find agents",
@@ -116,7 +126,7 @@ _NETWORK_SKILLS: list[dict[str, Any]] = [
 ]
 
 
-def _capabilities(extension: dict[str, Any]) -> dict[str, Any]:
+def _capabilities(extension: AgentExtension) -> AgentCapabilities:
     return {
         "streaming": False,
         "pushNotifications": False,
@@ -125,9 +135,9 @@ def _capabilities(extension: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def network_card(*, base_url: str, version: str, mcp_url: str | None) -> dict[str, Any]:
+def network_card(*, base_url: str, version: str, mcp_url: str | None) -> AgentCard:
     """The network's own card (served at /.well-known/agent-card.json)."""
-    interfaces: list[dict[str, Any]] = [
+    interfaces: list[AgentInterface] = [
         {
             "url": f"{base_url}/v1",
             "protocolBinding": REST_BINDING,
@@ -142,7 +152,7 @@ def network_card(*, base_url: str, version: str, mcp_url: str | None) -> dict[st
                 "protocolVersion": A2A_PROTOCOL_VERSION,
             }
         )
-    params: dict[str, Any] = {
+    params: NetworkParams = {
         "openapi_url": f"{base_url}/v1/openapi.json",
         "agents_url": f"{base_url}/v1/agents",
         "agent_card_url_template": f"{base_url}/v1/agents/{{agent_id}}/agent-card.json",
@@ -176,7 +186,7 @@ def network_card(*, base_url: str, version: str, mcp_url: str | None) -> dict[st
     }
 
 
-def _skill(capability: str, nickname: str) -> dict[str, Any]:
+def _skill(capability: str, nickname: str) -> AgentSkill:
     return {
         "id": capability,
         "name": capability,
@@ -188,13 +198,11 @@ def _skill(capability: str, nickname: str) -> dict[str, Any]:
     }
 
 
-def agent_card(
-    conn: Connection, agent_id: str, *, base_url: str, mcp_url: str | None
-) -> dict[str, Any]:
+def agent_card(conn: Connection, agent_id: str, *, base_url: str, mcp_url: str | None) -> AgentCard:
     """A node's card from its public profile; unknown agent → AgentNotFound (404)."""
     agent = agents_service.get_agent(conn, agent_id=agent_id)
     node = agent["agent_id"]
-    interfaces: list[dict[str, Any]] = []
+    interfaces: list[AgentInterface] = []
     if agent["endpoint"]:
         interfaces.append(
             {
@@ -256,7 +264,7 @@ def agent_card(
     }
 
 
-def serialize(card: dict[str, Any]) -> tuple[bytes, str]:
+def serialize(card: AgentCard) -> tuple[bytes, str]:
     """The card's JSON bytes and its strong ETag value (a hash of exactly those bytes)."""
     body = orjson.dumps(card)
     return body, hashlib.sha256(body).hexdigest()[:32]

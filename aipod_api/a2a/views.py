@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Response, request
 from flask_openapi3 import APIBlueprint, Tag
 
 from aipod_api import __version__
 from aipod_api.a2a import service
-from aipod_api.a2a.schemas import AgentCard
+from aipod_api.a2a.schemas import AgentCard, AgentCardDocument
 from aipod_api.agents.schemas import AgentPath
 from aipod_api.core.openapi import ErrorEnvelope
 from aipod_api.http.context import db, reads, state
@@ -27,7 +25,7 @@ def _base_url() -> str:
     return configured if configured else request.host_url.rstrip("/")
 
 
-def _card_response(card: dict[str, Any], max_age: int) -> Response:
+def _card_response(card: AgentCard, max_age: int) -> Response:
     body, etag = service.serialize(card)
     resp = Response(body, content_type="application/json")
     resp.set_etag(etag)
@@ -42,7 +40,7 @@ def _card_response(card: dict[str, Any], max_age: int) -> Response:
     description="The marketplace as an A2A v1.0 Agent Card: its interfaces (the HTTP API, "
     "the MCP endpoint when configured), the marketplace operations as skills, a bearer "
     "API key as security scheme." + _CONDITIONAL,
-    responses={200: AgentCard, 304: None},
+    responses={200: AgentCardDocument, 304: None},
 )
 @reads
 def network_card() -> Response:
@@ -58,7 +56,7 @@ def network_card() -> Response:
     description="One skill per capability, the node's endpoint as its first interface when "
     "it has one, and its trust score, ratings count and tasks completed in the "
     f"`{service.TRUST_EXTENSION}` extension's params." + _CONDITIONAL,
-    responses={200: AgentCard, 304: None, 404: ErrorEnvelope},
+    responses={200: AgentCardDocument, 304: None, 404: ErrorEnvelope},
 )
 @reads
 def agent_card(path: AgentPath) -> Response:

@@ -6,21 +6,30 @@ hash and the final comparison is constant-time. Passwords use argon2id.
 
 Password hashing (~50 ms of CPU) never runs inside a transaction or under the execution
 lock: `verify_login` and `new_password_hash` read what they need in a short read, then
-hash or verify with no transaction open (callers run them inside one of a bounded number
-of `HashSlots`; beyond them: `HashingBusy`, a 503, at once); the write that follows is a
-short transaction that re-checks what it relies on (`issue_login_key`, `register`).
+hash or verify with no transaction open (inside one of a bounded number of `HashSlots`;
+beyond them: `HashingBusy`, a 503, at once); the write that follows is a short
+transaction that re-checks what it relies on (`issue_login_key`, `create_account`).
+`login` and `register` take the caller's `Tx` (core/db.py), opened lazily, so that its
+connection is first asked for after the hash.
+
+Login throttling is this module's rule, not the caller's: the `LoginLimiter` (the rate
+windows, warehouse-style injected) is passed in, and every attempt is counted, right or
+wrong, before its password is checked. Key-cache eviction is too: a revocation registers
+the eviction (`evict`, e.g. `KeyCache.revoked`) to run after its transaction commits.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import re
 import secrets
 import string
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,12 +39,15 @@ from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from aipod_api.agents import service as agents_service
-from aipod_api.auth.schemas import KeyCreatedPublic, KeyPublic, RegisterData
-from aipod_api.core.db import transaction
-from aipod_api.core.errors import ApiError, Conflict, NotFound, Unauthorized
+from aipod_api.auth.schemas import KeyCreatedPublic, KeyPublic, LoginData, RegisterData
+from aipod_api.core.clock import Clock
+from aipod_api.core.db import Tx, after_commit, transaction
+from aipod_api.core.errors import ApiError, Conflict, NotFound, TooManyRequests, Unauthorized
 from aipod_api.core.execlock import blocking
 from aipod_api.core.i18n import register_messages
+from aipod_api.core.openapi import Deleted
 from aipod_api.core.prepared import Prepared
+from aipod_api.core.ratelimit import Decision, RateWindow
 from aipod_api.core.tables import agents, api_keys
 from aipod_api.core.types import KEY_ID, Page, iso, page_data
 from aipod_api.wallet import ledger
@@ -88,6 +100,19 @@ class DemoDisabled(Unauthorized):
 class HashingBusy(ApiError):
     status = 503
     key = "hashing_busy"
+
+
+def throttled(decision: Decision) -> TooManyRequests:
+    """429 `login_throttled`: the attempt's budget is spent until `decision.reset_after`."""
+    return TooManyRequests(
+        "login_throttled",
+        headers={"Retry-After": str(decision.reset_after)},
+        retry_after=decision.reset_after,
+    )
+
+
+# Called with a revoked key's hash once its revocation has committed (`KeyCache.revoked`).
+Evict = Callable[[str], None]
 
 
 register_messages(
@@ -232,6 +257,41 @@ def reissue_key(conn: Connection, *, key_seq: int, now: int) -> tuple[KeyCreated
 
 
 def register(
+    tx: Tx,
+    *,
+    username: str,
+    email: str,
+    password: str | None,
+    capabilities: list[str],
+    nickname: str | None,
+    signup_credit_cents: int,
+    clock: Clock,
+    slot: AbstractContextManager[object],
+) -> RegisterData:
+    """POST /v1/auth/register: a new agent, its signup credit and first key, in `tx`.
+
+    A password is hashed first (`new_password_hash`: a taken name refused at once, the
+    hash inside `slot`, e.g. `HashSlots.slot()`, with no transaction open); `tx`'s
+    connection is asked for only then, and `create_account` checks the names again."""
+    password_hash = None
+    if password is not None:
+        password_hash = new_password_hash(
+            tx.engine, username=username, email=email, password=password, slot=slot
+        )
+    return create_account(
+        tx.connection(),
+        username=username,
+        email=email,
+        capabilities=capabilities,
+        password_hash=password_hash,
+        nickname=nickname,
+        signup_credit_cents=signup_credit_cents,
+        # the clock read after the hash: an account's age decides its raters' standing
+        now=clock.now(),
+    )
+
+
+def create_account(
     conn: Connection,
     *,
     username: str,
@@ -326,6 +386,70 @@ def verify_login(engine: Engine, *, username: str, password: str) -> LoginRecord
     with transaction(engine, write=False) as conn:
         record = login_record(conn, username=username)
     return check_password(record, password)
+
+
+@dataclass(frozen=True)
+class LoginLimiter:
+    """The budgets of login attempts (core/ratelimit.py windows): `per_client` per
+    (username, client address), so one address's guesses cannot lock the owner out from
+    another; `per_username` per username from any address, a slower ceiling against
+    guesses spread over many addresses."""
+
+    per_client: RateWindow
+    per_username: RateWindow
+
+    def buckets(self, username: str, client: str) -> tuple[tuple[RateWindow, str], ...]:
+        return ((self.per_client, f"{username}|{client}"), (self.per_username, username))
+
+
+def login(
+    tx: Tx,
+    *,
+    username: str,
+    password: str,
+    client: str,
+    limiter: LoginLimiter,
+    slot: AbstractContextManager[object],
+    clock: Clock,
+    max_keys: int,
+    evict: Evict,
+    disabled_owner: str | None = None,
+) -> LoginData:
+    """POST /v1/auth/login: a new key for the agent whose password this is, in `tx`.
+
+    `client`: the caller's address (the per-client budget's bucket). `disabled_owner`: the
+    demo account when demo is off (it may not log in: `DemoDisabled`). Every attempt
+    counts, right or wrong, before its password is checked: an exhausted budget is
+    refused (429 `login_throttled`) without taking a hashing slot; then, inside `slot`
+    (all taken: `HashingBusy` at once, costing no attempt), each budget is hit
+    atomically, so at most the limit of concurrent attempts ever reach the check, and
+    the password is verified with no transaction open. Only then is `tx`'s connection
+    asked for: the key is issued (`issue_login_key`) and the keys it recycled are
+    evicted from the key cache (`evict`) once `tx` has committed."""
+    username = username.lower()
+    if disabled_owner is not None and username == disabled_owner:
+        raise DemoDisabled()
+    windows = limiter.buckets(username, client)
+    for window, bucket in windows:
+        seen = window.test(bucket)
+        if not seen.allowed:
+            raise throttled(seen)
+    with slot:
+        for window, bucket in windows:
+            decision = window.hit(bucket)
+            if not decision.allowed:
+                raise throttled(decision)
+        record = verify_login(tx.engine, username=username, password=password)
+    conn = tx.connection()
+    key, revoked = issue_login_key(conn, record=record, now=clock.now(), max_keys=max_keys)
+    for _key_id, key_hash in revoked:
+        after_commit(conn, functools.partial(evict, key_hash))
+    return {
+        "api_key": key["api_key"],
+        "node_id": record.agent_id,
+        "key_id": key["key_id"],
+        "revoked_key_ids": [key_id for key_id, _ in revoked],
+    }
 
 
 def _lock_agent(conn: Connection, agent_id: str) -> Any:
@@ -480,8 +604,10 @@ def list_keys(conn: Connection, *, agent_id: str, page: int, page_size: int) -> 
     return page_data(items, page=page, page_size=page_size, total=total)
 
 
-def revoke_key(conn: Connection, *, agent_id: str, key_id: str, now: int) -> str:
-    """Revoke one of the caller's keys; returns its hash (for cache eviction)."""
+def revoke_key(conn: Connection, *, agent_id: str, key_id: str, now: int, evict: Evict) -> Deleted:
+    """Revoke one of the caller's keys (never the last); `evict` (e.g. `KeyCache.revoked`)
+    is called with its hash once the transaction has committed, so that the cache drops
+    it before the answer is sent and never before the revocation is durable."""
     # Lock the owner's row so two concurrent revocations cannot both pass the
     # "not the last key" check (PostgreSQL; SQLite writers are serialised anyway).
     _lock_agent(conn, agent_id)
@@ -511,7 +637,8 @@ def revoke_key(conn: Connection, *, agent_id: str, key_id: str, now: int) -> str
     )
     if result.rowcount != 1:
         raise KeyNotFound(key_id=key_id)
-    return str(row.key_hash)
+    after_commit(conn, functools.partial(evict, str(row.key_hash)))
+    return {"id": key_id, "deleted": True}
 
 
 __all__ = ["ApiError", "Principal"]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import Response, g, request
+from flask import Response, request
 from flask_openapi3 import APIBlueprint, Tag
 
 from aipod_api.auth import service
@@ -22,11 +21,9 @@ from aipod_api.auth.schemas import (
     RegisterCreate,
     RegisterData,
 )
-from aipod_api.core.errors import TooManyRequests
 from aipod_api.core.execlock import blocking
 from aipod_api.core.openapi import AUTH_ERRORS, Deleted, Envelope, Page, responses
-from aipod_api.core.ratelimit import Decision
-from aipod_api.http.context import after_commit, caller_id, clock, db, reads, state, writes
+from aipod_api.http.context import caller_id, clock, db, reads, state, tx, writes
 from aipod_api.http.envelope import created, ok
 from aipod_api.http.guard import _client_ip as client_ip
 from aipod_api.http.guard import disabled_demo_owner
@@ -39,8 +36,8 @@ SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
 
 @contextmanager
 def _hashing(st: AppState) -> Iterator[None]:
-    """One hashing slot (503 at once when all are taken). Entered with no transaction
-    open; the hash itself runs off the execution lock (`service.hash_password`)."""
+    """One hashing slot (503 at once when all are taken), for the service to enter with
+    no transaction open; the hash itself runs off the execution lock."""
     with st.hash_slots.slot():
         if st.settings.testing:
             # Test hook: a hash that takes this long (the slot held, no lock, no transaction).
@@ -51,14 +48,6 @@ def _hashing(st: AppState) -> Iterator[None]:
         yield
 
 
-def _throttled(decision: Decision) -> TooManyRequests:
-    return TooManyRequests(
-        "login_throttled",
-        headers={"Retry-After": str(decision.reset_after)},
-        retry_after=decision.reset_after,
-    )
-
-
 @bp.post(
     "/register",
     summary="注册新节点 Register a new agent",
@@ -67,24 +56,16 @@ def _throttled(decision: Decision) -> TooManyRequests:
 @writes
 def register(body: RegisterCreate) -> Response:
     st = state()
-    password_hash = None
-    if body.password is not None:
-        password_hash = service.new_password_hash(
-            st.engine,
-            username=body.username,
-            email=body.email,
-            password=body.password,
-            slot=_hashing(st),
-        )
     data = service.register(
-        db(),
+        tx(),
         username=body.username,
         email=body.email,
+        password=body.password,
         capabilities=body.capabilities,
-        password_hash=password_hash,
         nickname=body.nickname,
         signup_credit_cents=st.signup_credit_cents,
-        now=st.now(),  # the app's clock: an account's age decides its raters' standing
+        clock=st.clock,
+        slot=_hashing(st),
     )
     return created(data, message_key="registered")
 
@@ -97,37 +78,18 @@ def register(body: RegisterCreate) -> Response:
 @writes
 def login(body: LoginCreate) -> Response:
     st = state()
-    username = body.username.lower()
-    if username == disabled_demo_owner(st):
-        raise service.DemoDisabled()
-    limits = st.limits
-    # Every attempt counts, right or wrong, before its password is checked: per
-    # (username, client IP), so one IP's guesses cannot lock the owner out from another,
-    # and per username from any IP (a slower ceiling against guesses from many IPs).
-    windows = ((limits.logins, f"{username}|{client_ip()}"), (limits.login_users, username))
-    for window, bucket in windows:
-        seen = window.test(bucket)  # an exhausted budget is refused without taking a slot
-        if not seen.allowed:
-            raise _throttled(seen)
-    with _hashing(st):  # a busy refusal (503) costs no attempt
-        for window, bucket in windows:
-            decision = window.hit(bucket)  # atomic: at most the limit ever reach the check
-            if not decision.allowed:
-                raise _throttled(decision)
-        record = service.verify_login(st.engine, username=username, password=body.password)
-    key, revoked = service.issue_login_key(
-        db(), record=record, now=clock(), max_keys=st.settings.max_keys_per_agent
+    data = service.login(
+        tx(),
+        username=body.username,
+        password=body.password,
+        client=client_ip(),
+        limiter=st.login_limiter,
+        slot=_hashing(st),
+        clock=st.clock,
+        max_keys=st.settings.max_keys_per_agent,
+        evict=st.key_cache.revoked,
+        disabled_owner=disabled_demo_owner(st),
     )
-    if revoked:
-        cache = st.key_cache
-        for _key_id, key_hash in revoked:
-            after_commit(functools.partial(cache.revoked, key_hash))
-    data: LoginData = {
-        "api_key": key["api_key"],
-        "node_id": record.agent_id,
-        "key_id": key["key_id"],
-        "revoked_key_ids": [key_id for key_id, _ in revoked],
-    }
     return ok(data, message_key="logged_in")
 
 
@@ -169,8 +131,11 @@ def create_key(body: KeyCreate) -> Response:
 )
 @writes
 def revoke_key(path: KeyPath) -> Response:
-    key_hash = service.revoke_key(db(), agent_id=caller_id(), key_id=path.key_id, now=clock())
-    cache = state().key_cache
-    after_commit(lambda: cache.revoked(key_hash))
-    g.revoked = path.key_id
-    return ok({"id": path.key_id, "deleted": True}, message_key="deleted")
+    data = service.revoke_key(
+        db(),
+        agent_id=caller_id(),
+        key_id=path.key_id,
+        now=clock(),
+        evict=state().key_cache.revoked,
+    )
+    return ok(data, message_key="deleted")

@@ -46,6 +46,7 @@ log = logging.getLogger("aipod_api")
 T = TypeVar("T")
 
 WRITE_FLAG = "aipod_write"
+TX_INFO = "aipod_tx"  # Connection.info key: the `Tx` the connection is serving
 
 
 def normalise_url(url: str) -> str:
@@ -242,6 +243,7 @@ class Tx:
         readers = self.readers
         if readers is not None:
             conn = self._conn = readers.checkout()
+            conn.info[TX_INFO] = self
             return conn
         gate = write_gate(self.engine) if self.write else None
         acquire_gate(gate)
@@ -255,12 +257,14 @@ class Tx:
             if gate is not None:
                 gate.release()
             raise
+        conn.info[TX_INFO] = self
         self._gate = gate
         self._conn = conn
         return conn
 
     def after_commit(self, callback: Callable[[], Any]) -> None:
-        """Run `callback()` once this transaction has committed (never after a rollback)."""
+        """Run `callback()` once this transaction has committed (never after a rollback).
+        Services, which hold only the connection, use `after_commit(conn, callback)`."""
         self._callbacks.append(callback)
 
     def commit(self) -> None:
@@ -275,6 +279,7 @@ class Tx:
         self._conn = None
         readers = self.readers
         if readers is not None:
+            conn.info.pop(TX_INFO, None)
             readers.checkin(conn, ok=True)
         else:
             try:
@@ -298,6 +303,7 @@ class Tx:
         self._conn = None
         readers = self.readers
         if readers is not None:
+            conn.info.pop(TX_INFO, None)
             readers.checkin(conn, ok=False)
             return
         try:
@@ -312,6 +318,7 @@ class Tx:
         if conn is not None and self.readers is not None:
             self._conn = None
             self._callbacks = []
+            conn.info.pop(TX_INFO, None)
             self.readers.checkin(conn, ok=True)
             return
         self.rollback()
@@ -321,6 +328,7 @@ class Tx:
     def _close(self, conn: Connection) -> None:
         try:
             conn.info.pop(WRITE_FLAG, None)
+            conn.info.pop(TX_INFO, None)
             conn.close()
         finally:
             gate, self._gate = self._gate, None
@@ -340,6 +348,17 @@ class Tx:
             self.commit()
         else:
             self.rollback()
+
+
+def after_commit(conn: Connection, callback: Callable[[], Any]) -> None:
+    """Run `callback()` once the transaction `conn` belongs to has committed (never after
+    a rollback): how a service, which holds only the connection, defers an effect that
+    must not be seen before the commit (a key-cache eviction). `conn` must be a `Tx`'s
+    (every request's, `transaction()`'s and `retrying()`'s are)."""
+    tx = conn.info.get(TX_INFO)
+    if not isinstance(tx, Tx):
+        raise RuntimeError("after_commit: this connection is not serving a Tx")
+    tx.after_commit(callback)
 
 
 @contextmanager

@@ -254,6 +254,38 @@ def rule_to_template(rule: str) -> str:
     return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
 
 
+_COMPONENT = "#/components/schemas/"
+
+
+def _resolve_root_aliases(doc: dict[str, Any]) -> None:
+    """A `RootModel[T]` response model (e.g. `a2a.schemas.AgentCardDocument`, the card's
+    TypedDict made a model for the generator) is generated as a component that only
+    refers to `T`: drop it and point its uses at `T` itself."""
+    schemas: dict[str, Any] = doc.get("components", {}).get("schemas", {})
+    aliases = {
+        _COMPONENT + name: schema["$ref"]
+        for name, schema in schemas.items()
+        if isinstance(schema.get("$ref"), str) and set(schema) <= {"$ref", "title", "description"}
+    }
+    if not aliases:
+        return
+    for ref in aliases:
+        del schemas[ref.removeprefix(_COMPONENT)]
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref in aliases:
+                node["$ref"] = aliases[ref]
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(doc)
+
+
 def finalize_document(
     doc: dict[str, Any], *, endpoints: dict[tuple[str, str], str] | None = None
 ) -> dict[str, Any]:
@@ -276,6 +308,7 @@ def finalize_document(
         generic = re.fullmatch(r"Page_(\w+)_", name)
         if generic is not None and schema.get("title") == "Page":
             schema["title"] = f"Page[{generic.group(1)}]"
+    _resolve_root_aliases(doc)
     names = list((endpoints or {}).values())
     for path, item in doc.get("paths", {}).items():
         for method, op in item.items():

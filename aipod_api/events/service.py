@@ -22,6 +22,12 @@ The API for other modules (the feed view, the stream, the webhook worker). Stabl
         pages), because ids are handed out in commit order and the newest committed id
         is read *before* the events.
 
+    feed_page(conn, agent_id, *, after: int, types: str | Sequence[str] | None,
+              limit: int, now: int) -> EventFeed
+        GET /v1/events: `types` as the caller gave it (`parse_types`: a 400 naming
+        unknown ones), then `list_for_agent`, as the public page (`has_more`: the page
+        is full, so more may follow `next_cursor`).
+
     latest_id(conn) -> int     the newest committed event id (0 when none).
 
 Who sees what (the API's access rules, for events):
@@ -49,7 +55,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any
 
 import orjson
 from sqlalchemy import (
@@ -71,6 +77,7 @@ from aipod_api.core.prepared import Prepared
 from aipod_api.core.tables import agent_capabilities, tasks
 from aipod_api.core.types import iso
 from aipod_api.events.outbox import ALL_TOPIC, DISCOVERY_TYPE, TYPES, Discovery, emit
+from aipod_api.events.schemas import EventFeed, EventPublic
 from aipod_api.events.tables import event_clock, event_inbox, event_topics, events
 from aipod_api.tasks.service import eligible_condition
 
@@ -78,10 +85,12 @@ __all__ = [
     "MAX_LIMIT",
     "TYPES",
     "Discovery",
+    "EventFeed",
     "EventPublic",
     "EventRecord",
     "Feed",
     "emit",
+    "feed_page",
     "latest_id",
     "list_for_agent",
     "parse_types",
@@ -111,13 +120,6 @@ class UnknownEventTypes(FieldError):
             types=", ".join(unknown),
             known=", ".join(sorted(TYPES)),
         )
-
-
-class EventPublic(TypedDict):
-    id: int
-    type: str
-    created_at: str
-    data: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -266,6 +268,28 @@ def list_for_agent(
 
 
 # --- retention ------------------------------------------------------------------------
+
+
+def feed_page(
+    conn: Connection,
+    agent_id: str,
+    *,
+    after: int,
+    types: str | Sequence[str] | None,
+    limit: int,
+    now: int,
+) -> EventFeed:
+    """The feed's page for `agent_id` (GET /v1/events): `types` as given (comma-separated
+    or repeated; unknown ones are a 400), the events after `after`, and `has_more` when
+    the page is full (the next page, from `next_cursor`, may hold more)."""
+    feed = list_for_agent(
+        conn, agent_id, after=after, types=parse_types(types), limit=limit, now=now
+    )
+    return {
+        "items": [e.public() for e in feed.items],
+        "next_cursor": feed.cursor,
+        "has_more": len(feed.items) == limit,
+    }
 
 
 def prune(conn: Connection, *, before: int, limit: int = PRUNE_BATCH) -> int:

@@ -60,15 +60,9 @@ class TooManyStreams(TooManyRequests):
 )
 @reads
 def list_events(query: EventsQuery) -> Response:
-    types = service.parse_types(query.types)
-    feed = service.list_for_agent(
-        db(), caller_id(), after=query.after, types=types, limit=query.limit, now=clock()
+    data = service.feed_page(
+        db(), caller_id(), after=query.after, types=query.types, limit=query.limit, now=clock()
     )
-    data: EventFeed = {
-        "items": [e.public() for e in feed.items],
-        "next_cursor": feed.cursor,
-        "has_more": len(feed.items) == query.limit,
-    }
     return ok(data)
 
 

@@ -108,9 +108,11 @@ def db() -> Connection:
     return tx.connection()
 
 
-def after_commit(callback: Callable[[], Any]) -> None:
-    """Run `callback()` once this request's transaction has committed."""
-    _request_tx().after_commit(callback)
+def tx() -> Tx:
+    """The request's `Tx`, not yet opened unless `db()` was called: for a service that
+    must open it only after slow work done with no transaction (auth's password hash).
+    Services register after-commit effects on it (`core.db.after_commit`)."""
+    return _request_tx()
 
 
 def caller_id() -> str:

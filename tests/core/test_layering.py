@@ -238,3 +238,18 @@ def test_the_readme_layout_matches_the_tree() -> None:
         words = set(re.findall(r"[a-z0-9_]+", sections[layer]))
         modules = {p.stem for p in (package / layer).glob("*.py") if p.stem != "__init__"}
         assert modules - words == set(), f"README layout line {layer} misses these"
+    # The domain packages: the line naming them says what service.py, views.py and
+    # schemas.py are, so each has all three; every other module of a package is named as
+    # `pkg/module.py`, or in the package's own line (`events/  outbox.py (...)`).
+    [domain_line] = [line for line in block.splitlines() if line.startswith("  auth/ ")]
+    domain_packages = domain_line.split()
+    assert len(domain_packages) >= 10 and all(p.endswith("/") for p in domain_packages)
+    generic = {"__init__", "service", "views", "schemas"}
+    for pkg in domain_packages:
+        modules = {p.stem for p in (package / pkg).glob("*.py")}
+        assert generic - {"__init__"} <= modules, f"{pkg} lacks service/views/schemas"
+        own = set(re.findall(r"[a-z0-9_]+\.py", sections.get(pkg, "")))
+        for module in sorted(modules - generic):
+            assert f"{pkg}{module}.py" in named or f"{module}.py" in own, (
+                f"README layout misses {pkg}{module}.py"
+            )

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from aipod_api.core.db import (
+    TX_INFO,
     WRITE_FLAG,
     ReadConnections,
     Tx,
+    after_commit,
     make_engine,
     transaction,
     write_gate,
@@ -112,3 +114,35 @@ def test_a_read_on_kept_connections_returns_them_unless_it_failed(engine: Engine
     assert readers.idle == [] and conn.closed
     # a writing transaction never uses kept read connections
     assert Tx(engine, write=True, readers=readers).readers is None
+
+
+def test_a_service_registers_after_commit_on_its_connection(engine: Engine) -> None:
+    """`core.db.after_commit(conn, ...)`: what a service holding only the connection uses
+    (the key cache's eviction); the Tx is bound to its connection only while it runs."""
+    seen: list[str] = []
+
+    def service(conn: Connection, label: str) -> None:
+        conn.execute(text("INSERT INTO tx_probe (n) VALUES (7)"))
+        after_commit(conn, lambda: seen.append(label))
+
+    with transaction(engine, write=True) as conn:
+        service(conn, "committed")
+        assert seen == []
+    assert seen == ["committed"]
+    with pytest.raises(ZeroDivisionError), transaction(engine, write=True) as conn:
+        service(conn, "rolled back")
+        _ = 1 / 0
+    assert seen == ["committed"] and _rows(engine) == [7]
+    # a kept read connection (SQLite) is bound per Tx too, and unbound when it goes back
+    readers = ReadConnections(engine) if engine.dialect.name == "sqlite" else None
+    for ending in ("commit", "release", "rollback"):
+        tx = Tx(engine, write=False, readers=readers)
+        conn = tx.connection()
+        after_commit(conn, lambda ending=ending: seen.append(ending))  # type: ignore[misc]
+        getattr(tx, ending)()
+        if conn.closed:  # a connection that saw a rollback is never reused
+            continue
+        assert TX_INFO not in conn.info
+        with pytest.raises(RuntimeError, match="not serving a Tx"):
+            after_commit(conn, lambda: None)
+    assert seen == ["committed", "commit"]

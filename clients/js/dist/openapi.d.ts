@@ -1854,6 +1854,17 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /** AgentCapabilities */
+        AgentCapabilities: {
+            /** Streaming */
+            streaming: boolean;
+            /** Pushnotifications */
+            pushNotifications: boolean;
+            /** Extendedagentcard */
+            extendedAgentCard: boolean;
+            /** Extensions */
+            extensions: components["schemas"]["AgentExtension"][];
+        };
         /**
          * AgentCard
          * @description An A2A v1.0 Agent Card (not an envelope: the document A2A clients read).
@@ -1883,17 +1894,6 @@ export interface components {
             /** Skills */
             skills: components["schemas"]["AgentSkill"][];
         };
-        /** AgentCapabilities */
-        AgentCapabilities: {
-            /** Streaming */
-            streaming: boolean;
-            /** Pushnotifications */
-            pushNotifications: boolean;
-            /** Extendedagentcard */
-            extendedAgentCard: boolean;
-            /** Extensions */
-            extensions: components["schemas"]["AgentExtension"][];
-        };
         /** AgentExtension */
         AgentExtension: {
             /** Uri */
@@ -1903,9 +1903,7 @@ export interface components {
             /** Required */
             required: boolean;
             /** Params */
-            params: {
-                [key: string]: unknown;
-            };
+            params: components["schemas"]["NetworkParams"] | components["schemas"]["TrustParams"];
         };
         /** AgentInterface */
         AgentInterface: {
@@ -1924,9 +1922,8 @@ export interface components {
             /**
              * Tenant
              * @description the node behind a shared interface (node cards)
-             * @default null
              */
-            tenant?: string | null;
+            tenant?: string;
         };
         /** AgentSkill */
         AgentSkill: {
@@ -1938,11 +1935,8 @@ export interface components {
             description: string;
             /** Tags */
             tags: string[];
-            /**
-             * Examples
-             * @default null
-             */
-            examples?: string[] | null;
+            /** Examples */
+            examples?: string[];
         };
         /** HTTPAuthSecurityScheme */
         HTTPAuthSecurityScheme: {
@@ -1950,6 +1944,20 @@ export interface components {
             scheme: string;
             /** Description */
             description: string;
+        };
+        /**
+         * NetworkParams
+         * @description The network extension's params: where the API description and node cards live.
+         */
+        NetworkParams: {
+            /** Openapi Url */
+            openapi_url: string;
+            /** Agents Url */
+            agents_url: string;
+            /** Agent Card Url Template */
+            agent_card_url_template: string;
+            /** Mcp Url */
+            mcp_url?: string;
         };
         /** SecurityRequirement */
         SecurityRequirement: {
@@ -1966,6 +1974,24 @@ export interface components {
         StringList: {
             /** List */
             list: string[];
+        };
+        /**
+         * TrustParams
+         * @description The trust extension's params: a node's standing, from paid and rated work.
+         */
+        TrustParams: {
+            /** Agent Id */
+            agent_id: string;
+            /** Trust Score */
+            trust_score: number;
+            /** Ratings Count */
+            ratings_count: number;
+            /** Tasks Completed */
+            tasks_completed: number;
+            /** Profile Url */
+            profile_url: string;
+            /** Trust Url */
+            trust_url: string;
         };
         /** Envelope[WebhookCreated] */
         Envelope_WebhookCreated_: {
