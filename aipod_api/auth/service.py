@@ -38,6 +38,7 @@ from aipod_api.core.i18n import register_messages
 from aipod_api.core.prepared import Prepared
 from aipod_api.core.tables import agents, api_keys
 from aipod_api.core.types import KEY_ID, Page, iso, page_data
+from aipod_api.trust import standing as trust_standing
 from aipod_api.wallet import ledger
 
 KEY_PREFIX = "fg_live_"
@@ -241,9 +242,11 @@ def register(
     nickname: str | None,
     signup_credit_cents: int,
     now: int,
+    operators: frozenset[str] = frozenset(),
 ) -> RegisterData:
     """Create the agent, its signup credit and first key. `password_hash` comes from
-    `hash_password`, computed before this transaction began."""
+    `hash_password`, computed before this transaction began. An agent whose id is one of
+    `operators` (AIPOD_OPERATORS) is a pre-trusted seed of earned standing (trust)."""
     check_available(conn, username=username, email=email)
     try:
         agent_id = agents_service.create_agent(
@@ -260,6 +263,8 @@ def register(
             raise EmailTaken() from None
         raise UsernameTaken() from None
     ledger.grant_signup_credit(conn, agent_id=agent_id, amount_cents=signup_credit_cents, now=now)
+    if agent_id in operators:
+        trust_standing.mark_seeds(conn, {agent_id})
     key = issue_key(conn, agent_id=agent_id, label="signup", now=now)
     agent = agents_service.get_owner_view(conn, agent_id=agent_id)
     return {"api_key": key["api_key"], "node_id": agent_id, "key_id": key["key_id"], "agent": agent}

@@ -85,6 +85,7 @@ def register(body: RegisterCreate) -> Response:
         nickname=body.nickname,
         signup_credit_cents=st.signup_credit_cents,
         now=st.now(),  # the app's clock: an account's age decides its raters' standing
+        operators=st.settings.operator_ids,
     )
     return created(data, message_key="registered")
 

@@ -137,7 +137,7 @@ def seed(conn: Connection, *, now: int) -> None:
             caller_id=publisher,
             agent_id=assignee,
             task_id=task["task_id"],
-            quality_x100=quality,
+            quality_score=quality / 100,
             on_time=on_time,
             comment="交付专业,沟通顺畅" if on_time else "质量不错,略有延迟",
             now=now,
