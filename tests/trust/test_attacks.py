@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 from helpers import DEMO_KEY
 from tasks.market import Market
-
 from trust.world import establish, seeds, vouched
 
 from aipod_api.core import counters
@@ -78,7 +77,7 @@ def _ring_attack(market: Market, target: str, sybils: list[str], rounds: int = 6
     pays every budget back (zero net cost). Returns the target's score."""
     score = 0.5
     for _round in range(rounds):
-        for i, s in enumerate(sybils):
+        for s in sybils:
             score = _job(market, s, target, "target", 100, 5.0)
         for s in sybils:
             market.done_task(target, s, 100)

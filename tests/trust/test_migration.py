@@ -10,6 +10,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
 from tasks.market import Market
+from trust.world import seeds
 
 from aipod_api.core import counters
 from aipod_api.core.db import transaction
@@ -50,7 +51,7 @@ def _columns(engine: Any) -> set[str]:
 def test_0008_downgrades_and_upgrades_with_data(make_app: Callable[..., Any]) -> None:
     market = Market(make_app())
     engine = market.state.engine
-    alice = market.register("alice")
+    (alice,) = seeds(market, "alice")  # a pre-trusted rater: full standing
     bob = market.register("bobby", caps=["coding"])
     market.advance(31 * DAY)
     task_id = market.done_task(alice, bob, 500)
