@@ -13,9 +13,12 @@ behind every default and worked examples. Summary::
     S_r   = sum(b_i * d(a_i - a_r) * s_i) / X_r     (r's recency-weighted mean score)
     W_r   = g_r * cap(X_r) * d(a_r)                 (the opinion's weight now)
             cap(X) = X up to 1, then rising to rater_cap (4/3) and never beyond
-            g_r    = r's standing at that rating: probation_standing (0.25) while r's
-                     account is younger than probation (30 days) or r is the public demo
-                     account, 1 afterwards
+            g_r    = r's standing at that rating (`standing`): 1 for a pre-trusted seed;
+                     probation_standing (0.25) while r's account is younger than
+                     probation (30 days) or r is the public demo account; otherwise
+                     0.25 + 0.75 * min(1, V_r / K): V_r = r's vouched earnings (`vouch`,
+                     `settle_flow`: net task pay from payers with earned standing, at
+                     most 50 credits per payer), K = 100 credits — age buys nothing more
     score = (prior * w0 + sum(W_r * S_r)) / (w0 + sum(W_r)), rounded to 4 decimals
 
 Every opinion's weight decays from its own date by the same factor, so an agent's score
