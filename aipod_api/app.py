@@ -178,7 +178,11 @@ def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> 
     clock = Clock()
     if migrate_db:
         prepare_database(
-            engine, with_demo=settings.demo, signup_credit_cents=signup_cents, now=clock.now()
+            engine,
+            with_demo=settings.demo,
+            signup_credit_cents=signup_cents,
+            now=clock.now(),
+            trust_seeds=settings.operator_ids,
         )
     limits = Limits(
         rate_limit=settings.rate_limit,

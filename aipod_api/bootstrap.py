@@ -8,6 +8,7 @@ from aipod_api import demo
 from aipod_api.core import migrate
 from aipod_api.core.clock import Clock
 from aipod_api.core.db import transaction
+from aipod_api.trust import standing as trust_standing
 
 
 class UnsuitableDatabase(RuntimeError):
@@ -40,10 +41,17 @@ def check_postgres_text_search(conn: Connection) -> None:
 
 
 def prepare_database(
-    engine: Engine, *, with_demo: bool, signup_credit_cents: int, now: int | None = None
+    engine: Engine,
+    *,
+    with_demo: bool,
+    signup_credit_cents: int,
+    now: int | None = None,
+    trust_seeds: frozenset[str] = frozenset(),
 ) -> bool:
     """Migrate, check, and seed the demo data if asked. True if demo data was created now.
-    `now`: the time of the demo data (the app's clock; the system clock by default)."""
+    `now`: the time of the demo data (the app's clock; the system clock by default).
+    `trust_seeds`: agent ids (AIPOD_OPERATORS) made pre-trusted seeds of earned standing
+    if they exist (docs/trust.md; an operator registering later is made one then)."""
     created: list[bool] = []
     seeded_at = Clock().now() if now is None else now
 
@@ -51,6 +59,7 @@ def prepare_database(
         check_postgres_text_search(conn)
         if with_demo:
             created.append(demo.seed(conn, signup_credit_cents=signup_credit_cents, now=seeded_at))
+        trust_standing.mark_seeds(conn, trust_seeds)
 
     migrate.upgrade(engine, then=after_migrations)
     return any(created)

@@ -17,6 +17,7 @@ from aipod_api.agents import service as agents_service
 from aipod_api.agents.schemas import AgentUpdate
 from aipod_api.auth import service as auth_service
 from aipod_api.core.tables import agents
+from aipod_api.trust import standing as trust_standing
 from aipod_api.wallet import ledger
 
 # Domains whose `demo.seed(conn, now=...)` runs after the agents exist.
@@ -119,6 +120,11 @@ def seed(conn: Connection, *, signup_credit_cents: int, now: int) -> bool:
         )
         plain = auth_service.DEMO_KEY if agent_id == "demo" else None
         auth_service.issue_key(conn, agent_id=agent_id, label="demo", now=now, plain=plain)
+    # The demo's own agents (no one holds their keys) are the pre-trusted seeds of earned
+    # standing (docs/trust.md); the public demo account never is.
+    trust_standing.mark_seeds(
+        conn, {spec["username"].lower() for spec in DEMO_AGENTS if spec["username"] != "demo"}
+    )
     for domain in DOMAIN_SEEDERS:
         module = importlib.import_module(f"aipod_api.{domain}.demo")
         module.seed(conn, now=now)

@@ -208,7 +208,10 @@ def main(argv: Sequence[str] | None = None, *, prog: str = CONSOLE_SCRIPT) -> in
     engine = make_null_pool_engine(settings.database_url)
     try:
         created = prepare_database(
-            engine, with_demo=settings.demo, signup_credit_cents=signup_cents
+            engine,
+            with_demo=settings.demo,
+            signup_credit_cents=signup_cents,
+            trust_seeds=settings.operator_ids,
         )
         present = settings.demo and demo_present(engine)
     except Exception as exc:

@@ -6,23 +6,40 @@
 Every step is an ordinary API request (register, publish, accept, complete, rate), so the
 script measures any version of the server. In process (the default) it runs the app on a
 fresh database without demo data, with its clock under the script's control (time passes
-only when a scenario says so) and with rate limits lifted so that the attack's own speed is
+only when a scenario says so), with two operators (`AIPOD_OPERATORS`: the pre-trusted
+seeds of earned standing) and with rate limits lifted so that the attack's own speed is
 measured; the attacker's time under the default limit (120 requests a minute per agent)
 is printed beside it. With `--url` only the attacks that need no waiting run.
 
+In process every scenario runs twice, each time on its own fresh database:
+
+- **before** — the previous rule, standing by account age alone: every account counts
+  fully once it is 30 days old (emulated by making each account a seed when it turns 30
+  days old, which is exactly what that rule gave it);
+- **after** — the current rule: standing is earned (docs/trust.md).
+
 Scenarios:
 
-- **honest** — the reference the attacks are compared with: 19 distinct publishers whose
-  accounts are 30 days old each publish one 200-credit task to an honest agent, which
-  delivers on time and gets a rating of 4.0 … 5.0 (evenly spread, mean 4.5).
+- **honest** — the reference the attacks are compared with: 19 distinct established
+  publishers (each earned its standing by two 50-credit tasks for clients that were
+  themselves paid by the operators, and is 30 days old) each publish one 200-credit task
+  to an honest agent, which delivers on time and gets a rating of 4.0 … 5.0 (evenly
+  spread, mean 4.5).
 - **pair** — two fresh accounts of one owner trade one task back and forth per round at
   `--budget` (each round pays the budget back through the reverse task: zero net cost),
   each rating the other 5.0, for up to `--rounds` rounds.
 - **ring** — `--ring` fresh accounts each publish a task to one target, which delivers, and
   rate it 5.0; then the target pays each of them the budget back (zero net cost); repeated
-  for up to `--rounds` rounds.
-- **patient ring** — the same ring after its accounts have waited 30 days (in process
-  only): what time alone buys.
+  until another round adds less than the 4th decimal (or `--rounds`).
+- **aged ring** — the same ring after its accounts waited 30 days (in process only): what
+  time alone buys.
+- **self-paid ring** — the aged ring, after its accounts first paid each other in a cycle
+  of 900-credit tasks and in pairs back and forth for 5 rounds, to manufacture
+  "earnings".
+- **ring with a foothold** — the aged ring, after one of its accounts did two genuine
+  50-credit tasks for two established clients and then passed money to the others
+  (2 payments each): what real earnings, copied along payments, buy (the documented
+  limit).
 
 For each attack: the score reached, the round, requests and wall time at which it first
 passed 0.7, 0.9 and the honest reference, and the credits it cost the attacker.
@@ -56,10 +73,13 @@ DEFAULT_AGENT_RATE = 120  # requests a minute per agent (AIPOD_RATE_LIMIT's defa
 class World:
     api: Api
     clock: list[int] | None  # None against a live server
+    app: Any = None  # in process: the app (its engine)
+    before: bool = False  # emulate the previous rule: full standing at 30 days of age
     requests: int = 0
     started: float = field(default_factory=time.perf_counter)
     per_agent: dict[str, int] = field(default_factory=dict)
     ids: dict[str, str] = field(default_factory=dict)  # key -> agent id
+    born: dict[str, int] = field(default_factory=dict)  # agent id -> registration time
 
     def call(self, method: str, path: str, key: str | None = None, **kw: Any) -> Any:
         self.requests += 1
@@ -73,6 +93,16 @@ class World:
     def advance(self, seconds: int) -> None:
         assert self.clock is not None
         self.clock[0] += seconds
+        if self.before:  # the previous rule: an account 30 days old rates fully
+            old = {a for a, t in self.born.items() if self.clock[0] - t >= 30 * DAY}
+            self.seed(old)
+
+    def seed(self, agent_ids: set[str]) -> None:
+        from aipod_api.core.db import transaction
+        from aipod_api.trust import standing
+
+        with transaction(self.app.extensions["aipod"].engine, write=True) as conn:
+            standing.mark_seeds(conn, agent_ids)
 
     def register(self, name: str) -> str:
         data = self.call(
@@ -82,6 +112,8 @@ class World:
         )
         key = str(data["api_key"])
         self.ids[key] = str(data["node_id"])
+        if self.clock is not None:
+            self.born[str(data["node_id"])] = self.clock[0]
         return key
 
     def job(self, publisher: str, worker: str, budget: float, quality: float) -> float:
@@ -146,10 +178,25 @@ class Progress:
                 print(f"  > {label} ({value:.4f}): never")
 
 
+def establish(world: World, prefix: str, keys: list[str]) -> None:
+    """Earned standing through ordinary paid work: the two operators each pay four
+    clients for a 100-credit task (50 credits vouched per pair: 100, full), then each
+    account does a 50-credit task for two of the clients (50 + 50: full)."""
+    ops = [world.register(f"{prefix}op_a"), world.register(f"{prefix}op_b")]
+    clients = [world.register(f"{prefix}client{i}") for i in range(4)]
+    for op in ops:
+        for client in clients:
+            world.pay(op, client, 100)
+    for i, key in enumerate(keys):
+        world.pay(clients[i % 4], key, 50)
+        world.pay(clients[(i + 1) % 4], key, 50)
+
+
 def honest(world: World, prefix: str) -> float:
     agent = world.register(f"{prefix}honest")
     publishers = [world.register(f"{prefix}pub{i:02d}") for i in range(19)]
     if world.clock is not None:
+        establish(world, prefix, publishers)
         world.advance(30 * DAY + 1)
     score = 0.5
     for i, pub in enumerate(publishers):
@@ -184,10 +231,15 @@ def ring(
     thresholds: dict[str, float],
     *,
     wait_days: int = 0,
+    prepare: str = "",
 ) -> Progress:
     label = f"ring of {size} sybils rating one target, {budget:g}-credit tasks"
     if wait_days:
         label += f", accounts {wait_days} days old"
+    if prepare == "self-paid":
+        label += ", after paying each other (cycle of 900, pairs of 500, 5 rounds)"
+    if prepare == "foothold":
+        label += ", one of them earned 2 x 50 credits from established clients"
     p = Progress(label, thresholds)
     start_req, start_t = world.requests, time.perf_counter()
     target = world.register(f"{prefix}target")
@@ -195,6 +247,25 @@ def ring(
     if wait_days:
         world.advance(wait_days * DAY + 1)
     everyone = [target, *sybils]
+    if prepare == "self-paid":
+        for _round in range(5):
+            for i, s in enumerate(sybils):
+                world.pay(s, sybils[(i + 1) % size], 900)
+            for i in range(0, size - 1, 2):
+                world.pay(sybils[i], sybils[i + 1], 500)
+                world.pay(sybils[i + 1], sybils[i], 500)
+    extra_cost = 0.0
+    if prepare == "foothold":
+        # two genuine tasks for two established clients (the clients' money is theirs)
+        clients = [world.register(f"{prefix}cl{i}") for i in range(2)]
+        establish(world, prefix + "f", clients)
+        for client in clients:
+            world.pay(client, sybils[0], 50)
+        extra_cost = -100.0  # what the foothold earned is not the attacker's signup money
+        for s in sybils[1:]:
+            world.pay(sybils[0], s, 100)
+        for i in range(1, size):
+            world.pay(sybils[i], sybils[i % (size - 1) + 1], 100)
     last = 0.5
     for rnd in range(1, rounds + 1):
         score = 0.5
@@ -208,23 +279,52 @@ def ring(
             break  # saturated: another round adds less than the 4th decimal
         last = score
     p.requests, p.seconds = world.requests - start_req, time.perf_counter() - start_t
-    p.cost = 1000.0 * len(everyone) - sum(world.balance(k) for k in everyone)
+    p.cost = 1000.0 * len(everyone) - sum(world.balance(k) for k in everyone) - extra_cost
     p.slowest_agent_requests = world.per_agent.get(target, 0)
     return p
 
 
-def in_process_world(database_url: str | None) -> tuple[World, Any]:
+OPERATORS = ("op_a", "op_b")
+
+
+def in_process_world(database_url: str | None, prefix: str, *, before: bool) -> World:
     from aipod_api.app import create_app
     from aipod_api.settings import Settings
 
     tmp = tempfile.mkdtemp(prefix="aipod_sybil_")
     url = database_url or f"sqlite:///{tmp}/sybil.db"
-    app = create_app(Settings(database_url=url, demo=False, log_level="WARNING", **FAST))
+    ops = ",".join(f"{p}{name}" for p in (prefix, prefix + "ff") for name in OPERATORS)
+    settings = Settings(database_url=url, demo=False, log_level="WARNING", operators=ops, **FAST)
+    app = create_app(settings)
     state = app.extensions["aipod"]
     state.sweeper.stop()
     clock = [int(time.time())]
     state.clock.follow(lambda: clock[0])
-    return World(Api(test_client=app.test_client()), clock), app
+    return World(Api(test_client=app.test_client()), clock, app=app, before=before)
+
+
+def scenarios(world: World, prefix: str, args: argparse.Namespace) -> dict[str, Progress]:
+    reference = honest(world, prefix) if world.clock is not None else None
+    thresholds = {"0.7": 0.7, "0.9": 0.9}
+    if reference is not None:
+        thresholds["honest reference"] = reference
+    results = {
+        "pair": pair(world, prefix, args.rounds, args.budget, thresholds),
+        "ring": ring(world, prefix, args.rounds, args.ring, args.ring_budget, thresholds),
+    }
+    if world.clock is not None:
+        for name, prepare in (("aged", ""), ("self-paid", "self-paid"), ("foothold", "foothold")):
+            results[name] = ring(
+                world,
+                f"{prefix}{name[0]}",
+                args.rounds,
+                args.ring,
+                args.ring_budget,
+                thresholds,
+                wait_days=30,
+                prepare=prepare,
+            )
+    return results
 
 
 def main() -> None:
@@ -240,31 +340,39 @@ def main() -> None:
     prefix = f"x{int(time.time()) % 100000:05d}"
     if args.url:
         world = World(Api(base_url=args.url.rstrip("/")), None)
-    else:
-        world, _app = in_process_world(args.database_url)
-    reference = honest(world, prefix) if world.clock is not None else None
-    thresholds = {"0.7": 0.7, "0.9": 0.9}
-    if reference is not None:
-        thresholds["honest reference"] = reference
-        print(f"honest reference: 19 established publishers, 4.0-5.0 → {reference:.4f}")
-    results = [
-        pair(world, prefix, args.rounds, args.budget, thresholds),
-        ring(world, prefix, args.rounds, args.ring, args.ring_budget, thresholds),
-    ]
-    if world.clock is not None:
-        results.append(
-            ring(
-                world,
-                prefix + "p",
-                args.rounds,
-                args.ring,
-                args.ring_budget,
-                thresholds,
-                wait_days=30,
+        for result in scenarios(world, prefix, args).values():
+            result.report()
+        return
+    runs = {}
+    for mode in ("before", "after"):
+        world = in_process_world(args.database_url, prefix, before=mode == "before")
+        runs[mode] = scenarios(world, prefix, args)
+        runs[mode]["honest"] = Progress("honest", {})
+        runs[mode]["honest"].best = runs[mode]["pair"].thresholds.get("honest reference", 0.0)
+        if args.database_url:
+            break  # one empty database: only the current rule
+    print("| scenario | " + " | ".join(f"{m}: best score, passes honest?" for m in runs) + " |")
+    print("|---|" + "---|" * len(runs))
+    for name in ("honest", "pair", "ring", "aged", "self-paid", "foothold"):
+        cells = []
+        for results in runs.values():
+            p = results[name]
+            passed = (
+                ""
+                if name == "honest"
+                else (
+                    " (passes: round " + str(p.reached["honest reference"][0]) + ")"
+                    if "honest reference" in p.reached
+                    else " (never passes)"
+                )
             )
-        )
-    for result in results:
-        result.report()
+            cells.append(f"{p.best:.4f}{passed}")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    for mode, results in runs.items():
+        print(f"\n# {mode}")
+        for name, result in results.items():
+            if name != "honest":
+                result.report()
 
 
 if __name__ == "__main__":

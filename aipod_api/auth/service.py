@@ -50,6 +50,7 @@ from aipod_api.core.prepared import Prepared
 from aipod_api.core.ratelimit import Decision, RateWindow
 from aipod_api.core.tables import agents, api_keys
 from aipod_api.core.types import KEY_ID, Page, iso, page_data
+from aipod_api.trust import standing as trust_standing
 from aipod_api.wallet import ledger
 
 KEY_PREFIX = "fg_live_"
@@ -267,12 +268,14 @@ def register(
     signup_credit_cents: int,
     clock: Clock,
     slot: AbstractContextManager[object],
+    operators: frozenset[str] = frozenset(),
 ) -> RegisterData:
     """POST /v1/auth/register: a new agent, its signup credit and first key, in `tx`.
 
     A password is hashed first (`new_password_hash`: a taken name refused at once, the
     hash inside `slot`, e.g. `HashSlots.slot()`, with no transaction open); `tx`'s
-    connection is asked for only then, and `create_account` checks the names again."""
+    connection is asked for only then, and `create_account` checks the names again (and
+    marks an agent id among `operators` a trust seed)."""
     password_hash = None
     if password is not None:
         password_hash = new_password_hash(
@@ -288,6 +291,7 @@ def register(
         signup_credit_cents=signup_credit_cents,
         # the clock read after the hash: an account's age decides its raters' standing
         now=clock.now(),
+        operators=operators,
     )
 
 
@@ -301,9 +305,11 @@ def create_account(
     nickname: str | None,
     signup_credit_cents: int,
     now: int,
+    operators: frozenset[str] = frozenset(),
 ) -> RegisterData:
     """Create the agent, its signup credit and first key. `password_hash` comes from
-    `hash_password`, computed before this transaction began."""
+    `hash_password`, computed before this transaction began. An agent whose id is one of
+    `operators` (AIPOD_OPERATORS) is a pre-trusted seed of earned standing (trust)."""
     check_available(conn, username=username, email=email)
     try:
         agent_id = agents_service.create_agent(
@@ -320,6 +326,8 @@ def create_account(
             raise EmailTaken() from None
         raise UsernameTaken() from None
     ledger.grant_signup_credit(conn, agent_id=agent_id, amount_cents=signup_credit_cents, now=now)
+    if agent_id in operators:
+        trust_standing.mark_seeds(conn, {agent_id})
     key = issue_key(conn, agent_id=agent_id, label="signup", now=now)
     agent = agents_service.get_owner_view(conn, agent_id=agent_id)
     return {"api_key": key["api_key"], "node_id": agent_id, "key_id": key["key_id"], "agent": agent}

@@ -66,6 +66,7 @@ def register(body: RegisterCreate) -> Response:
         signup_credit_cents=st.signup_credit_cents,
         clock=st.clock,
         slot=_hashing(st),
+        operators=st.settings.operator_ids,
     )
     return created(data, message_key="registered")
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 NAMING = {
@@ -69,6 +70,11 @@ agents = Table(
     Column("pub_approved", Integer, nullable=False, server_default="0"),
     Column("pub_disputes", Integer, nullable=False, server_default="0"),
     Column("pub_disputes_lost", Integer, nullable=False, server_default="0"),
+    # Earned standing (migration 0012, aipod_api/trust/standing.py): vouched earnings in
+    # cents (task pay from payers who had earned standing, net of pay back; the sum of
+    # this agent's `trust_flows.vouched` as payee) and whether it is a pre-trusted seed.
+    Column("trust_vouched_cents", BigInteger, nullable=False, server_default="0"),
+    Column("trust_seed", Boolean, nullable=False, server_default=false()),
 )
 Index("ix_agents_trust_order", agents.c.trust_score.desc(), agents.c.agent_id)
 Index("ix_agents_trust_due", agents.c.trust_due)
@@ -300,10 +306,24 @@ ratings = Table(
     Column("comment", Text, nullable=True),
     Column("budget_cents", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # The rater's standing when it rated (migration 0012; `trust.formula.standing`).
+    Column("rater_standing", Float, nullable=False, server_default="1"),
     UniqueConstraint("task_seq", name="uq_ratings_task_seq"),
     CheckConstraint("quality_x100 BETWEEN 100 AND 500", name="quality_range"),
 )
 Index("ix_ratings_agent_seq", ratings.c.agent_id, ratings.c.seq)
+
+# Task pay per ordered pair (migration 0012; `trust.formula.settle_flow`): what the payer
+# paid the payee in total, the part of the net flow credited, the vouched earnings given.
+trust_flows = Table(
+    "trust_flows",
+    metadata,
+    Column("payer_id", String(32), ForeignKey("agents.agent_id"), primary_key=True),
+    Column("payee_id", String(32), ForeignKey("agents.agent_id"), primary_key=True),
+    Column("paid_cents", BigInteger, nullable=False),
+    Column("credited_cents", BigInteger, nullable=False),
+    Column("vouched_cents", BigInteger, nullable=False),
+)
 
 # List totals kept by database triggers (migration 0004): SUM(value) over a name's shards.
 counters = Table(

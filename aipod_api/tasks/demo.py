@@ -4,8 +4,9 @@
   no deadline, so `demo` can accept and complete it in the seed page's examples.
 - A history of done and rated tasks between the other demo agents, so they have ratings,
   trust scores above the 0.5 prior and completed-task counts. A rater is one voice and
-  counts fully only once its account is 30 days old (docs/trust.md), so the demo agents
-  joined `MEMBER_DAYS` days ago and `ai_analyst_001` is rated by 8 distinct publishers:
+  counts fully only with earned standing (docs/trust.md): the demo agents are the
+  pre-trusted seeds (aipod_api/demo.py marks them; no one holds their keys), they joined
+  `MEMBER_DAYS` days ago, and `ai_analyst_001` is rated by 8 distinct publishers:
   0.9165 (above 0.9, which makes the seed's `min_trust=0.9` example non-empty), then
   `ai_finance_003` 0.7624 > `ai_writer_002` 0.7398 > `ai_coder_004` 0.7211 > the rest
   (0.5). Scores decay on read like every agent's: `ai_analyst_001` stays above 0.9 for
@@ -137,7 +138,7 @@ def seed(conn: Connection, *, now: int) -> None:
             caller_id=publisher,
             agent_id=assignee,
             task_id=task["task_id"],
-            quality_x100=quality,
+            quality_score=quality / 100,
             on_time=on_time,
             comment="交付专业,沟通顺畅" if on_time else "质量不错,略有延迟",
             now=now,

@@ -105,6 +105,7 @@ from aipod_api.core.i18n import register_messages
 from aipod_api.core.prepared import Prepared
 from aipod_api.core.tables import agent_capabilities, agents, task_history, tasks
 from aipod_api.events import outbox
+from aipod_api.trust import standing
 from aipod_api.wallet import ledger
 
 register_messages(
@@ -435,6 +436,13 @@ def _settle(conn: Connection, task: Subject, now: int) -> None:
         now=now,
     )
     _COUNT_COMPLETED.execute(conn, {"agent_id": task.assignee_id})
+    # Pay for work is what earns standing (trust/standing.py): O(1), under the same locks.
+    standing.record_payment(
+        conn,
+        payer_id=task.publisher_id,
+        payee_id=task.assignee_id,
+        amount_cents=task.budget_cents,
+    )
 
 
 def _refund(conn: Connection, task: Subject, now: int) -> None:
@@ -465,6 +473,9 @@ def _payout(conn: Connection, task: Subject, now: int) -> None:
             now=now,
         )
         _COUNT_COMPLETED.execute(conn, {"agent_id": task.assignee_id})
+        standing.record_payment(
+            conn, payer_id=task.publisher_id, payee_id=task.assignee_id, amount_cents=paid
+        )
     if rest > 0:
         ledger.refund_escrow(
             conn, publisher_id=task.publisher_id, task_seq=task.seq, amount_cents=rest, now=now

@@ -13,9 +13,12 @@ behind every default and worked examples. Summary::
     S_r   = sum(b_i * d(a_i - a_r) * s_i) / X_r     (r's recency-weighted mean score)
     W_r   = g_r * cap(X_r) * d(a_r)                 (the opinion's weight now)
             cap(X) = X up to 1, then rising to rater_cap (4/3) and never beyond
-            g_r    = r's standing at that rating: probation_standing (0.25) while r's
-                     account is younger than probation (30 days) or r is the public demo
-                     account, 1 afterwards
+            g_r    = r's standing at that rating (`standing`): 1 for a pre-trusted seed;
+                     probation_standing (0.25) while r's account is younger than
+                     probation (30 days) or r is the public demo account; otherwise
+                     0.25 + 0.75 * min(1, V_r / K): V_r = r's vouched earnings (`vouch`,
+                     `settle_flow`: net task pay from payers with earned standing, at
+                     most 50 credits per payer), K = 100 credits — age buys nothing more
     score = (prior * w0 + sum(W_r * S_r)) / (w0 + sum(W_r)), rounded to 4 decimals
 
 Every opinion's weight decays from its own date by the same factor, so an agent's score
@@ -38,11 +41,13 @@ __all__ = [
     "DEFAULT_PARAMS",
     "SECONDS_PER_DAY",
     "Aggregate",
+    "Flow",
     "Opinion",
     "RatingInput",
     "TrustParams",
     "aggregate",
     "budget_weight",
+    "earned_standing",
     "next_change",
     "opinion_volume",
     "opinions",
@@ -50,8 +55,10 @@ __all__ = [
     "rating_weight",
     "recency_weight",
     "score_at",
+    "settle_flow",
     "standing",
     "trust_score",
+    "vouch",
 ]
 
 SECONDS_PER_DAY = 86_400
@@ -96,8 +103,13 @@ class TrustParams:
     probation_seconds: int = 30 * SECONDS_PER_DAY
     """Account age below which a rater is on probation."""
     probation_standing: float = 0.25
-    """Standing of a rater on probation (and of the public demo account): its opinion
-    counts a quarter."""
+    """Standing of a rater that has not earned more (on probation, the public demo
+    account, or an account with no vouched earnings): its opinion counts a quarter."""
+    vouch_full_cents: int = 10_000
+    """Vouched earnings ``K`` (100 credits) at which a rater's standing is full."""
+    vouch_pair_cap_cents: int = 5_000
+    """Most vouched earnings one payer can give one payee (50 credits): full standing
+    needs vouched pay from at least ``K / cap`` = 2 distinct payers."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.prior <= 1.0:
@@ -118,6 +130,8 @@ class TrustParams:
             raise ValueError("probation_seconds must be >= 0")
         if not 0.0 < self.probation_standing <= 1.0:
             raise ValueError("probation_standing must be in (0, 1]")
+        if self.vouch_full_cents <= 0 or self.vouch_pair_cap_cents <= 0:
+            raise ValueError("vouch_full_cents and vouch_pair_cap_cents must be > 0")
 
 
 DEFAULT_PARAMS = TrustParams()
@@ -177,15 +191,103 @@ def rating_weight(r: RatingInput, params: TrustParams = DEFAULT_PARAMS) -> float
     return budget_weight(r.budget_cents, params) * recency_weight(r.age_seconds, params)
 
 
+def earned_standing(vouched_cents: int, params: TrustParams = DEFAULT_PARAMS) -> float:
+    """The earned part of a rater's standing, in [0, 1]: its vouched earnings (pay for
+    tasks from payers who had earned standing themselves, net of what it paid them back;
+    see `settle_flow`) over ``vouch_full_cents``, at most 1."""
+    if vouched_cents <= 0:
+        return 0.0
+    return min(1.0, vouched_cents / params.vouch_full_cents)
+
+
 def standing(
-    rater_age_seconds: int, params: TrustParams = DEFAULT_PARAMS, *, public: bool = False
+    rater_age_seconds: int,
+    params: TrustParams = DEFAULT_PARAMS,
+    *,
+    public: bool = False,
+    seed: bool = False,
+    vouched_cents: int = 0,
 ) -> float:
-    """A rater's standing when it rates: ``probation_standing`` while its account is
-    younger than ``probation_seconds`` (or always, for an account anyone may use such as
-    the public demo account), 1 afterwards."""
+    """A rater's standing when it rates, in [``probation_standing``, 1]:
+
+    - 1 for a pre-trusted seed (an operator, or the demo data's own agents);
+    - ``probation_standing`` for an account anyone may use (the public demo account) and
+      while the account is younger than ``probation_seconds``;
+    - otherwise ``probation_standing + (1 - probation_standing) * earned``, with
+      ``earned = earned_standing(vouched_cents)``: age alone buys nothing above the
+      base; standing is earned by being paid by payers who had earned it."""
+    if seed:
+        return 1.0
+    base = params.probation_standing
     if public or rater_age_seconds < params.probation_seconds:
-        return params.probation_standing
-    return 1.0
+        return base
+    return base + (1.0 - base) * earned_standing(vouched_cents, params)
+
+
+def vouch(
+    credit_cents: int,
+    payer_vouched_cents: int,
+    params: TrustParams = DEFAULT_PARAMS,
+    *,
+    payer_seed: bool = False,
+) -> int:
+    """Vouched cents a payment's credit (new net pay, in cents) carries: all of it from a
+    seed, ``credit * earned_standing(payer)`` from anyone else (exact integers, rounded
+    down) — so money from an account that earned nothing from earners (the signup grant,
+    and anything passed around among such accounts) vouches for nothing."""
+    if credit_cents <= 0:
+        return 0
+    if payer_seed or payer_vouched_cents >= params.vouch_full_cents:
+        return credit_cents
+    return credit_cents * max(0, payer_vouched_cents) // params.vouch_full_cents
+
+
+@dataclass(frozen=True)
+class Flow:
+    """The task pay between one ordered pair (payer -> payee), in cents: ``paid`` in
+    total, ``credited`` the part of the net flow already credited (<= max(0, net)), and
+    ``vouched`` the vouched earnings it gave the payee (<= ``vouch_pair_cap_cents``)."""
+
+    paid: int = 0
+    credited: int = 0
+    vouched: int = 0
+
+
+def settle_flow(
+    forward: Flow,
+    backward: Flow,
+    amount_cents: int,
+    payer_vouched_cents: int,
+    params: TrustParams = DEFAULT_PARAMS,
+    *,
+    payer_seed: bool = False,
+) -> tuple[Flow, Flow, int, int]:
+    """A payment of ``amount_cents`` from payer A to payee B, where ``forward`` is the
+    A -> B flow and ``backward`` the B -> A flow before it. Returns the new flows and the
+    change of B's and of A's vouched earnings ``(forward, backward, dB, dA)``.
+
+    Only the *net* flow counts, and only once: the payment credits the part of the net
+    A -> B flow not credited before (so paying back and forth credits nothing new), and
+    it shrinks the B -> A flow's credit to what is left of that net flow, taking back
+    the vouched earnings A had from B in proportion (A paid back what B paid it)."""
+    if amount_cents < 0:
+        raise ValueError("amount_cents must be >= 0")
+    paid = forward.paid + amount_cents
+    net = paid - backward.paid
+    credit = max(0, net - forward.credited)
+    gained = min(
+        max(0, params.vouch_pair_cap_cents - forward.vouched),
+        vouch(credit, payer_vouched_cents, params, payer_seed=payer_seed),
+    )
+    new_forward = Flow(paid, forward.credited + credit, forward.vouched + gained)
+    left = max(0, -net)  # what remains of the net B -> A flow
+    new_backward = backward
+    lost = 0
+    if backward.credited > left:
+        kept = backward.vouched * left // backward.credited
+        lost = backward.vouched - kept
+        new_backward = Flow(backward.paid, left, kept)
+    return new_forward, new_backward, gained, -lost
 
 
 def opinion_volume(x: float, params: TrustParams = DEFAULT_PARAMS) -> float:

@@ -41,7 +41,6 @@ from aipod_api.trust.formula import (
     next_change,
     opinions,
     score_at,
-    standing,
 )
 
 log = logging.getLogger("aipod_api")
@@ -56,7 +55,6 @@ TRUST_COLUMNS = (
     agents.c.trust_due,
 )
 
-rater = agents.alias("rater")
 _RATINGS_OF = Prepared(
     select(
         ratings.c.rater_id,
@@ -64,10 +62,8 @@ _RATINGS_OF = Prepared(
         ratings.c.on_time,
         ratings.c.budget_cents,
         ratings.c.created_at,
-        rater.c.created_at.label("rater_created_at"),
-    )
-    .select_from(ratings.join(rater, rater.c.agent_id == ratings.c.rater_id))
-    .where(ratings.c.agent_id == bindparam("agent_id", type_=String))
+        ratings.c.rater_standing,
+    ).where(ratings.c.agent_id == bindparam("agent_id", type_=String))
 )
 _DUE = Prepared(
     select(agents.c.agent_id, *TRUST_COLUMNS)
@@ -87,10 +83,8 @@ _ANY_DUE = Prepared(
 
 
 def rating_inputs(conn: Connection, agent_id: str, *, now: int) -> list[RatingInput]:
-    """Every rating of the agent as the formula sees it, with its rater's standing then."""
-    from aipod_api.auth.service import demo_owner  # auth imports agents, which imports us
-
-    public = demo_owner(conn)
+    """Every rating of the agent as the formula sees it, with its rater's standing when
+    it rated (stored with the rating: trust/standing.py)."""
     return [
         RatingInput(
             quality_score=r.quality_x100 / 100,
@@ -98,9 +92,7 @@ def rating_inputs(conn: Connection, agent_id: str, *, now: int) -> list[RatingIn
             budget_cents=int(r.budget_cents),
             age_seconds=now - int(r.created_at),
             rater_id=str(r.rater_id),
-            rater_standing=standing(
-                int(r.created_at) - int(r.rater_created_at), public=r.rater_id == public
-            ),
+            rater_standing=float(r.rater_standing),
         )
         for r in _RATINGS_OF.execute(conn, {"agent_id": agent_id})
     ]

@@ -14,7 +14,8 @@ Rating a task, in the caller's single transaction:
    reading their ratings, so two ratings of one agent committed concurrently are
    serialised and the second recomputation sees the first (correct under PostgreSQL READ
    COMMITTED too: each statement reads the latest committed data);
-4. recomputes the assignee's aggregate over all of its ratings, one opinion per rater
+4. stores the rating with its rater's standing now (earned: `trust.standing`), then
+   recomputes the assignee's aggregate over all of its ratings, one opinion per rater
    (`trust.formula`, `trust.scores.recompute`), and stores it with the score as of now.
 
 Reads decay on read: `GET /v1/trust/{agent_id}` (and `GET /v1/agents/{agent_id}`) show
@@ -24,18 +25,20 @@ the exact score at the request's time from the stored aggregate; lists read the 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, insert, select, update
 
 from aipod_api.agents.service import AgentNotFound
+from aipod_api.auth.service import demo_owner
 from aipod_api.core.errors import Conflict, FieldError, Forbidden
 from aipod_api.core.i18n import register_messages
 from aipod_api.core.tables import agents, ratings, tasks
 from aipod_api.core.types import RATING_ID, TASK_ID, iso, page_data
 from aipod_api.events import outbox
 from aipod_api.tasks.service import TaskNotFound, parse_task_id, settle_task_if_due
-from aipod_api.trust import scores
+from aipod_api.trust import scores, standing
 from aipod_api.trust.schemas import RatingPublic, RatingResult, TrustPublic
 
 register_messages(
@@ -103,13 +106,19 @@ def serialize_rating(row: Any) -> RatingPublic:
     }
 
 
+def quality_x100(quality_score: float) -> int:
+    """The stored form of a quality score (1.0-5.0, at most 2 decimals): hundredths, as
+    an exact integer (its shortest decimal representation, never float arithmetic)."""
+    return int((Decimal(repr(quality_score)) * 100).to_integral_value())
+
+
 def rate(
     conn: Connection,
     *,
     caller_id: str,
     agent_id: str,
     task_id: str,
-    quality_x100: int,
+    quality_score: float,
     on_time: bool,
     comment: str | None,
     now: int,
@@ -147,6 +156,9 @@ def rate(
     ).rowcount
     if won != 1:  # 409
         raise AlreadyRated()
+    rater_standing = standing.rater_standing(
+        conn, caller_id, now=now, public=caller_id == demo_owner(conn)
+    )
     seq = int(
         conn.execute(
             insert(ratings)
@@ -154,11 +166,12 @@ def rate(
                 task_seq=task_seq,
                 agent_id=rated_agent,
                 rater_id=caller_id,
-                quality_x100=quality_x100,
+                quality_x100=quality_x100(quality_score),
                 on_time=on_time,
                 comment=comment,
                 budget_cents=paid_cents,  # the money that changed hands
                 created_at=now,
+                rater_standing=rater_standing,
             )
             .returning(ratings.c.seq)
         ).scalar_one()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from flask import Response
 from flask_openapi3 import APIBlueprint, Tag
 
@@ -36,7 +34,7 @@ def rate(body: RatingCreate) -> Response:
         caller_id=caller_id(),
         agent_id=body.agent_id,
         task_id=body.task_id,
-        quality_x100=int((Decimal(repr(body.quality_score)) * 100).to_integral_value()),
+        quality_score=body.quality_score,
         on_time=body.on_time,
         comment=body.comment,
         now=clock(),

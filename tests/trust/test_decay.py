@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 from tasks.market import Market
+from trust.world import seeds
 
 from aipod_api.core import counters
 from aipod_api.core.db import transaction
@@ -68,7 +69,8 @@ def _stored(market: KeyedMarket, agent_id: str) -> float:
 
 
 def test_single_reads_decay_exactly(market: KeyedMarket) -> None:
-    alice, bob = market.register("alice"), market.register("bobby")
+    (alice,) = seeds(market, "alice")  # a pre-trusted rater: full standing
+    bob = market.register("bobby")
     market.advance(40 * DAY)
     _rate(market, alice, "bobby", 500, 5.0)
     market.advance(3 * DAY)
@@ -93,9 +95,10 @@ def _since_last_rating(market: KeyedMarket) -> int:
 
 def test_lists_show_filter_and_order_exactly_what_single_reads_show(market: KeyedMarket) -> None:
     rng = random.Random(13)
-    keys = {f"pub{i}": market.register(f"pub{i}") for i in range(8)}
+    names = [f"pub{i}" for i in range(8)]
+    keys = dict(zip(names, seeds(market, *names), strict=True))  # full standing
     workers = {f"wk{i:02d}": market.register(f"wk{i:02d}", caps=["coding"]) for i in range(10)}
-    market.advance(31 * DAY)  # the publishers are established
+    market.advance(31 * DAY)
     for name in workers:
         for _ in range(rng.randint(1, 4)):
             pub = rng.choice(list(keys.values()))
@@ -122,7 +125,7 @@ def test_lists_show_filter_and_order_exactly_what_single_reads_show(market: Keye
 
 
 def test_the_sweep_refreshes_due_scores_and_their_capability_copies(market: KeyedMarket) -> None:
-    alice = market.register("alice")
+    (alice,) = seeds(market, "alice")  # a pre-trusted rater: full standing
     market.register("bobby", caps=["coding"])
     market.advance(31 * DAY)
     _rate(market, alice, "bobby", 500, 5.0)
@@ -146,7 +149,7 @@ def test_the_sweep_refreshes_due_scores_and_their_capability_copies(market: Keye
 
 
 def test_rows_rated_before_migration_0006_are_recomputed(market: KeyedMarket) -> None:
-    alice = market.register("alice")
+    (alice,) = seeds(market, "alice")  # a pre-trusted rater: full standing
     market.register("bobby")
     market.advance(31 * DAY)
     _rate(market, alice, "bobby", 500, 5.0)
@@ -168,7 +171,7 @@ def test_rows_rated_before_migration_0006_are_recomputed(market: KeyedMarket) ->
 
 
 def test_a_refresh_never_overwrites_a_newer_rating(market: KeyedMarket) -> None:
-    alice = market.register("alice")
+    (alice,) = seeds(market, "alice")  # a pre-trusted rater: full standing
     bob = market.register("bobby")
     market.advance(31 * DAY)
     _rate(market, alice, "bobby", 500, 5.0)

@@ -15,6 +15,7 @@ from aipod_api.trust.formula import (
     DEFAULT_PARAMS,
     SECONDS_PER_DAY,
     Aggregate,
+    Flow,
     RatingInput,
     TrustParams,
     aggregate,
@@ -26,8 +27,10 @@ from aipod_api.trust.formula import (
     rating_weight,
     recency_weight,
     score_at,
+    settle_flow,
     standing,
     trust_score,
+    vouch,
 )
 
 DAY = SECONDS_PER_DAY
@@ -208,10 +211,18 @@ def test_invalid_params_are_rejected(changes: dict[str, Any]) -> None:
 # --- standing and one voice per rater --------------------------------------------------------
 
 
-@given(st.integers(0, 10 * YEAR))
-def test_standing_is_probation_for_thirty_days_then_full(age: int) -> None:
-    assert standing(age) == (PROBATION if age < 30 * DAY else 1.0)
-    assert standing(age, public=True) == PROBATION  # the public demo account, always
+@given(st.integers(0, 10 * YEAR), st.integers(-10, 10**9))
+def test_standing_is_earned_not_aged(age: int, vouched: int) -> None:
+    earned = min(1.0, max(0, vouched) / 10_000)
+    grade = standing(age, vouched_cents=vouched)
+    # probation for thirty days, then the base plus what was earned: age alone buys nothing
+    assert grade == (PROBATION if age < 30 * DAY else PROBATION + (1 - PROBATION) * earned)
+    assert standing(age) == PROBATION  # earned nothing: the base, however old
+    assert PROBATION <= grade <= 1.0
+    assert standing(age, public=True, vouched_cents=vouched) == PROBATION  # the demo account
+    assert standing(age, seed=True) == 1.0  # a pre-trusted seed, from the start
+    assert standing(30 * DAY, vouched_cents=10_000) == 1.0
+    assert standing(30 * DAY, vouched_cents=5_000) == 0.625
 
 
 @given(st.floats(0.0, 1e6, allow_nan=False), st.floats(0.0, 1e6, allow_nan=False))
@@ -294,8 +305,107 @@ def test_a_ring_gains_nothing_from_more_ratings_per_account_beyond_the_cap() -> 
     ring = [r(5.0, budget=100_000, rater=f"s{i}", standing=PROBATION) for i in range(10)]
     assert trust_score(ring * 5) == trust_score(ring * 500) == 0.8125
     # accounts that waited out probation weigh fully: what time buys (docs/trust.md)
-    patient = [replace(x, rater_standing=1.0) for x in ring]
-    assert trust_score(patient * 500) == 0.9348
+    # accounts that waited out probation but earned nothing weigh the same (the aged ring)
+    aged = [replace(x, rater_standing=standing(31 * DAY)) for x in ring]
+    assert trust_score(aged * 500) == 0.8125
+    # ten accounts with full *earned* standing weigh fully: what real earnings buy (the
+    # limit of a ring that got them: docs/trust.md, threat model)
+    earned = [replace(x, rater_standing=standing(31 * DAY, vouched_cents=10_000)) for x in ring]
+    assert trust_score(earned * 500) == 0.9348
+
+
+@settings(max_examples=200)
+@given(
+    st.lists(
+        st.lists(st.tuples(budgets, recent_ages, qualities), min_size=1, max_size=30),
+        min_size=1,
+        max_size=10,
+    ),
+    st.lists(st.integers(0, 20 * YEAR), min_size=10, max_size=10),
+)
+def test_a_ring_that_waited_any_time_stays_below_the_honest_agent(
+    ring: list[list[tuple[int, int, Decimal | float]]], account_ages: list[int]
+) -> None:
+    # (b) the aged ring: up to 10 accounts of any age that earned nothing, any ratings
+    rs = [
+        r(q, budget=b, age=a, rater=f"sybil{i}", standing=standing(account_ages[i]))
+        for i, jobs in enumerate(ring)
+        for b, a, q in jobs
+    ]
+    assert trust_score(rs) <= 0.8125 < HONEST_REFERENCE
+
+
+# --- earned standing: vouched earnings along net task pay ------------------------------------
+
+payments = st.lists(
+    st.tuples(st.integers(0, 9), st.integers(0, 9), st.integers(0, 200_000)), max_size=120
+)
+
+
+def _run_payments(
+    moves: list[tuple[int, int, int]], seeds: frozenset[int] = frozenset()
+) -> tuple[dict[tuple[int, int], Flow], dict[int, int]]:
+    """What trust/standing.py stores, in memory: every payment through `settle_flow`."""
+    flows: dict[tuple[int, int], Flow] = {}
+    vouched = dict.fromkeys(range(10), 0)
+    for payer, payee, amount in moves:
+        if payer == payee:
+            continue
+        fwd, back, gained, payer_delta = settle_flow(
+            flows.get((payer, payee), Flow()),
+            flows.get((payee, payer), Flow()),
+            amount,
+            vouched[payer],
+            payer_seed=payer in seeds,
+        )
+        flows[(payer, payee)], flows[(payee, payer)] = fwd, back
+        vouched[payee] += gained
+        vouched[payer] += payer_delta
+    return flows, vouched
+
+
+@given(payments)
+def test_money_passed_around_a_ring_that_earned_nothing_vouches_for_nothing(
+    moves: list[tuple[int, int, int]],
+) -> None:
+    # the manufactured-earnings attack: ten accounts whose only money is their signup
+    # grant pay each other in any pattern (cycles, pairs back and forth, any amounts)
+    _flows, vouched = _run_payments(moves)
+    assert all(v == 0 for v in vouched.values())
+    assert all(standing(31 * DAY, vouched_cents=v) == PROBATION for v in vouched.values())
+
+
+@given(payments, st.frozensets(st.integers(0, 9), max_size=3))
+def test_vouched_earnings_count_only_the_net_flow_once(
+    moves: list[tuple[int, int, int]], seeds: frozenset[int]
+) -> None:
+    flows, vouched = _run_payments(moves, seeds)
+    cap = DEFAULT_PARAMS.vouch_pair_cap_cents
+    for (payer, payee), flow in flows.items():
+        net = flow.paid - flows.get((payee, payer), Flow()).paid
+        # never more than the net flow, credited once, and at most the pair cap
+        assert 0 <= flow.vouched <= flow.credited <= max(0, net)
+        assert flow.vouched <= cap
+    for agent, total in vouched.items():  # what an agent has is what its payers gave it
+        assert total == sum(f.vouched for (_p, payee), f in flows.items() if payee == agent)
+        assert total <= cap * 9
+
+
+def test_paying_back_and_forth_with_a_seed_vouches_once() -> None:
+    rounds = [(0, 1, 5_000), (1, 0, 5_000)] * 50
+    flows, vouched = _run_payments(rounds, frozenset({0}))
+    assert vouched[1] == 0  # paid it all back
+    flows, vouched = _run_payments([*rounds, (0, 1, 5_000)], frozenset({0}))
+    assert vouched[1] == 5_000 and flows[(0, 1)].credited == 5_000
+
+
+def test_vouch_is_exact_and_weighted_by_the_payers_standing() -> None:
+    assert vouch(10_000, 0) == 0  # a payer that earned nothing vouches for nothing
+    assert vouch(10_000, 0, payer_seed=True) == 10_000
+    assert vouch(10_000, 2_500) == 2_500  # a quarter of full standing: a quarter
+    assert vouch(3, 3_333) == 0  # rounded down, integers only
+    assert vouch(10_000, 10**12) == 10_000
+    assert vouch(-5, 10_000) == 0
 
 
 # --- properties ------------------------------------------------------------------------------

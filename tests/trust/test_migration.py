@@ -10,6 +10,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
 from tasks.market import Market
+from trust.world import seeds
 
 from aipod_api.core import counters
 from aipod_api.core.db import transaction
@@ -50,7 +51,7 @@ def _columns(engine: Any) -> set[str]:
 def test_0008_downgrades_and_upgrades_with_data(make_app: Callable[..., Any]) -> None:
     market = Market(make_app())
     engine = market.state.engine
-    alice = market.register("alice")
+    (alice,) = seeds(market, "alice")  # a pre-trusted rater: full standing
     bob = market.register("bobby", caps=["coding"])
     market.advance(31 * DAY)
     task_id = market.done_task(alice, bob, 500)
@@ -91,3 +92,50 @@ def test_0008_downgrades_and_upgrades_with_data(make_app: Callable[..., Any]) ->
     with transaction(engine, write=False) as conn:
         assert scores.check(conn, now=market.now) == []
         assert counters.check(conn) == []
+
+
+def test_0012_keeps_old_ratings_standing_and_makes_the_demo_agents_seeds(
+    make_app: Callable[..., Any],
+) -> None:
+    from helpers import DEMO_KEY
+
+    from aipod_api.core.tables import ratings, trust_flows
+    from aipod_api.trust import standing
+
+    market = Market(make_app(demo=True))
+    engine = market.state.engine
+    young, worker = market.register("young"), market.register("worker")
+    market.done_task(young, worker, 500)
+    task_id = market.done_task(young, worker, 500)
+    assert market.rate(young, agent_id="worker", task_id=task_id, quality_score=5, on_time=True)
+    demo_task = market.done_task(DEMO_KEY, worker, 500)
+    assert market.rate(
+        DEMO_KEY, agent_id="worker", task_id=demo_task, quality_score=4, on_time=True
+    )
+    with transaction(engine, write=False) as conn:
+        before = conn.execute(select(ratings.c.seq, ratings.c.rater_standing)).all()
+        seeds_before = (
+            conn.execute(select(agents.c.agent_id).where(agents.c.trust_seed.is_(True)))
+            .scalars()
+            .all()
+        )
+    assert len(seeds_before) == 9 and "demo" not in seeds_before
+
+    _migrate(engine, "0011", down=True)
+    assert not {"trust_vouched_cents", "trust_seed"} & _columns(engine)
+    assert "trust_flows" not in inspect(engine).get_table_names()
+    _migrate(engine, "heads")
+    with transaction(engine, write=False) as conn:
+        after = conn.execute(select(ratings.c.seq, ratings.c.rater_standing)).all()
+        seeds_after = (
+            conn.execute(select(agents.c.agent_id).where(agents.c.trust_seed.is_(True)))
+            .scalars()
+            .all()
+        )
+        assert conn.execute(select(trust_flows)).all() == []  # pay before 0012 vouches nothing
+        assert scores.check(conn, now=market.now) == []
+        assert standing.check(conn) == []
+    # the old rule's standing: the demo account and an account younger than 30 days: 1/4;
+    # the demo history's established raters: 1
+    assert sorted(after) == sorted(before)
+    assert sorted(seeds_after) == sorted(seeds_before)

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from helpers import Api, LiveServer, invariants
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from aipod_api.core.db import make_null_pool_engine, transaction
 from aipod_api.core.tables import agents
-from aipod_api.trust import scores
+from aipod_api.trust import scores, standing
 
 Start = Callable[..., LiveServer]
 ROUNDS = 12
@@ -109,3 +109,65 @@ def test_ratings_and_refreshes_race_without_losing_an_update(
         api.get(f"/v1/trust/{name}", key=publishers[0]).data["ratings_count"] for name in workers
     )
     assert total == ROUNDS * len(publishers)
+
+
+def test_concurrent_payments_keep_vouched_earnings_equal_to_their_flows(
+    start_server: Start, database_url: str
+) -> None:
+    # earned standing (trust/standing.py) under concurrency: seeds and workers paying
+    # each other in both directions at once; every agent's vouched earnings stay the sum
+    # of its pair flows and every flow keeps its invariants
+    server = start_server(env={"AIPOD_OPERATORS": "boss0,boss1"})
+    api = server.api
+    keys = {name: api.register(name) for name in ("boss0", "boss1", "wk0", "wk1")}
+    pairs = [
+        ("boss0", "wk0"),
+        ("wk0", "boss0"),
+        ("boss1", "wk0"),
+        ("wk0", "wk1"),
+        ("wk1", "wk0"),
+        ("boss0", "wk1"),
+    ]
+    failures: list[str] = []
+
+    def payer(i: int) -> None:
+        a = Api(base_url=server.base_url)
+        payer_name, payee_name = pairs[i]
+        for n in range(8):
+            budget = 30 + 3 * n
+            r = a.post("/v1/tasks", key=keys[payer_name], json={"title": "t", "budget": budget})
+            if r.status != 201:
+                failures.append(f"publish: {r.status} {r.body}")
+                return
+            task_id = r.data["task_id"]
+            for action, body in (("accept", None), ("complete", {"deliverables": {}})):
+                r = a.put(f"/v1/tasks/{task_id}/{action}", key=keys[payee_name], json=body)
+                if r.status != 200:
+                    failures.append(f"{action}: {r.status} {r.body}")
+
+    with ThreadPoolExecutor(max_workers=len(pairs)) as pool:
+        for f in [pool.submit(payer, i) for i in range(len(pairs))]:
+            f.result(timeout=300)
+    assert failures == []
+    engine = make_null_pool_engine(database_url)
+    try:
+        with transaction(engine, write=False) as conn:
+            assert standing.check(conn) == []
+            seeded = conn.execute(
+                select(agents.c.agent_id).where(agents.c.trust_seed.is_(True))
+            ).scalars()
+            assert sorted(seeded) == ["boss0", "boss1"]
+            vouched = dict(
+                conn.execute(select(agents.c.agent_id, agents.c.trust_vouched_cents)).all()
+            )
+    finally:
+        engine.dispose()
+    # in any interleaving: wk0 paid boss0 and wk1 back exactly what they paid it (net 0:
+    # nothing vouched), boss1 vouched its cap; wk1 likewise has boss0's cap only
+    assert (vouched["wk0"], vouched["wk1"], vouched["boss0"], vouched["boss1"]) == (
+        5_000,
+        5_000,
+        0,
+        0,
+    )
+    assert invariants(database_url) == []

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from tasks.market import Market
+from trust.world import seeds
 
 from aipod_api.trust.formula import DEFAULT_PARAMS, SECONDS_PER_DAY, RatingInput, trust_score
 
@@ -149,8 +150,8 @@ def test_trust_view_history_and_aggregates(market: Market) -> None:
 
 
 def test_stored_score_drives_min_trust_and_order(market: Market) -> None:
-    alice = market.register("alice")
-    market.advance(30 * SECONDS_PER_DAY)  # alice is past probation: her ratings count fully
+    (alice,) = seeds(market, "alice")  # a pre-trusted rater: full standing
+    market.advance(30 * SECONDS_PER_DAY)
     good, cheap, bad = market.register("good1"), market.register("cheap"), market.register("bad01")
     for worker, budget, q in ((good, 200, 5), (cheap, 0.01, 5), (bad, 200, 1)):
         task_id = market.done_task(alice, worker, budget)
