@@ -29,7 +29,6 @@ Framework-free; the reads are events/service.py.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -201,10 +200,10 @@ def _drop_on_rollback(conn: Connection) -> None:
     conn.info.pop(NOTE, None)
 
 
-# Per pool: the callbacks `watch` registered (one checkin listener calls them all).
-_WATCHERS: weakref.WeakKeyDictionary[Any, list[Callable[[Note], None]]] = (
-    weakref.WeakKeyDictionary()
-)
+# On each watched pool: the callbacks `watch` registered (one checkin listener calls them
+# all). Kept on the pool itself, not in a module-level map, so an engine that is dropped
+# is collected with its watchers (they refer back to it).
+WATCHERS_ATTR = "_aipod_event_watchers"
 
 
 def watch(engine: Engine, callback: Callable[[Note], None]) -> None:
@@ -212,9 +211,10 @@ def watch(engine: Engine, callback: Callable[[Note], None]) -> None:
     events is returned to `engine`'s pool: after its commit. Several callbacks may watch
     one engine (the event streams' hub, the webhook worker); each sees every note."""
     pool = engine.pool
-    callbacks = _WATCHERS.get(pool)
+    callbacks: list[Callable[[Note], None]] | None = getattr(pool, WATCHERS_ATTR, None)
     if callbacks is None:
-        callbacks = _WATCHERS[pool] = []
+        callbacks = []
+        setattr(pool, WATCHERS_ATTR, callbacks)
         registered = callbacks
 
         def _checkin(_dbapi_conn: Any, record: Any) -> None:
