@@ -28,7 +28,12 @@ from aipod_api.core.ratelimit import Limits
 from aipod_api.core.types import to_cents
 from aipod_api.events.notify import Hub
 from aipod_api.http import cors, fastpath, guard, idempotency
-from aipod_api.http.context import declared_routes, init_request_scope, run_view
+from aipod_api.http.context import (
+    ONLY_WITH_ATTR,
+    declared_routes,
+    init_request_scope,
+    run_view,
+)
 from aipod_api.http.errors import register_error_handlers, validation_error_response
 from aipod_api.settings import Settings
 from aipod_api.state import AppState
@@ -75,18 +80,41 @@ class AipodApp(OpenAPI):
       hooks, the three overrides below call the same functions in the same order
       without that (~10% of a primary-key GET in process, bench/inproc.py). Should a
       blueprint ever register a hook or a URL value preprocessor, Flask's own loops run.
+    - Hooks marked `only_with(key)` are skipped for requests whose environ lacks `key`
+      (the four idempotency-key hooks on every request without that header).
     """
 
     _sync: dict[Any, Any]
+    _lean: dict[int, tuple[list[Any], int, list[Any], frozenset[str]]]
 
     def _app_level_only(self, funcs: dict[Any, list[Any]]) -> bool:
         return not self.url_value_preprocessors and funcs.keys() <= _APP_ONLY
+
+    def _active(self, funcs: dict[Any, list[Any]], environ: dict[str, Any]) -> list[Any]:
+        """The app-level hooks this request runs: all of them, but those marked with
+        `only_with` (`WSGI environ key`) when the request lacks that key (they would do
+        nothing: e.g. the idempotency hooks without an `Idempotency-Key` header)."""
+        hooks = funcs.get(None, [])
+        try:
+            lean = self._lean
+        except AttributeError:
+            lean = self._lean = {}
+        entry = lean.get(id(hooks))
+        if entry is None or entry[0] is not hooks or entry[1] != len(hooks):
+            kept = [f for f in hooks if getattr(f, ONLY_WITH_ATTR, None) is None]
+            needs = frozenset(getattr(f, ONLY_WITH_ATTR) for f in hooks if f not in kept)
+            entry = lean[id(hooks)] = (hooks, len(hooks), kept, needs)
+        for key in entry[3]:
+            if key in environ:
+                return hooks
+        return entry[2]
 
     def preprocess_request(self) -> Any:
         funcs = self.before_request_funcs
         if not self._app_level_only(funcs):
             return super().preprocess_request()
-        for func in funcs.get(None, ()):
+        ctx = request_ctx._get_current_object()  # type: ignore[attr-defined]
+        for func in self._active(funcs, ctx.request.environ):
             rv = self.ensure_sync(func)()
             if rv is not None:
                 return rv
@@ -97,7 +125,7 @@ class AipodApp(OpenAPI):
         ctx = request_ctx._get_current_object()  # type: ignore[attr-defined]
         if ctx._after_request_functions or not self._app_level_only(funcs):
             return super().process_response(response)
-        for func in reversed(funcs.get(None, ())):
+        for func in reversed(self._active(funcs, ctx.request.environ)):
             response = self.ensure_sync(func)(response)
         if not self.session_interface.is_null_session(ctx._session):
             self.session_interface.save_session(self, ctx._session, response)
@@ -110,7 +138,8 @@ class AipodApp(OpenAPI):
         if not self._app_level_only(funcs):
             super().do_teardown_request(exc)
             return
-        for func in reversed(funcs.get(None, ())):
+        ctx = request_ctx._get_current_object()  # type: ignore[attr-defined]
+        for func in reversed(self._active(funcs, ctx.request.environ)):
             self.ensure_sync(func)(exc)
         request_tearing_down.send(self, _async_wrapper=self.ensure_sync, exc=exc)
 
@@ -250,12 +279,32 @@ def create_app(settings: Settings | None = None, *, migrate_db: bool = True) -> 
     # The API keys' deferred last-use times (http/guard.py `_touch_key`): every second,
     # and once more when the thread stops.
     state.background.every(1.0, "key use refresh", state.key_cache.flush_touches, final=True)
-    app.before_request(state.background.ensure_started)
     # Webhook deliveries: background threads per process, started the same way.
     from aipod_api.webhooks import worker as webhook_worker
 
     webhook_worker.install(app)
+    _start_background_on_first_request(app, state)
     return app
+
+
+def _start_background_on_first_request(app: OpenAPI, state: AppState) -> None:
+    """One before-request hook that starts the process's background threads (the periodic
+    runner, the webhook worker) and then takes itself out of the app's hook list: later
+    requests pay nothing for it. The list is replaced, not mutated, so a thread iterating
+    the old one meanwhile is undisturbed; both starts are idempotent and locked, so two
+    first requests racing start each thread once."""
+
+    def _start_background() -> None:
+        state.background.ensure_started()
+        worker = state.webhook_worker
+        if worker is not None:
+            worker.ensure_started()
+        funcs = app.before_request_funcs
+        hooks = funcs.get(None, [])
+        if _start_background in hooks:
+            funcs[None] = [f for f in hooks if f is not _start_background]
+
+    app.before_request(_start_background)
 
 
 def weakref_alive(state: AppState) -> Callable[[], bool]:

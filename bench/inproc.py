@@ -99,10 +99,23 @@ def main() -> int:
     p.add_argument("--profile", help="cProfile the endpoints whose name contains this")
     p.add_argument("--only", help="comma-separated substrings of endpoint names")
     p.add_argument(
+        "--profile-out",
+        type=Path,
+        help="with --profile: also write the raw cProfile stats here (NAME.prof per endpoint"
+        " when several match), for bench/profdiff.py",
+    )
+    p.add_argument(
         "--callers",
         type=int,
         default=63,
         help="reads rotate over this many callers' keys, as bench/run.py's load does (63)",
+    )
+    p.add_argument("--exact", action="store_true", help="--only names endpoints exactly")
+    p.add_argument(
+        "--bare",
+        action="store_true",
+        help="call each endpoint N times and nothing else: no ceiling, no timing (for"
+        " counting instructions under valgrind, bench/icount.py)",
     )
     args = p.parse_args()
 
@@ -116,6 +129,17 @@ def main() -> int:
         AIPOD_RATE_LIMIT="100000000/minute",
         AIPOD_LOG_LEVEL="WARNING",
     )
+    if args.bare:
+        # No background threads (WAL checkpoint, sweep, webhook worker, ...): their work
+        # depends on the wall-clock time the run takes, and would be counted.
+        # And the clocks stopped: rate windows, key-cache expiry and key-use refreshes
+        # then happen the same number of times however slowly valgrind runs.
+        import threading
+
+        threading.Thread.start = lambda self: None  # type: ignore[method-assign]
+        wall, mono = time.time(), time.monotonic()
+        time.time = lambda: wall
+        time.monotonic = lambda: mono
     from ceiling_app import app as ceiling_app
 
     from aipod_api.app import create_app
@@ -209,7 +233,9 @@ def main() -> int:
     ]
     if args.only:
         wanted = args.only.split(",")
-        endpoints = [e for e in endpoints if any(w in e[0] for w in wanted)]
+        endpoints = [
+            e for e in endpoints if any(w == e[0] if args.exact else w in e[0] for w in wanted)
+        ]
 
     print(f"{'endpoint':32} {'bytes':>6} {'µs/req':>8} {'ceiling µs':>10} {'ratio':>6}")
     for name, env in endpoints:
@@ -221,6 +247,18 @@ def main() -> int:
         for chunk in wsgi(env(), sr):
             captured.append(chunk)
         size = len(b"".join(captured))
+        if args.bare:
+            # Warm up (every caller's key cached, every statement prepared), then the
+            # measured calls between two markers: `bench/icount.py` has valgrind dump its
+            # counts at each call of getppid().
+            call = _consume(wsgi, env)
+            for _ in range(min(200, args.n)):
+                call()
+            os.getppid()
+            for _ in range(args.n):
+                call()
+            os.getppid()
+            continue
         ceiling = _consume(ceiling_app.wsgi_app, _environ("GET", f"/?size={size}"))
         call = _consume(wsgi, env)
         c_us = timed(ceiling, args.n)
@@ -232,6 +270,13 @@ def main() -> int:
             for _ in range(args.n):
                 call()
             prof.disable()
+            if args.profile_out:
+                slug = "".join(c if c.isalnum() else "_" for c in name).strip("_")
+                target = args.profile_out
+                if target.suffix != ".prof":
+                    target.mkdir(parents=True, exist_ok=True)
+                    target = target / f"{slug}.prof"
+                prof.dump_stats(str(target))
             out = io.StringIO()
             pstats.Stats(prof, stream=out).sort_stats(
                 os.environ.get("SORT", "tottime")

@@ -21,8 +21,8 @@ for every `Engine`), right before the database commit, in the same transaction. 
 - every commit that wrote events leaves a `Note` (the last id, who may see them, and
   whether one is a discovery event) on the connection; `watch(engine, callback)` calls
   `callback(note)` when the connection goes back to the pool, i.e. after the commit
-  (events/notify.py wakes the streams with it). A note is a hint only: readers always
-  read the tables.
+  (events/notify.py wakes the streams with it, webhooks/worker.py its coordinator). A
+  note is a hint only: readers always read the tables.
 
 Framework-free; the reads are events/service.py.
 """
@@ -200,16 +200,31 @@ def _drop_on_rollback(conn: Connection) -> None:
     conn.info.pop(NOTE, None)
 
 
+# On each watched pool: the callbacks `watch` registered (one checkin listener calls them
+# all). Kept on the pool itself, not in a module-level map, so an engine that is dropped
+# is collected with its watchers (they refer back to it).
+WATCHERS_ATTR = "_aipod_event_watchers"
+
+
 def watch(engine: Engine, callback: Callable[[Note], None]) -> None:
     """Call `callback(note)` (in the committing thread) once a connection that committed
-    events is returned to `engine`'s pool: after its commit."""
+    events is returned to `engine`'s pool: after its commit. Several callbacks may watch
+    one engine (the event streams' hub, the webhook worker); each sees every note."""
+    pool = engine.pool
+    callbacks: list[Callable[[Note], None]] | None = getattr(pool, WATCHERS_ATTR, None)
+    if callbacks is None:
+        callbacks = []
+        setattr(pool, WATCHERS_ATTR, callbacks)
+        registered = callbacks
 
-    def _checkin(_dbapi_conn: Any, record: Any) -> None:
-        info = getattr(record, "info", None)
-        if not info:
-            return
-        note: Note | None = info.pop(NOTE, None)
-        if note is not None:
-            callback(note)
+        def _checkin(_dbapi_conn: Any, record: Any) -> None:
+            info = getattr(record, "info", None)
+            if not info:
+                return
+            note: Note | None = info.pop(NOTE, None)
+            if note is not None:
+                for notify in registered:
+                    notify(note)
 
-    event.listen(engine.pool, "checkin", _checkin)
+        event.listen(pool, "checkin", _checkin)
+    callbacks.append(callback)

@@ -34,6 +34,20 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 WRITES_ATTR = "aipod_writes"
+# A request hook with this attribute (a WSGI environ key) does nothing for a request
+# without that key, and the app does not call it for one (app.py `AipodApp._active`).
+ONLY_WITH_ATTR = "aipod_only_with"
+
+
+def only_with(environ_key: str) -> Callable[[F], F]:
+    """Mark a request hook as a no-op for requests whose WSGI environ lacks `environ_key`
+    (e.g. `HTTP_IDEMPOTENCY_KEY`): those requests skip it. Goes under the hook decorator."""
+
+    def mark(func: F) -> F:
+        setattr(func, ONLY_WITH_ATTR, environ_key)
+        return func
+
+    return mark
 
 
 def writes(view: F) -> F:

@@ -12,7 +12,8 @@ from aipod_api.core.i18n import english_header, message
 def wants_english() -> bool:
     if not has_request_context():
         return False
-    return english_header(request.headers.get("Accept-Language", ""))
+    # The environ, as werkzeug's `headers.get` reads it, without its KeyError when absent.
+    return english_header(request.environ.get("HTTP_ACCEPT_LANGUAGE", ""))
 
 
 def t(key: str, **params: Any) -> str:

@@ -28,10 +28,12 @@ from aipod_api.core.idempotency import (
     release,
     replay_with_new_key,
 )
-from aipod_api.http.context import db, state
+from aipod_api.http.context import db, only_with, state
 from aipod_api.http.errors import error_response
 
 log = logging.getLogger("aipod_api")
+# The hooks do nothing without the header, and are not called then (`only_with`).
+ENVIRON_KEY = "HTTP_" + HEADER.upper().replace("-", "_")
 
 
 # --- the request hooks ----------------------------------------------------------------------
@@ -59,6 +61,7 @@ def install(app: Flask, *, reissue: Reissue, revoked: Revoked) -> None:
     the auth guard (so the caller is known and the body parsed)."""
 
     @app.before_request
+    @only_with(ENVIRON_KEY)
     def _idempotency_begin() -> Response | None:
         req = request._get_current_object()  # type: ignore[attr-defined]
         if req.method not in METHODS or req.url_rule is None:
@@ -104,6 +107,7 @@ def install(app: Flask, *, reissue: Reissue, revoked: Revoked) -> None:
         return resp
 
     @app.after_request
+    @only_with(ENVIRON_KEY)
     def _idempotency_store(response: Response) -> Response:
         claim: Claim | None = g.get("idempotency_claim")
         if claim is None or claim.stage != "claimed":
@@ -162,6 +166,7 @@ def install_finisher(app: Flask) -> None:
     ended. Register before `init_request_scope`, so these hooks run after its own."""
 
     @app.after_request
+    @only_with(ENVIRON_KEY)
     def _idempotency_finish(response: Response) -> Response:
         claim: Claim | None = g.get("idempotency_claim")
         if claim is not None and claim.stage != "closed":
@@ -169,6 +174,7 @@ def install_finisher(app: Flask) -> None:
         return response
 
     @app.teardown_request
+    @only_with(ENVIRON_KEY)
     def _idempotency_teardown(_exc: BaseException | None) -> None:
         claim: Claim | None = g.pop("idempotency_claim", None)
         if claim is not None and claim.stage != "closed":

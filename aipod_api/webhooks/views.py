@@ -10,7 +10,7 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from aipod_api.core.openapi import AUTH_ERRORS, Deleted, Envelope, Page, responses
 from aipod_api.core.types import PageQuery
-from aipod_api.http.context import caller_id, clock, db, reads, state, writes
+from aipod_api.http.context import after_commit, caller_id, clock, db, reads, state, writes
 from aipod_api.http.envelope import created, ok
 from aipod_api.webhooks import service
 from aipod_api.webhooks.schemas import (
@@ -37,6 +37,15 @@ bp = APIBlueprint(
 NOT_FOUND = (*AUTH_ERRORS, 404)
 
 
+def _wake_worker() -> None:
+    """Have this process's delivery worker look for work once the request's transaction
+    has committed (a replay queues a delivery, an update may re-enable a webhook: no
+    event says so). Commits that wrote events wake it by themselves (worker.install)."""
+    worker = state().webhook_worker
+    if worker is not None and worker.enabled:
+        after_commit(worker.nudge)
+
+
 @bp.post(
     "",
     summary="注册 webhook / Register a webhook",
@@ -51,6 +60,7 @@ NOT_FOUND = (*AUTH_ERRORS, 404)
 )
 @writes
 def create_webhook(body: WebhookCreate) -> Response:
+    _wake_worker()
     st = state().settings
     data = service.create_webhook(
         db(),
@@ -94,6 +104,7 @@ def get_webhook(path: WebhookPath) -> Response:
 )
 @writes
 def update_webhook(path: WebhookPath, body: WebhookUpdate) -> Response:
+    _wake_worker()
     data = service.update_webhook(
         db(),
         agent_id=caller_id(),
@@ -114,6 +125,7 @@ def update_webhook(path: WebhookPath, body: WebhookUpdate) -> Response:
 )
 @writes
 def delete_webhook(path: WebhookPath) -> Response:
+    _wake_worker()
     data = service.delete_webhook(db(), agent_id=caller_id(), webhook_id=path.webhook_id)
     return ok(data, message_key="deleted")
 
@@ -130,6 +142,7 @@ def delete_webhook(path: WebhookPath) -> Response:
 )
 @writes
 def rotate_secret(path: WebhookPath) -> Response:
+    _wake_worker()
     data = service.rotate_secret(
         db(),
         agent_id=caller_id(),
@@ -147,6 +160,7 @@ def rotate_secret(path: WebhookPath) -> Response:
 )
 @writes
 def test_webhook(path: WebhookPath) -> Response:
+    _wake_worker()
     data = service.send_test(db(), agent_id=caller_id(), webhook_id=path.webhook_id, now=clock())
     return ok(data, status=202)
 
@@ -177,6 +191,7 @@ def list_deliveries(path: WebhookPath, query: DeliveriesQuery) -> Response:
 )
 @writes
 def replay_delivery(path: DeliveryPath) -> Response:
+    _wake_worker()
     data = service.replay_delivery(
         db(),
         agent_id=caller_id(),

@@ -1,9 +1,9 @@
 """The delivery worker: background threads per process, never inside a request.
 
-- A coordinator thread wakes after every writing request of its process (its events,
-  a replay), when a send finished, when the next retry is due, and at the latest every
-  `AIPOD_WEBHOOK_POLL_S` (events committed by other processes or by the sweep). It
-  probes with a read first; only when something is to be done does it open one short
+- A coordinator thread wakes after every local commit that wrote events, after a
+  webhook route's write (a replay), when a send finished, when the next retry is due,
+  and at the latest every `AIPOD_WEBHOOK_POLL_S` (events committed by other processes).
+  It probes with a read first; only when something is to be done does it open one short
   write transaction that fans new events out into deliveries (`service.dispatch`) and
   leases due webhooks (`service.claim`, `FOR UPDATE SKIP LOCKED` on PostgreSQL).
 - `AIPOD_WEBHOOK_CONCURRENCY` sender threads take the leased deliveries from a queue;
@@ -31,9 +31,10 @@ import uuid
 import weakref
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask
 
 from aipod_api.core.db import transaction
+from aipod_api.events import outbox
 from aipod_api.state import AppState
 from aipod_api.webhooks import sender, service, signing
 
@@ -207,24 +208,14 @@ class WebhookWorker:
 
 
 def install(app: Flask) -> None:
-    """Wire the worker into an app: it starts with the process's first request and is
-    woken by local commits that wrote events."""
+    """Wire the worker into an app: it starts with the process's first request (the app's
+    start-up hook, app.py `_start_background`) and is woken by every local commit that
+    wrote events (`outbox.watch`: when the connection goes back to the pool, i.e. after
+    the commit, so the round it wakes sees them), by the webhook routes' own writes (a
+    replay, an update: views.py), and by the poll (events committed by other processes).
+    No per-request hook: a request that writes no event costs the worker nothing."""
     st: AppState = app.extensions["aipod"]
     worker = WebhookWorker(st)
     st.webhook_worker = worker
-    if not worker.enabled:
-        return
-
-    @app.before_request
-    def _start_webhooks() -> None:
-        worker.ensure_started()
-
-    # After a writing request's transaction has ended (teardown runs after the commit in
-    # `after_request`): its events, if any, are committed, so the round that this wakes
-    # sees them. (`events.outbox.watch` hands each commit's note to one listener only —
-    # the event streams' hub — so the worker does not listen there.) Events committed
-    # without a request (the expiry sweep) or by other processes are found by the poll.
-    @app.teardown_request
-    def _wake_webhooks(_exc: BaseException | None) -> None:
-        if st.route_writes.get(request.endpoint or "", False):  # @writes routes
-            worker.nudge()
+    if worker.enabled:
+        outbox.watch(st.engine, worker.nudge)

@@ -97,7 +97,16 @@ class Marketplace(RuleBasedStateMachine):
         self.tasks: list[ModelTask] = []
 
     def teardown(self) -> None:
-        self.market.state.engine.dispose()
+        # Stop the example's background threads first, as conftest's `make_app` does: a
+        # webhook worker left polling a dropped database logs a traceback every second,
+        # and CPython 3.11 formats it with `ast.parse`, which is not thread-safe
+        # (gh-106905: the next example's `create_app`, werkzeug compiling its routes with
+        # `ast`, then fails with "AST constructor recursion depth mismatch").
+        state = self.market.state
+        state.sweeper.stop()
+        if state.webhook_worker is not None:
+            state.webhook_worker.stop()
+        state.engine.dispose()
         drop_database(self.database_url)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
