@@ -10,7 +10,7 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from aipod_api.core.openapi import AUTH_ERRORS, Deleted, Envelope, Page, responses
 from aipod_api.core.types import PageQuery
-from aipod_api.http.context import after_commit, caller_id, clock, db, reads, state, writes
+from aipod_api.http.context import caller_id, clock, db, reads, state, tx, writes
 from aipod_api.http.envelope import created, ok
 from aipod_api.webhooks import service
 from aipod_api.webhooks.schemas import (
@@ -43,7 +43,7 @@ def _wake_worker() -> None:
     event says so). Commits that wrote events wake it by themselves (worker.install)."""
     worker = state().webhook_worker
     if worker is not None and worker.enabled:
-        after_commit(worker.nudge)
+        tx().after_commit(worker.nudge)
 
 
 @bp.post(
