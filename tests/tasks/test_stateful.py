@@ -97,7 +97,13 @@ class Marketplace(RuleBasedStateMachine):
         self.tasks: list[ModelTask] = []
 
     def teardown(self) -> None:
-        self.market.state.engine.dispose()
+        # The app's background threads first (as conftest's make_app does): left running,
+        # they would poll a dropped database for the rest of the run.
+        state = self.market.state
+        state.sweeper.stop()
+        if state.webhook_worker is not None:
+            state.webhook_worker.stop()
+        state.engine.dispose()
         drop_database(self.database_url)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
