@@ -46,7 +46,7 @@ step "mypy (strict)"
 # default 1, plus the worker's number) and picks server ports no other one holds
 # (tests/conftest.py, tests/helpers.py). Each pass writes its own log, printed whole when
 # it ends. AIPOD_TEST_SERIAL=1 runs the passes one after the other instead, with live output.
-workers=${AIPOD_TEST_WORKERS:-4}
+workers=${AIPOD_TEST_WORKERS:-3}
 xdist=(-n "$workers" --dist loadgroup)
 if [ "${AIPOD_TEST_SERIAL:-0}" = 1 ]; then
   step "pytest on SQLite ($workers test processes)"

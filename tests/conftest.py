@@ -31,8 +31,15 @@ from helpers import (
     free_port,
     stop_server,
 )
+from hypothesis import settings as hypothesis_settings
 
 BACKEND = os.environ.get("AIPOD_TEST_BACKEND", "sqlite").lower()
+
+# No timed assertions in tests/, Hypothesis's included: its default 200 ms deadline per
+# example fails a property on a busy machine (the suite runs several test processes on
+# shared cores), not for a wrong answer. Each test's own settings still apply on top.
+hypothesis_settings.register_profile("aipod", deadline=None)
+hypothesis_settings.load_profile("aipod")
 PG_ADMIN_URL = os.environ.get("AIPOD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("AIPOD_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
