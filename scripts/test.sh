@@ -39,24 +39,29 @@ step "ruff"
 step "mypy (strict)"
 .venv/bin/mypy
 
-# The two passes run at the same time (most of a test's time is spent waiting on servers,
-# sockets and subprocesses, so two cores finish both in little more than the time of one);
-# each writes its own log, printed whole when it ends. AIPOD_TEST_SERIAL=1 runs them one
-# after the other instead, with live output.
+# The two passes run at the same time, and each runs its tests in several processes
+# (pytest-xdist; AIPOD_TEST_WORKERS per pass, 0 = all in one process): most of a test's
+# time is spent waiting on servers, sockets, subprocesses and PostgreSQL, so two cores
+# finish much sooner. Each test process has its own Redis database (AIPOD_TEST_REDIS_DB,
+# default 1, plus the worker's number) and picks server ports no other one holds
+# (tests/conftest.py, tests/helpers.py). Each pass writes its own log, printed whole when
+# it ends. AIPOD_TEST_SERIAL=1 runs the passes one after the other instead, with live output.
+workers=${AIPOD_TEST_WORKERS:-3}
+xdist=(-n "$workers" --dist loadgroup)
 if [ "${AIPOD_TEST_SERIAL:-0}" = 1 ]; then
-  step "pytest on SQLite"
-  AIPOD_TEST_BACKEND=sqlite .venv/bin/pytest "$@"
-  step "pytest on PostgreSQL + Redis (their tests skip when they are not reachable)"
-  AIPOD_TEST_BACKEND=postgresql .venv/bin/pytest "$@"
+  step "pytest on SQLite ($workers test processes)"
+  AIPOD_TEST_BACKEND=sqlite .venv/bin/pytest "${xdist[@]}" "$@"
+  step "pytest on PostgreSQL + Redis ($workers test processes; their tests skip when they are not reachable)"
+  AIPOD_TEST_BACKEND=postgresql .venv/bin/pytest "${xdist[@]}" "$@"
   step "done"
   exit 0
 fi
 
 logs=$(mktemp -d)
-step "pytest on SQLite and on PostgreSQL + Redis, side by side (PostgreSQL + Redis tests skip when they are not reachable); logs in $logs"
-AIPOD_TEST_BACKEND=sqlite .venv/bin/pytest -p no:cacheprovider "$@" >"$logs/sqlite.log" 2>&1 &
+step "pytest on SQLite and on PostgreSQL + Redis, side by side, $workers test processes each (PostgreSQL + Redis tests skip when they are not reachable); logs in $logs"
+AIPOD_TEST_BACKEND=sqlite .venv/bin/pytest -p no:cacheprovider "${xdist[@]}" "$@" >"$logs/sqlite.log" 2>&1 &
 sqlite_pid=$!
-AIPOD_TEST_BACKEND=postgresql .venv/bin/pytest -p no:cacheprovider "$@" >"$logs/postgresql.log" 2>&1 &
+AIPOD_TEST_BACKEND=postgresql .venv/bin/pytest -p no:cacheprovider "${xdist[@]}" "$@" >"$logs/postgresql.log" 2>&1 &
 pg_pid=$!
 status=0
 sqlite_rc=0; wait "$sqlite_pid" || sqlite_rc=$?

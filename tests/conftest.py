@@ -25,13 +25,21 @@ from helpers import (
     FAST_LIMITS,
     Api,
     LiveServer,
+    close_databases,
     create_database,
     drop_database,
     free_port,
     stop_server,
 )
+from hypothesis import settings as hypothesis_settings
 
 BACKEND = os.environ.get("AIPOD_TEST_BACKEND", "sqlite").lower()
+
+# No timed assertions in tests/, Hypothesis's included: its default 200 ms deadline per
+# example fails a property on a busy machine (the suite runs several test processes on
+# shared cores), not for a wrong answer. Each test's own settings still apply on top.
+hypothesis_settings.register_profile("aipod", deadline=None)
+hypothesis_settings.load_profile("aipod")
 PG_ADMIN_URL = os.environ.get("AIPOD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("AIPOD_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
@@ -73,7 +81,23 @@ def database_url(tmp_path: Path) -> Iterator[str]:
         drop_database(url)
 
 
-_redis_db_counter = iter(range(1, 16))
+REDIS_DATABASES = 16  # Redis's default `databases`
+
+
+def redis_db() -> int:
+    """This test process's Redis logical database: AIPOD_TEST_REDIS_DB (default 1) plus
+    the xdist worker's number (gw0 -> +0, gw1 -> +1, ...). The servers' keys (rate limits,
+    the key cache's generation) are not per test database, and every test flushes its
+    Redis database, so two processes never share one; tests run serially within one."""
+    base = int(os.environ.get("AIPOD_TEST_REDIS_DB", "1"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    db = base + int(worker.removeprefix("gw"))
+    if not 0 <= db < REDIS_DATABASES:
+        raise pytest.UsageError(
+            f"Redis database {db} (AIPOD_TEST_REDIS_DB={base} + xdist worker {worker}) does "
+            f"not exist: Redis has {REDIS_DATABASES}; lower AIPOD_TEST_REDIS_DB or -n"
+        )
+    return db
 
 
 @pytest.fixture
@@ -86,14 +110,40 @@ def redis_url() -> Iterator[str | None]:
         pytest.skip(reason)
     import redis
 
-    # One logical database per xdist worker is enough: tests run serially within it.
-    url = f"{REDIS_URL}/{os.environ.get('AIPOD_TEST_REDIS_DB', '1')}"
+    url = f"{REDIS_URL}/{redis_db()}"
     client = redis.Redis.from_url(url)
     client.flushdb()
     try:
         yield url
     finally:
         client.flushdb()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if BACKEND != "sqlite":
+        redis_db()  # a missing database stops the run at once, not test by test
+
+
+# Modules whose tests share one expensive session fixture (the browser test's Chromium):
+# with `--dist loadgroup` (scripts/test.sh) they all run on one xdist worker.
+SAME_WORKER = {"web/test_browser.py": "browser"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(__file__).parent
+    for item in items:
+        group = SAME_WORKER.get(item.path.relative_to(root).as_posix())
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # The PostgreSQL databases are dropped in the background (helpers.create_database):
+    # wait for the last drops, and fail the run if one did not happen.
+    failed = close_databases()
+    if failed:
+        print("\n".join(["test databases left behind:", *failed]), file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 # --- HTTP clients ----------------------------------------------------------------------

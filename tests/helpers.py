@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import random
 import signal
 import socket
 import subprocess
+import sys
+import threading
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +28,54 @@ FAST_LIMITS = {
 }
 
 
+# Ports for the servers a test starts: below the kernel's ephemeral range (32768-60999 on
+# Linux), so no outgoing connection's source port lands on one between the pick and the
+# server's bind; each handed out at most once per SPAN picks in a process, and reserved
+# machine-wide (an abstract Unix socket named after the port, held for the next
+# _RESERVED_KEEP picks) so that concurrent test processes (xdist workers, the two
+# passes of scripts/test.sh, other runs) never pick the same port at once.
+_PORT_LOW, _PORT_SPAN = 20000, 12000
+_RESERVED_KEEP = 64
+_reserved: deque[socket.socket] = deque()
+_next_port: int | None = None
+
+
+def _reserve(port: int) -> socket.socket | None:
+    claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        claim.bind(f"\0aipod_tests.port.{port}")
+    except OSError:
+        claim.close()
+        return None
+    with socket.socket() as probe:  # nothing listens there now (as the server checks)
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            claim.close()
+            return None
+    return claim
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port on 127.0.0.1 that nothing listens on and no other test process holds."""
+    global _next_port
+    if not sys.platform.startswith("linux"):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+    if _next_port is None:
+        _next_port = random.randrange(_PORT_SPAN)
+    for _ in range(_PORT_SPAN):
+        port = _PORT_LOW + _next_port
+        _next_port = (_next_port + 1) % _PORT_SPAN
+        claim = _reserve(port)
+        if claim is not None:
+            _reserved.append(claim)
+            while len(_reserved) > _RESERVED_KEEP:
+                _reserved.popleft().close()
+            return port
+    raise RuntimeError(f"no free port in {_PORT_LOW}-{_PORT_LOW + _PORT_SPAN - 1}")
 
 
 @dataclass
@@ -158,10 +207,12 @@ BACKEND = os.environ.get("AIPOD_TEST_BACKEND", "sqlite").lower()
 PG_ADMIN_URL = os.environ.get("AIPOD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
-def create_database(tmp_dir: Path) -> str:
-    """A brand-new empty database URL for the selected backend."""
-    if BACKEND == "sqlite":
-        return f"sqlite:///{tmp_dir / 'aipod.db'}"
+def _pg_url(name: str) -> str:
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    return f"postgresql+psycopg://{base.split('://', 1)[1]}/{name}"
+
+
+def _pg_create() -> str:
     import uuid
 
     import psycopg
@@ -172,15 +223,133 @@ def create_database(tmp_dir: Path) -> str:
             f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' "
             "LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'"
         )
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    return f"postgresql+psycopg://{base.split('://', 1)[1]}/{name}"
+    return name
+
+
+def _pg_drop(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class _PgDatabases:
+    """PostgreSQL databases made ahead of the tests and dropped behind them, by one
+    background thread per test process.
+
+    A DROP DATABASE waits for a checkpoint (a second or two when the server is busy) and a
+    CREATE DATABASE for its copy of template0 (about half a second): each test still gets
+    a brand-new, never-used database and every one is dropped, but neither wait is spent
+    inside a test. Before the process ends, `close()` drops what is left and reports a
+    drop that failed."""
+
+    READY = 2
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._ready: list[str] = []
+        self._drops: list[str] = []
+        self._create_error: BaseException | None = None
+        self._drop_errors: list[str] = []
+        self._closing = False
+        self._thread: threading.Thread | None = None
+
+    def take(self) -> str:
+        with self._cond:
+            if self._closing:
+                raise RuntimeError("the test databases are closed")
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="aipod-test-databases", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify_all()
+            while not self._ready and self._create_error is None:
+                self._cond.wait()
+            if self._ready:
+                name = self._ready.pop(0)
+                self._cond.notify_all()
+                return name
+            error, self._create_error = self._create_error, None
+            raise RuntimeError(f"cannot create a test database: {error}") from error
+
+    def give_back(self, name: str) -> None:
+        with self._cond:
+            self._drops.append(name)
+            self._cond.notify_all()
+
+    def _next(self) -> tuple[str, str] | None:
+        """The next job, under the lock: a database for a test waiting for one first."""
+        while True:
+            if not self._ready and self._create_error is None and not self._closing:
+                return ("create", "")
+            if self._drops:
+                return ("drop", self._drops.pop(0))
+            if self._closing:
+                return None
+            if len(self._ready) < self.READY and self._create_error is None:
+                return ("create", "")
+            self._cond.wait()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                job = self._next()
+            if job is None:
+                return
+            action, name = job
+            try:
+                if action == "create":
+                    made = _pg_create()
+                else:
+                    _pg_drop(name)
+            except Exception as exc:
+                with self._cond:
+                    if action == "create":
+                        self._create_error = exc
+                    else:
+                        self._drop_errors.append(f"DROP DATABASE {name}: {exc}")
+                    self._cond.notify_all()
+                continue
+            with self._cond:
+                if action == "create":
+                    if self._closing:
+                        self._drops.append(made)
+                    else:
+                        self._ready.append(made)
+                self._cond.notify_all()
+
+    def close(self) -> list[str]:
+        """Drop every database made and not dropped yet; the drops that failed."""
+        with self._cond:
+            self._closing = True
+            self._drops.extend(self._ready)
+            self._ready.clear()
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+        return self._drop_errors
+
+
+_pg_databases = _PgDatabases()
+atexit.register(_pg_databases.close)  # outside pytest too
+
+
+def close_databases() -> list[str]:
+    """At the end of a test process: drop the PostgreSQL databases left; the failures."""
+    return _pg_databases.close()
+
+
+def create_database(tmp_dir: Path) -> str:
+    """A brand-new empty database URL for the selected backend."""
+    if BACKEND == "sqlite":
+        return f"sqlite:///{tmp_dir / 'aipod.db'}"
+    return _pg_url(_pg_databases.take())
 
 
 def drop_database(url: str) -> None:
+    """Drop a database from `create_database` (on PostgreSQL, in the background)."""
     if not url.startswith("postgresql"):
         return
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _pg_databases.give_back(url.rsplit("/", 1)[1])

@@ -80,7 +80,9 @@ class RecordingHasher:
 def test_hashing_happens_with_nothing_held(
     make_app: Callable[..., Any], database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = make_app(sweep_interval_s=3600)  # no background sweep transaction meanwhile
+    # No background transaction meanwhile: neither the sweep nor the webhook worker's poll
+    # (which the probe would see on PostgreSQL, as it did under load).
+    app = make_app(sweep_interval_s=3600, webhook_delivery=False)
     st = app.extensions["aipod"]
     exec_lock = app.wsgi_app.lock if isinstance(app.wsgi_app, SerializedApp) else None
     gate = write_gate(st.engine)
