@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from helpers import FAST_LIMITS, create_database, drop_database
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
@@ -546,3 +547,6 @@ Marketplace.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestMarketplace = Marketplace.TestCase
+# 25 examples of up to 40 steps, each on its own new database: ~2 min on a quiet machine,
+# over the suite's 300 s per-test limit when the cores are shared (seen: 407 s at load 19).
+TestMarketplace.pytestmark = [pytest.mark.timeout(900)]
