@@ -4,8 +4,11 @@ flask-openapi3 stays the validator and the source of the OpenAPI document. Its
 `_validate_query` (flask_openapi3/request.py) calls `model.model_json_schema()` on every
 request only to learn which fields are arrays; pydantic rebuilds the whole JSON schema
 each time (hundreds of microseconds for a paginated query model). `install()` replaces it
-with the same algorithm reading a per-model-class cache of those properties: the
-validated model, the errors and the extra-key handling are unchanged.
+with the same algorithm reading a per-model-class plan: those properties, and which query
+parameter each field reads (its `_get_value` / `_get_list_value` decide that from the
+field's alias and `populate_by_name` on every call). The validated model, the errors and
+the extra-key handling are unchanged (tests/core/test_private_internals.py compares the
+two on every query model).
 """
 
 from __future__ import annotations
@@ -41,25 +44,58 @@ def _is_array(schema: dict[str, Any]) -> bool:
     )
 
 
+# Per query model: for each field, (key in the validated dict, the query parameter read
+# first, the one read when that is absent or empty or None, is an array, has type null) —
+# what flask-openapi3's `_get_value` / `_get_list_value` decide from the field's alias and
+# `populate_by_name` on every request, decided once.
+_Plan = tuple[tuple[str, str, str | None, bool, bool], ...]
+_plans: dict[type[BaseModel], _Plan] = {}
+
+
+def _plan(query: type[BaseModel]) -> _Plan:
+    found = _plans.get(query)
+    if found is not None:
+        return found
+    model_properties = query_properties(query)
+    by_name = bool(query.model_config.get("populate_by_name"))
+    steps = []
+    for model_field_key, model_field_value in query.model_fields.items():
+        alias = model_field_value.alias
+        model_field_schema = model_properties.get(alias or model_field_key)
+        assert model_field_schema is not None
+        key = alias or model_field_key
+        fallback = model_field_key if alias and by_name else None
+        steps.append(
+            (
+                key,
+                key,
+                fallback,
+                _is_array(model_field_schema),
+                model_field_schema.get("type") == "null",
+            )
+        )
+    plan = tuple(steps)
+    with _lock:
+        _plans[query] = plan
+    return plan
+
+
 def _validate_query(query: type[BaseModel], func_kwargs: dict[str, Any]) -> None:
     """flask_openapi3.request._validate_query (4.x) with the schema lookup cached."""
     request_args = request.args
     query_dict: dict[str, Any] = {}
-    model_properties = query_properties(query)
-    for model_field_key, model_field_value in query.model_fields.items():
-        model_field_schema = model_properties.get(model_field_value.alias or model_field_key)
-        assert model_field_schema is not None
-        if _is_array(model_field_schema):
-            key, value = oa_request._get_list_value(
-                query, request_args, model_field_key, model_field_value
-            )
+    for key, first, fallback, is_array, is_null in _plan(query):
+        if is_array:
+            value: Any = request_args.getlist(first)
+            if not value and fallback is not None:
+                value = request_args.getlist(fallback)
         else:
-            key, value = oa_request._get_value(
-                query, request_args, model_field_key, model_field_value
-            )
+            value = request_args.get(first)
+            if not value and fallback is not None:
+                value = request_args.get(fallback)
         if value is not None and value != []:
             query_dict[key] = value
-        if model_field_schema.get("type") == "null":
+        if is_null:
             query_dict[key] = value
     for key, value in request_args.items():
         if key not in query_dict:
