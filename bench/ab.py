@@ -9,7 +9,9 @@ A variant is `NAME=[PATH][;KEY=VALUE...]`: PATH is a source tree put first on
 PYTHONPATH (empty: this tree), the KEY=VALUEs are extra environment for its server. Every
 variant serves its own copy of the same `bench/load.py` dataset, started as
 `bench/run.py` starts the API (`python -m aipod_api.server`, default threads, rate limit
-raised); one ceiling (`bench/ceiling_app.py`, unchanged) serves them all.
+raised); one ceiling (`bench/ceiling_app.py`, unchanged) serves them all, at each
+variant's own response size (as `bench/run.py` pads it to the endpoint's: a build whose
+answer grew is compared with a ceiling that sends as many bytes).
 
 Why interleaved: on a shared machine the load of other jobs moves every figure by tens of
 percent from one minute to the next. Here each round measures the ceiling and every
@@ -164,9 +166,10 @@ def main(argv: list[str] | None = None) -> int:
             ceiling_script = scratch / "ceiling.lua"
             ceiling_script.write_text(CEILING_LUA)
             for ep in eps:
-                size = probe(variants[0].base, ep, keys[-1], meta)
-                for v in variants[1:]:
-                    probe(v.base, ep, keys[-1], meta)
+                # Each variant against the ceiling at its own response size, as bench/run.py
+                # measures an endpoint: a build whose answer grew is compared with a
+                # ceiling that sends as many bytes (one ceiling run per distinct size).
+                sizes = {v.name: probe(v.base, ep, keys[-1], meta) for v in variants}
                 scripts = []
                 for seg in range(segments):
                     script = scratch / f"ep_{len(rows)}_{seg}.lua"
@@ -187,8 +190,9 @@ def main(argv: list[str] | None = None) -> int:
                         }
                     )
                     scripts.append(script)
-                ceil_url = f"{ceil_base}/?size={size}"
-                wrk(wrk_bin, ceil_url, ceiling_script, duration=1, connections=args.connections)
+                ceil_urls = {n: f"{ceil_base}/?size={size}" for n, size in sizes.items()}
+                for url in set(ceil_urls.values()):
+                    wrk(wrk_bin, url, ceiling_script, duration=1, connections=args.connections)
                 for v in variants:
                     wrk(wrk_bin, v.base, scripts[0], duration=1, connections=args.connections)
                 ratios: dict[str, list[float]] = {v.name: [] for v in variants}
@@ -197,10 +201,12 @@ def main(argv: list[str] | None = None) -> int:
                 for rnd in range(args.rounds):
                     shift = rnd % len(variants)
                     order = variants[shift:] + variants[:shift]
-                    c = wrk(
-                        wrk_bin, ceil_url, ceiling_script, duration=args.duration,
-                        connections=args.connections,
-                    )["rps"]  # fmt: skip
+                    c = {}
+                    for url in dict.fromkeys(ceil_urls[v.name] for v in order):
+                        c[url] = wrk(
+                            wrk_bin, url, ceiling_script, duration=args.duration,
+                            connections=args.connections,
+                        )["rps"]  # fmt: skip
                     for v in order:
                         assert v.proc is not None
                         cpu0 = cpu_seconds(v.proc.pid)
@@ -213,9 +219,10 @@ def main(argv: list[str] | None = None) -> int:
                         )
                         r = res["rps"]
                         rps[v.name].append(r)
-                        ratios[v.name].append(r / c)
+                        ratios[v.name].append(r / c[ceil_urls[v.name]])
                 row = {
                     "endpoint": ep.name,
+                    "bytes": sizes,
                     "ratio": {k: statistics.median(x) for k, x in ratios.items()},
                     "rps": {k: statistics.median(x) for k, x in rps.items()},
                     "cpu_us": {k: statistics.median(x) for k, x in cpu.items()},
@@ -244,13 +251,13 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.duration:g} s, wrk -t{args.connections} -c{args.connections}, "
           f"{threads} threads\n")  # fmt: skip
     print(
-        "| endpoint | "
+        "| endpoint | bytes | "
         + " | ".join(f"{n} req/s (ratio; range)" for n in names)
         + " | "
         + " | ".join(f"{n} CPU µs/req" for n in names)
         + " | change of the ratio |"
     )
-    print("|---|" + "---:|" * (2 * len(names)) + "---:|")  # fmt: skip
+    print("|---|---:|" + "---:|" * (2 * len(names)) + "---:|")  # fmt: skip
     for row in rows:
         cells = " | ".join(
             f"{row['rps'][n]:.0f} ({row['ratio'][n]:.3f}; "
@@ -261,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
         change = ", ".join(
             f"{n} {100 * (row['ratio'][n] / row['ratio'][names[0]] - 1):+.1f}%" for n in names[1:]
         )
-        print(f"| {row['endpoint']} | {cells} | {cpus} | {change} |")
+        sizes = " / ".join(str(row["bytes"][n]) for n in names)
+        print(f"| {row['endpoint']} | {sizes} | {cells} | {cpus} | {change} |")
     if args.json:
         args.json.write_text(json.dumps({"started": started, "rows": rows}, indent=1))
     return 0

@@ -16,26 +16,16 @@ transaction is begun first, exactly like SQLAlchemy's autobegin), the type proce
 errors (DB-API errors are wrapped in `sqlalchemy.exc.DBAPIError` subclasses, so callers
 catch `IntegrityError` as before). Statements that need per-execution compilation
 (expanding `IN` parameters, `literal_execute`) are refused when prepared.
-
-`Prepared(select(...), pack_rows=True)` is for wide list pages on SQLite: the columns are
-fetched as one `json_array(...)` value per row and decoded with orjson, instead of one
-Python object per column made by the sqlite3 module (a task list page: 21 rows of 26
-columns; bench/RESULTS.md has the measurement). Only columns whose values JSON carries
-exactly are packed — integers (SQLite's are 64-bit, as are JSON's in orjson), text and
-booleans; a REAL (printed with 15 digits), a BLOB or any other type is fetched as its own
-column beside the packed one. Other dialects run the statement as written.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-import orjson
-from sqlalchemy import Connection, Select, func, types
+from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.base import Executable
@@ -47,7 +37,6 @@ class _Compiled:
     __slots__ = (
         "bind_processors",
         "defaults",
-        "loose",
         "names",
         "positional",
         "processors_known",
@@ -58,17 +47,8 @@ class _Compiled:
         "sql",
     )
 
-    def __init__(self, statement: Any, dialect: Dialect, *, pack_rows: bool = False) -> None:
+    def __init__(self, statement: Any, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
-        columns = compiled._result_columns  # (keyname, name, objects, type) per column
-        # With packed rows: ((position in the row, position in the fetched row), ...) of
-        # the columns fetched on their own, after the packed one; None: not packed. The
-        # row's names and types stay the statement's own.
-        self.loose: tuple[tuple[int, int], ...] | None = None
-        packed = _packed(statement) if pack_rows and dialect.name == "sqlite" else None
-        if packed is not None:
-            compiled = packed[0].compile(dialect=dialect)
-            self.loose = packed[1]
         sql = compiled.string
         if "POSTCOMPILE" in sql or "__[" in sql:
             raise ValueError("statement needs per-execution compilation; do not prepare it")
@@ -79,6 +59,7 @@ class _Compiled:
         self.bind_processors: dict[str, Processor] = {
             k: v for k, v in compiled._bind_processors.items() if v is not None
         }
+        columns = compiled._result_columns  # (keyname, name, objects, type) per column
         self.returns_rows: bool = bool(columns)
         self.row: Any = None
         # (column index, processor) for the columns that have one; None: no column has.
@@ -91,14 +72,13 @@ class _Compiled:
     def learn_processors(self, dialect: Dialect, description: Any) -> None:
         """Result processors may depend on the driver's type codes (PostgreSQL's numeric
         kinds), so they are looked up from the first execution's cursor description."""
-        if self.loose is not None:  # SQLite's type codes are all None
-            description = [(None, None)] * len(self.result_types)
         procs = [
             t._cached_result_processor(dialect, d[1])
             for t, d in zip(self.result_types, description, strict=True)
         ]
         # Only the columns with a processor are touched per row: a task row has one (its
-        # Boolean) in 26, and converting every value cost a third of the list's rows.
+        # Boolean) in 26, and converting every value of every row cost a tenth of a task
+        # list page (bench/RESULTS.md).
         sparse = tuple((i, p) for i, p in enumerate(procs) if p is not None)
         self.result_processors = sparse or None
         self.processors_known = True
@@ -113,13 +93,6 @@ class _Compiled:
         if self.positional:
             return [values[name] for name in self.names]
         return values
-
-
-def _unpack(fetched: Any, loose: tuple[tuple[int, int], ...]) -> list[Any]:
-    values: list[Any] = orjson.loads(fetched[0])
-    for at, j in loose:
-        values.insert(at, fetched[j])
-    return values
 
 
 class Result:
@@ -155,44 +128,13 @@ class Result:
         return [r[0] for r in self.rows]
 
 
-def _exact_in_json(t: Any) -> bool:
-    return isinstance(t, types.Integer | types.String | types.Boolean)
-
-
-def _json_array_works() -> bool:
-    import sqlite3
-
-    try:
-        with contextlib.closing(sqlite3.connect(":memory:")) as probe:
-            return bool(probe.execute("SELECT json_array(1) = '[1]'").fetchone()[0])
-    except sqlite3.Error:  # pragma: no cover - SQLite built without JSON (before 3.38)
-        return False
-
-
-def _packed(statement: Any) -> tuple[Any, tuple[tuple[int, int], ...]] | None:
-    """`statement` with its exactly-representable columns folded into one json_array(),
-    and where the others go; None when there is nothing worth packing."""
-    if not isinstance(statement, Select):
-        raise TypeError("pack_rows is for SELECT statements")
-    cols = list(statement.selected_columns)
-    exact = [c for c in cols if _exact_in_json(c.type)]
-    if len(exact) < 2 or not _json_array_works():
-        return None
-    loose = [i for i, c in enumerate(cols) if not _exact_in_json(c.type)]
-    packed = statement.with_only_columns(
-        func.json_array(*exact), *(cols[i] for i in loose), maintain_column_froms=True
-    )
-    return packed, tuple((i, 1 + k) for k, i in enumerate(loose))
-
-
 class Prepared:
     """A Core statement compiled once per dialect and executed on the DB-API cursor."""
 
-    __slots__ = ("_by_dialect", "_lock", "pack_rows", "statement")
+    __slots__ = ("_by_dialect", "_lock", "statement")
 
-    def __init__(self, statement: Executable, *, pack_rows: bool = False) -> None:
+    def __init__(self, statement: Executable) -> None:
         self.statement = statement
-        self.pack_rows = pack_rows
         self._by_dialect: dict[str, _Compiled] = {}
         self._lock = threading.Lock()
 
@@ -202,7 +144,7 @@ class Prepared:
             with self._lock:
                 found = self._by_dialect.get(dialect.name)
                 if found is None:
-                    found = _Compiled(self.statement, dialect, pack_rows=self.pack_rows)
+                    found = _Compiled(self.statement, dialect)
                     self._by_dialect[dialect.name] = found
         return found
 
@@ -224,9 +166,6 @@ class Prepared:
                 raw = cursor.fetchall()
                 make = c.row._make
                 procs = c.result_processors
-                loose = c.loose
-                if loose is not None:
-                    raw = [_unpack(r, loose) for r in raw]
                 if procs is None:
                     rows = [make(r) for r in raw]
                 else:

@@ -711,8 +711,7 @@ def _list_statements(
         .where(cond)
         .order_by(tasks.c.seq.desc())
         .limit(bindparam("lim"))
-        .offset(bindparam("off")),
-        pack_rows=True,
+        .offset(bindparam("off"))
     )
     if n_caps <= _MAX_PREPARED_CAPS:
         _LIST_SHAPES[key] = (count, page)
