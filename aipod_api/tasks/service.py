@@ -36,6 +36,7 @@ from sqlalchemy import (
     insert,
     literal,
     not_,
+    or_,
     select,
 )
 from sqlalchemy.sql.elements import ColumnElement
@@ -311,6 +312,15 @@ _ANY_DUE = {
     )
     for party in _PARTIES
 }
+# Both of an agent's sides in one statement: what every wallet read probes first.
+_ANY_DUE_EITHER = Prepared(
+    select(
+        or_(
+            exists().where(due_condition(_NOW, publisher_id=bindparam("agent_id", type_=String))),
+            exists().where(due_condition(_NOW, assignee_id=bindparam("agent_id", type_=String))),
+        )
+    )
+)
 BATCH = 500  # due tasks settled per write transaction
 
 
@@ -380,10 +390,10 @@ def settle_before_read(conn: Connection, *, engine: Engine, agent_id: str, now: 
     which stays read-only); only when it finds something is it settled, in a separate
     short write transaction. The reader's later statements see that commit: SQLite reads
     run in autocommit, PostgreSQL reads in READ COMMITTED."""
-    if any_due(conn, now=now, publisher_id=agent_id):
-        settle_due(engine, now=now, publisher_id=agent_id)
-    if any_due(conn, now=now, assignee_id=agent_id):
-        settle_due(engine, now=now, assignee_id=agent_id)
+    if not _ANY_DUE_EITHER.execute(conn, {"now": now, "agent_id": agent_id}).scalar():
+        return  # the common path: one probe for both sides
+    settle_due(engine, now=now, publisher_id=agent_id)  # each probes its own side first
+    settle_due(engine, now=now, assignee_id=agent_id)
 
 
 def settle_task_if_due(conn: Connection, *, task_seq: int, now: int) -> Any:
