@@ -198,15 +198,21 @@ def main(argv: list[str] | None = None) -> int:
                 ratios: dict[str, list[float]] = {v.name: [] for v in variants}
                 rps: dict[str, list[float]] = {v.name: [] for v in variants}
                 cpu: dict[str, list[float]] = {v.name: [] for v in variants}
+                ceiling_cpu: dict[str, list[float]] = {url: [] for url in ceil_urls.values()}
                 for rnd in range(args.rounds):
                     shift = rnd % len(variants)
                     order = variants[shift:] + variants[:shift]
                     c = {}
                     for url in dict.fromkeys(ceil_urls[v.name] for v in order):
-                        c[url] = wrk(
+                        cpu0 = cpu_seconds(ceiling.pid)
+                        res = wrk(
                             wrk_bin, url, ceiling_script, duration=args.duration,
                             connections=args.connections,
-                        )["rps"]  # fmt: skip
+                        )  # fmt: skip
+                        c[url] = res["rps"]
+                        ceiling_cpu[url].append(
+                            1e6 * (cpu_seconds(ceiling.pid) - cpu0) / max(1, res["requests"])
+                        )
                     for v in order:
                         assert v.proc is not None
                         cpu0 = cpu_seconds(v.proc.pid)
@@ -226,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
                     "ratio": {k: statistics.median(x) for k, x in ratios.items()},
                     "rps": {k: statistics.median(x) for k, x in rps.items()},
                     "cpu_us": {k: statistics.median(x) for k, x in cpu.items()},
+                    # the ceiling's server CPU per request at each variant's size
+                    "ceiling_cpu_us": {
+                        n: statistics.median(ceiling_cpu[url]) for n, url in ceil_urls.items()
+                    },
                     "all_ratios": ratios,
                     "all_cpu_us": cpu,
                 }
@@ -254,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         "| endpoint | bytes | "
         + " | ".join(f"{n} req/s (ratio; range)" for n in names)
         + " | "
-        + " | ".join(f"{n} CPU µs/req" for n in names)
+        + " | ".join(f"{n} CPU µs/req (ceiling's)" for n in names)
         + " | change of the ratio |"
     )
     print("|---|---:|" + "---:|" * (2 * len(names)) + "---:|")  # fmt: skip
@@ -264,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{min(row['all_ratios'][n]):.3f}–{max(row['all_ratios'][n]):.3f})"
             for n in names
         )
-        cpus = " | ".join(f"{row['cpu_us'][n]:.0f}" for n in names)
+        cpus = " | ".join(f"{row['cpu_us'][n]:.0f} ({row['ceiling_cpu_us'][n]:.0f})" for n in names)
         change = ", ".join(
             f"{n} {100 * (row['ratio'][n] / row['ratio'][names[0]] - 1):+.1f}%" for n in names[1:]
         )
