@@ -196,10 +196,16 @@ _HISTORY = Prepared(
 
 
 def history(
-    conn: Connection, row: Any, *, viewer_id: str | None, operators: frozenset[str] = frozenset()
+    conn: Connection,
+    row: Any,
+    *,
+    viewer_id: str | None,
+    operators: frozenset[str] = frozenset(),
+    rows: list[Any] | None = None,
 ) -> list[TaskHistoryEntry]:
     """The task's transitions, oldest first; reasons only for the parties and operators.
-    A clock edge whose guard holds but that no writer has applied yet is not in it."""
+    A clock edge whose guard holds but that no writer has applied yet is not in it.
+    `rows`: the history rows when the caller already has them (a task just created)."""
     party = viewer_id is not None and (
         viewer_id in (row.publisher_id, row.assignee_id) or viewer_id in operators
     )
@@ -213,7 +219,7 @@ def history(
             "at": iso(h.at) or "",
             "reason": h.reason if party else None,
         }
-        for h in _HISTORY.execute(conn, {"seq": int(row.seq)})
+        for h in (_HISTORY.execute(conn, {"seq": int(row.seq)}) if rows is None else rows)
     ]
 
 
@@ -391,8 +397,9 @@ def settle_task_if_due(conn: Connection, *, task_seq: int, now: int) -> Any:
     applied in the caller's transaction (e.g. an auto-approval before a rating)."""
     row = _row(conn, task_seq)
     if flows.LIFECYCLE.effective_status(row, now) != row.status:
-        flows.apply(conn, task=row, action=flows.LIFECYCLE.automatic[row.status].action, now=now)
-        row = _row(conn, task_seq)
+        action = flows.LIFECYCLE.automatic[row.status].action
+        after = flows.apply(conn, task=row, action=action, now=now)
+        row = _row(conn, task_seq) if after is None else after
     return row
 
 
@@ -415,7 +422,7 @@ _NEW_TASK = Prepared(
         max_change_rounds=bindparam("max_change_rounds", type_=Integer),
         change_rounds=0,
     )
-    .returning(tasks.c.seq)
+    .returning(*tasks.c)
 )
 _NEW_TASK_CAP = Prepared(
     insert(task_capabilities).values(
@@ -459,29 +466,28 @@ def publish_task(
     # The publisher's own expired tasks are refunded first, in this transaction: money
     # that reads as refunded (the task reads `expired`) must also be spendable.
     expire_due(conn, now=now, publisher_id=publisher_id)
-    seq = int(
-        _NEW_TASK.execute(
-            conn,
-            {
-                "title": task.title,
-                "description": task.description or "",
-                "required_capabilities": orjson.dumps(capabilities).decode(),
-                "budget_cents": budget_cents,
-                "deadline": deadline,
-                "publisher_id": publisher_id,
-                "now": now,
-                "review_seconds": (
-                    review_seconds if task.review_seconds is None else task.review_seconds
-                ),
-                "max_change_rounds": max_change_rounds,
-            },
-        ).scalar_one()
-    )
+    row = _NEW_TASK.execute(
+        conn,
+        {
+            "title": task.title,
+            "description": task.description or "",
+            "required_capabilities": orjson.dumps(capabilities).decode(),
+            "budget_cents": budget_cents,
+            "deadline": deadline,
+            "publisher_id": publisher_id,
+            "now": now,
+            "review_seconds": (
+                review_seconds if task.review_seconds is None else task.review_seconds
+            ),
+            "max_change_rounds": max_change_rounds,
+        },
+    ).one()
+    seq = int(row.seq)
     for i, cap in enumerate(capabilities):
         _NEW_TASK_CAP.execute(conn, {"task_seq": seq, "capability": cap, "position": i})
     # The conditional debit inside refuses to overdraw; the whole request rolls back then.
-    flows.created(conn, task_seq=seq, publisher_id=publisher_id, budget_cents=budget_cents, now=now)
-    return serialize(_row(conn, seq), viewer_id=publisher_id, now=now)
+    flows.created(conn, row=row, now=now)
+    return serialize(row, viewer_id=publisher_id, now=now)
 
 
 # --- transitions -----------------------------------------------------------------------
@@ -505,7 +511,7 @@ def _act(
     if pick is not None:
         action, values = pick(row)
     assert action is not None
-    flows.perform(
+    after = flows.perform(
         conn,
         task=row,
         action=action,
@@ -515,7 +521,7 @@ def _act(
         reason=reason,
         operators=operators,
     )
-    return serialize(_row(conn, seq), viewer_id=caller_id, now=now, operators=operators)
+    return serialize(after, viewer_id=caller_id, now=now, operators=operators)
 
 
 def accept_task(conn: Connection, *, task_id: str, caller_id: str, now: int) -> TaskPublic:
