@@ -971,12 +971,15 @@ def _record(
     actor: str | None,
     now: int,
     reason: str | None,
+    history: list[Any] | None = None,
 ) -> None:
     """The one place an edge's effects happen: its history row, its event (the task as
     `GET /v1/tasks/{id}` shows it, history included, in the transactional outbox), its
     money movement (whose wallet events follow the task's), then the publisher's record
     (agent rows come after accounts in the lock order). `row`: the task's row after the
-    transition (what its conditional UPDATE or its INSERT returned)."""
+    transition (what its conditional UPDATE or its INSERT returned); `history`: its
+    history before this transition when the caller read it with the row, locked (None:
+    the event reads it)."""
     entry = {
         "task_seq": task.seq,
         "action": edge.action,
@@ -989,8 +992,15 @@ def _record(
     }
     _HISTORY.execute(conn, entry)
     # A task being created has no history but this entry: no need to read it back.
+    if from_status is None:
+        history = []
     _announce(
-        conn, edge, task, row, now, [SimpleNamespace(**entry)] if from_status is None else None
+        conn,
+        edge,
+        task,
+        row,
+        now,
+        None if history is None else [*history, SimpleNamespace(**entry)],
     )
     if edge.effect is not None:
         edge.effect.run(conn, task, now)
@@ -1113,12 +1123,14 @@ def apply(
     actor: str | None = None,
     values: Mapping[str, Any] | None = None,
     reason: str | None = None,
+    history: list[Any] | None = None,
 ) -> Any:
     """Take `action` on the task (its row, read in this transaction) if the table allows
     it right now, with its effect and its history row; returns the task's row after the
     transition when this call won, else None. `values`: further columns the action sets
     (e.g. the deliverables; `payout_cents` is also what PAYOUT pays the assignee).
-    `reason`: the history row's."""
+    `reason`: the history row's. `history`: the task's history, read with its row under
+    the row's lock (None: the event reads it)."""
     row = _update(conn, task_seq=int(task.seq), action=action, now=now, actor=actor, values=values)
     if row is None:
         return None
@@ -1132,6 +1144,7 @@ def apply(
         actor=actor,
         now=now,
         reason=reason,
+        history=history,
     )
     return row
 
@@ -1146,11 +1159,12 @@ def perform(
     values: Mapping[str, Any] | None = None,
     reason: str | None = None,
     operators: frozenset[str] = frozenset(),
+    history: list[Any] | None = None,
 ) -> Any:
     """A caller's action on a task (its row, read in this transaction): 403 unless the
     edge's `who` allows the caller (`operators`: the agent ids of AIPOD_OPERATORS, for
     edges taken by an operator), then `apply` (returns the task's row after it), or the
-    409 that explains the refusal."""
+    409 that explains the refusal. `history`: as for `apply`."""
     edge = LIFECYCLE.edge(action)
     if edge.who is OPERATOR and actor not in operators:
         raise NotOperator()
@@ -1160,7 +1174,16 @@ def perform(
         if action in ROLE_MESSAGES:
             raise type(exc)(ROLE_MESSAGES[action]) from None
         raise
-    row = apply(conn, task=task, action=action, now=now, actor=actor, values=values, reason=reason)
+    row = apply(
+        conn,
+        task=task,
+        action=action,
+        now=now,
+        actor=actor,
+        values=values,
+        reason=reason,
+        history=history,
+    )
     if row is not None:
         return row
     raise refusal(conn, task_seq=int(task.seq), action=action, now=now)

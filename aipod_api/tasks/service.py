@@ -20,6 +20,7 @@ budget exactly and each moves once.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -219,8 +220,37 @@ def history(
             "at": iso(h.at) or "",
             "reason": h.reason if party else None,
         }
-        for h in (_HISTORY.execute(conn, {"seq": int(row.seq)}) if rows is None else rows)
+        for h in (
+            _HISTORY.execute(conn, {"seq": int(row.seq)}) if rows is None else rows[:HISTORY_LIMIT]
+        )
     ]
+
+
+_HISTORY_COLUMNS = ("seq", "action", "from_status", "to_status", "actor_id", "role", "at", "reason")
+# A transition's first read: the task's row with its history (one row per entry; the task
+# columns repeat), locked on PostgreSQL, so no other transition adds an entry between
+# this read and the conditional UPDATE (the task's row is the first lock a transition
+# takes either way; SQLite's write transaction already excludes every other writer).
+_TASK_WITH_HISTORY = Prepared(
+    select(tasks, *(task_history.c[c].label(f"h_{c}") for c in _HISTORY_COLUMNS))
+    .select_from(tasks.outerjoin(task_history, task_history.c.task_seq == tasks.c.seq))
+    .where(tasks.c.seq == bindparam("seq", type_=BigInteger))
+    .order_by(task_history.c.seq)
+    .limit(HISTORY_LIMIT)
+    .with_for_update(of=tasks)
+)
+
+
+def _row_with_history(conn: Connection, task_seq: int) -> tuple[Any, list[Any]]:
+    rows = _TASK_WITH_HISTORY.execute(conn, {"seq": task_seq}).all()
+    if not rows:
+        raise TaskNotFound(task_id=public_id(task_seq))
+    entries = [
+        SimpleNamespace(**{c: getattr(r, f"h_{c}") for c in _HISTORY_COLUMNS})
+        for r in rows
+        if r.h_seq is not None
+    ]
+    return rows[0], entries
 
 
 def parse_task_id(task_id: str) -> int:
@@ -506,8 +536,7 @@ def _act(
     pick: Any = None,
 ) -> TaskPublic:
     """`pick(row) -> (action, values)`: for an action chosen from the row."""
-    seq = parse_task_id(task_id)
-    row = _row(conn, seq)
+    row, entries = _row_with_history(conn, parse_task_id(task_id))
     if pick is not None:
         action, values = pick(row)
     assert action is not None
@@ -520,6 +549,7 @@ def _act(
         values=values,
         reason=reason,
         operators=operators,
+        history=entries,
     )
     return serialize(after, viewer_id=caller_id, now=now, operators=operators)
 

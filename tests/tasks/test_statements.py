@@ -27,9 +27,9 @@ ON_POSTGRES = os.environ.get("AIPOD_TEST_BACKEND", "sqlite").lower() == "postgre
 # and 34 on SQLite, executemany rows counted one each.)
 BUDGET = {
     "publish": 14,
-    "accept": 8,
-    "complete": 15 + (1 if ON_POSTGRES else 0),
-    "approve": 16 + (1 if ON_POSTGRES else 0),
+    "accept": 7,
+    "complete": 14 + (1 if ON_POSTGRES else 0),
+    "approve": 15 + (1 if ON_POSTGRES else 0),
 }
 
 
