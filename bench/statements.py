@@ -42,7 +42,7 @@ def _kind(sql: str) -> str:
     word = s.split(None, 1)[0] if s else ""
     if word in ("begin", "commit", "rollback", "savepoint", "release"):
         return "tx"
-    return word
+    return word if word not in ("", ";") else "ping"  # the pool's pre-ping (PostgreSQL)
 
 
 def _trace_sqlite() -> None:
@@ -98,7 +98,8 @@ def main() -> int:
 
     tmp = tempfile.mkdtemp(prefix="aipod-statements-")
     url = args.database_url or f"sqlite:///{tmp}/statements.db"
-    if url.startswith("postgresql"):
+    sqlite = not url.startswith("postgresql")
+    if not sqlite:
         _reset_postgres(url)
         _trace_psycopg()
     else:
@@ -152,7 +153,7 @@ def main() -> int:
         counts[name] = Counter(
             # SQLite's trace reports each statement a trigger runs as its outer statement
             # again (Python's callback gets the outer statement's SQL).
-            "trigger" if i and s == STATEMENTS[i - 1] else _kind(s)
+            "trigger" if sqlite and i and s == STATEMENTS[i - 1] else _kind(s)
             for i, s in enumerate(STATEMENTS)
         )
         logs[name] = list(STATEMENTS)
@@ -185,7 +186,7 @@ def main() -> int:
         approved = measured(names[6], "PUT", f"/v1/tasks/{t}/approve", publisher)
         assert approved["status"] == "done", approved
 
-    kinds = ["select", "insert", "update", "delete", "trigger", "tx"]
+    kinds = ["select", "insert", "update", "delete", "trigger", "tx", "ping"]
     other = sorted({k for c in counts.values() for k in c} - set(kinds))
     kinds += other
     backend = url.split(":", 1)[0]
@@ -193,9 +194,13 @@ def main() -> int:
     print(f"{'request':<26}{'total':>6}  " + "".join(f"{k:>8}" for k in kinds))
     for name in names:
         c = counts[name]
-        total = sum(v for k, v in c.items() if k not in ("trigger",))
+        total = sum(v for k, v in c.items() if k not in ("trigger", "ping"))
         print(f"{name:<26}{total:>6}  " + "".join(f"{c.get(k, 0):>8}" for k in kinds))
-    print("total: statements sent by the application (trigger lines not included)")
+    print(
+        "total: statements the driver ran for the request (an executemany: one per row),"
+        " trigger statements and the pool's pre-ping not included; PostgreSQL's BEGIN and"
+        " COMMIT are the driver's own (not counted)"
+    )
     if args.log:
         for name in names:
             if args.log in name:
