@@ -978,8 +978,9 @@ def _record(
     money movement (whose wallet events follow the task's), then the publisher's record
     (agent rows come after accounts in the lock order). `row`: the task's row after the
     transition (what its conditional UPDATE or its INSERT returned); `history`: its
-    history before this transition when the caller read it with the row, locked (None:
-    the event reads it)."""
+    history before this transition when the caller read it with the row in this
+    transaction and no other writer can have added to it since (SQLite; None: the event
+    reads it)."""
     entry = {
         "task_seq": task.seq,
         "action": edge.action,
@@ -1129,8 +1130,8 @@ def apply(
     it right now, with its effect and its history row; returns the task's row after the
     transition when this call won, else None. `values`: further columns the action sets
     (e.g. the deliverables; `payout_cents` is also what PAYOUT pays the assignee).
-    `reason`: the history row's. `history`: the task's history, read with its row under
-    the row's lock (None: the event reads it)."""
+    `reason`: the history row's. `history`: the task's history, read with its row (see
+    `_record`; None: the event reads it)."""
     row = _update(conn, task_seq=int(task.seq), action=action, now=now, actor=actor, values=values)
     if row is None:
         return None

@@ -227,21 +227,25 @@ def history(
 
 
 _HISTORY_COLUMNS = ("seq", "action", "from_status", "to_status", "actor_id", "role", "at", "reason")
-# A transition's first read: the task's row with its history (one row per entry; the task
-# columns repeat), locked on PostgreSQL, so no other transition adds an entry between
-# this read and the conditional UPDATE (the task's row is the first lock a transition
-# takes either way; SQLite's write transaction already excludes every other writer).
+# A transition's first read on SQLite: the task's row with its history (one row per
+# entry; the task columns repeat). SQLite's write transaction (BEGIN IMMEDIATE) excludes
+# every other writer from this read on, so that history is the task's until the commit.
+# PostgreSQL reads the row alone: a transition that committed while this one waited
+# for the row's lock can be missing from a history read before it (READ COMMITTED
+# re-reads the locked row, not the rows joined to it), so the event reads it afterwards.
 _TASK_WITH_HISTORY = Prepared(
     select(tasks, *(task_history.c[c].label(f"h_{c}") for c in _HISTORY_COLUMNS))
     .select_from(tasks.outerjoin(task_history, task_history.c.task_seq == tasks.c.seq))
     .where(tasks.c.seq == bindparam("seq", type_=BigInteger))
     .order_by(task_history.c.seq)
     .limit(HISTORY_LIMIT)
-    .with_for_update(of=tasks)
 )
 
 
-def _row_with_history(conn: Connection, task_seq: int) -> tuple[Any, list[Any]]:
+def _row_with_history(conn: Connection, task_seq: int) -> tuple[Any, list[Any] | None]:
+    """The task's row, and its history where it is read with it (None: not read)."""
+    if conn.dialect.name != "sqlite":
+        return _row(conn, task_seq), None
     rows = _TASK_WITH_HISTORY.execute(conn, {"seq": task_seq}).all()
     if not rows:
         raise TaskNotFound(task_id=public_id(task_seq))
