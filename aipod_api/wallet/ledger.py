@@ -71,6 +71,10 @@ class AccountMissing(RuntimeError):
     pass
 
 
+class ShortEscrow(RuntimeError):
+    """A task's escrow holds less than a release takes (never: a bug, answered 500)."""
+
+
 @dataclass(frozen=True)
 class Movement:
     tx_seq: int
@@ -610,9 +614,10 @@ def _release(
     }
     if None not in found:
         # The escrow holds the budget until one release empties it (the task's
-        # conditional transition runs it once); a short escrow is a broken invariant.
+        # conditional transition runs it once): a short escrow is a broken invariant, and
+        # the agents' rows this UPDATE did credit go with the transaction's rollback.
         balance = _ESCROW_BALANCE.execute(conn, {"task_seq": task_seq}).scalar()
-        raise InsufficientFunds(balance_cents=int(balance or 0), required_cents=amount_cents)
+        raise ShortEscrow(f"task {task_seq}: escrow {balance}, releasing {amount_cents}")
     missing = [a for a in agents if a is not None and a not in found]
     if missing:
         raise AccountMissing(", ".join(missing))

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 from tasks.market import Market
 
@@ -127,3 +128,47 @@ def test_a_split_moves_each_part_once(make_app: Callable[..., Any]) -> None:
     assert (publisher["balance"], publisher["escrow"], publisher["total_spent"]) == (996.5, 0, 3.5)
     assert (assignee["balance"], assignee["total_earned"]) == (1003.5, 3.5)
     assert market.invariants() == []
+
+
+def test_a_short_escrow_moves_nothing(make_app: Callable[..., Any]) -> None:
+    """A release is one UPDATE of the escrow and both agents' accounts: when the escrow's
+    conditional debit fails (a broken invariant), the agents' rows it did credit go with
+    the rollback."""
+    from sqlalchemy import update
+
+    from aipod_api.core.db import transaction
+    from aipod_api.core.tables import accounts
+    from aipod_api.core.types import TASK_ID
+    from aipod_api.wallet import ledger
+
+    market = Market(make_app())
+    pub = market.register("short_pub")
+    worker = market.register("short_worker")
+    task = market.new_task(pub, 10)
+    assert market.accept(worker, task).status == 200
+    seq = TASK_ID.parse(task)
+    engine = market.state.engine
+
+    def set_escrow(cents: int) -> None:
+        with transaction(engine, write=True) as conn:
+            conn.execute(
+                update(accounts).where(accounts.c.task_seq == seq).values(balance_cents=cents)
+            )
+
+    set_escrow(500)  # cents: half the budget
+    with pytest.raises(ledger.ShortEscrow), transaction(engine, write=True) as conn:
+        ledger.settle_escrow(
+            conn,
+            publisher_id="short_pub",
+            assignee_id="short_worker",
+            task_seq=seq,
+            amount_cents=1000,
+            now=market.now,
+        )
+    set_escrow(1000)
+    publisher, assignee = market.wallet(pub), market.wallet(worker)
+    assert (publisher["balance"], publisher["escrow"], publisher["total_spent"]) == (990, 10, 0)
+    assert (assignee["balance"], assignee["total_earned"]) == (1000, 0)
+    assert market.invariants() == []
+    assert market.complete(worker, task).status == 200
+    assert market.wallet(worker)["balance"] == 1010
