@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, Connection, Engine, bindparam, event, insert, update
+from sqlalchemy import BigInteger, Connection, Engine, Table, bindparam, event, insert, update
 
+from aipod_api.core.prepared import Prepared
 from aipod_api.events.tables import TYPE_LENGTH, event_clock, event_inbox, event_topics, events
 
 PENDING = "aipod_events_pending"
@@ -146,16 +147,37 @@ def pending_count(conn: Connection) -> int:
     return len(pending.events)
 
 
-_ADVANCE = (
+_ADVANCE = Prepared(
     update(event_clock)
     .where(event_clock.c.id == 1)
     .values(last_id=event_clock.c.last_id + bindparam("n", type_=BigInteger))
     .returning(event_clock.c.last_id)
 )
 
+# A commit's rows of one table go in as ONE multi-row INSERT, prepared once per (table,
+# row count) up to this many rows (a transition writes 1-3 events for 2-4 inbox rows);
+# more rows are an executemany.
+_MAX_PREPARED_ROWS = 16
+_INSERTS: dict[tuple[str, int], Prepared] = {}
+
+
+def _insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    n = len(rows)
+    if n > _MAX_PREPARED_ROWS:
+        conn.execute(insert(table), rows)
+        return
+    stmt = _INSERTS.get((table.name, n))
+    if stmt is None:
+        columns = tuple(rows[0])
+        values = [
+            {c: bindparam(f"{c}_{i}", type_=table.c[c].type) for c in columns} for i in range(n)
+        ]
+        stmt = _INSERTS.setdefault((table.name, n), Prepared(insert(table).values(values)))
+    stmt.execute(conn, {f"{c}_{i}": v for i, row in enumerate(rows) for c, v in row.items()})
+
 
 def _write(conn: Connection, batch: list[_Event]) -> Note:
-    last = int(conn.execute(_ADVANCE, {"n": len(batch)}).scalar_one())
+    last = int(_ADVANCE.execute(conn, {"n": len(batch)}).scalar_one())
     first = last - len(batch) + 1
     rows: list[dict[str, Any]] = []
     inbox: list[dict[str, Any]] = []
@@ -172,11 +194,11 @@ def _write(conn: Connection, batch: list[_Event]) -> Note:
                     "task_seq": ev.discovery.task_seq,
                 }
             )
-    conn.execute(insert(events), rows)
+    _insert_rows(conn, events, rows)
     if inbox:
-        conn.execute(insert(event_inbox), inbox)
+        _insert_rows(conn, event_inbox, inbox)
     if topics:
-        conn.execute(insert(event_topics), topics)
+        _insert_rows(conn, event_topics, topics)
     return Note(
         last_id=last,
         agents=frozenset(a for ev in batch for a in ev.recipients),

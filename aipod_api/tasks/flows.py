@@ -82,6 +82,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, Literal, cast
 
 import orjson
@@ -407,13 +408,6 @@ class Subject:
     payout_cents: int | None = None  # resolve: the assignee's part (the rest is refunded)
 
 
-_COUNT_COMPLETED = Prepared(
-    update(agents)
-    .where(agents.c.agent_id == bindparam("agent_id", type_=String))
-    .values(tasks_completed=agents.c.tasks_completed + 1)
-)
-
-
 def _hold(conn: Connection, task: Subject, now: int) -> None:
     # The conditional debit inside refuses to overdraw (409 `insufficient_funds`).
     ledger.hold_escrow(
@@ -435,13 +429,14 @@ def _settle(conn: Connection, task: Subject, now: int) -> None:
         amount_cents=task.budget_cents,
         now=now,
     )
-    _COUNT_COMPLETED.execute(conn, {"agent_id": task.assignee_id})
-    # Pay for work is what earns standing (trust/standing.py): O(1), under the same locks.
+    # Pay for work is what earns standing (trust/standing.py): O(1), under the same locks;
+    # the assignee's completed task is counted in the same UPDATE of its row.
     standing.record_payment(
         conn,
         payer_id=task.publisher_id,
         payee_id=task.assignee_id,
         amount_cents=task.budget_cents,
+        completed=True,
     )
 
 
@@ -472,9 +467,12 @@ def _payout(conn: Connection, task: Subject, now: int) -> None:
             amount_cents=paid,
             now=now,
         )
-        _COUNT_COMPLETED.execute(conn, {"agent_id": task.assignee_id})
         standing.record_payment(
-            conn, payer_id=task.publisher_id, payee_id=task.assignee_id, amount_cents=paid
+            conn,
+            payer_id=task.publisher_id,
+            payee_id=task.assignee_id,
+            amount_cents=paid,
+            completed=True,
         )
     if rest > 0:
         ledger.refund_escrow(
@@ -967,44 +965,65 @@ def _record(
     conn: Connection,
     edge: Transition,
     task: Subject,
+    row: Any,
     *,
     from_status: str | None,
     actor: str | None,
     now: int,
     reason: str | None,
+    history: list[Any] | None = None,
 ) -> None:
     """The one place an edge's effects happen: its history row, its event (the task as
     `GET /v1/tasks/{id}` shows it, history included, in the transactional outbox), its
     money movement (whose wallet events follow the task's), then the publisher's record
-    (agent rows come after accounts in the lock order)."""
-    _HISTORY.execute(
+    (agent rows come after accounts in the lock order). `row`: the task's row after the
+    transition (what its conditional UPDATE or its INSERT returned); `history`: its
+    history before this transition when the caller read it with the row in this
+    transaction and no other writer can have added to it since (SQLite; None: the event
+    reads it)."""
+    entry = {
+        "task_seq": task.seq,
+        "action": edge.action,
+        "from_status": from_status,
+        "to_status": edge.target,
+        "actor_id": None if edge.who is CLOCK else actor,
+        "role": edge.who.name,
+        "at": now,
+        "reason": reason,
+    }
+    _HISTORY.execute(conn, entry)
+    # A task being created has no history but this entry: no need to read it back.
+    if from_status is None:
+        history = []
+    _announce(
         conn,
-        {
-            "task_seq": task.seq,
-            "action": edge.action,
-            "from_status": from_status,
-            "to_status": edge.target,
-            "actor_id": None if edge.who is CLOCK else actor,
-            "role": edge.who.name,
-            "at": now,
-            "reason": reason,
-        },
+        edge,
+        task,
+        row,
+        now,
+        None if history is None else [*history, SimpleNamespace(**entry)],
     )
-    _announce(conn, edge, task, now)
     if edge.effect is not None:
         edge.effect.run(conn, task, now)
     for column in edge.tallies(task):
         _TALLY[column].execute(conn, {"agent_id": task.publisher_id})
 
 
-def _announce(conn: Connection, edge: Transition, task: Subject, now: int) -> None:
+def _announce(
+    conn: Connection,
+    edge: Transition,
+    task: Subject,
+    row: Any,
+    now: int,
+    history_rows: list[Any] | None,
+) -> None:
     """Emit the edge's event: the task as its parties see it (after the transition), for
-    the publisher and the assignee; the creation event is offered for discovery too."""
+    the publisher and the assignee; the creation event is offered for discovery too.
+    `history_rows`: the task's history when the caller knows it (None: read it)."""
     if edge.event is None:
         return
     from aipod_api.tasks.service import history, serialize  # the API view (imports this module)
 
-    row = read_task(conn, task_seq=task.seq)
     discovery = None
     if edge.source is None:
         discovery = outbox.Discovery(
@@ -1016,7 +1035,7 @@ def _announce(conn: Connection, edge: Transition, task: Subject, now: int) -> No
         data={
             "task": {
                 **serialize(row, viewer_id=task.publisher_id, now=now),
-                "history": history(conn, row, viewer_id=task.publisher_id),
+                "history": history(conn, row, viewer_id=task.publisher_id, rows=history_rows),
             }
         },
         recipients=(task.publisher_id, task.assignee_id),
@@ -1025,16 +1044,24 @@ def _announce(conn: Connection, edge: Transition, task: Subject, now: int) -> No
     )
 
 
-def created(
-    conn: Connection, *, task_seq: int, publisher_id: str, budget_cents: int, now: int
-) -> None:
+def created(conn: Connection, *, row: Any, now: int) -> None:
     """The creation edge's effect, for the task the caller has just inserted (in status
-    `LIFECYCLE.initial`) in this transaction."""
+    `LIFECYCLE.initial`) in this transaction (`row`: what its INSERT returned)."""
     task = Subject(
-        seq=task_seq, publisher_id=publisher_id, assignee_id=None, budget_cents=budget_cents
+        seq=int(row.seq),
+        publisher_id=row.publisher_id,
+        assignee_id=None,
+        budget_cents=int(row.budget_cents),
     )
     _record(
-        conn, LIFECYCLE.creation, task, from_status=None, actor=publisher_id, now=now, reason=None
+        conn,
+        LIFECYCLE.creation,
+        task,
+        row,
+        from_status=None,
+        actor=row.publisher_id,
+        now=now,
+        reason=None,
     )
 
 
@@ -1042,7 +1069,8 @@ _APPLY: dict[tuple[str, tuple[str, ...]], Prepared] = {}
 
 
 def _apply_statement(action: str, columns: tuple[str, ...]) -> Prepared:
-    """The action's conditional UPDATE, prepared once per (action, given columns)."""
+    """The action's conditional UPDATE, prepared once per (action, given columns); it
+    returns the task's row after the transition (no row: the UPDATE matched nothing)."""
     found = _APPLY.get((action, columns))
     if found is None:
         now = bindparam("now", type_=BigInteger)
@@ -1064,6 +1092,7 @@ def _apply_statement(action: str, columns: tuple[str, ...]) -> Prepared:
                 )
             )
             .values(values)
+            .returning(*tasks.c)
         )
         found = _APPLY.setdefault((action, columns), Prepared(stmt))
     return found
@@ -1077,12 +1106,13 @@ def _update(
     now: int,
     actor: str | None,
     values: Mapping[str, Any] | None,
-) -> bool:
+) -> Any:
+    """The task's row after the transition, or None when this caller did not win it."""
     given = values or {}
     stmt = _apply_statement(action, tuple(sorted(given)))
     params: dict[str, Any] = {f"v_{k}": v for k, v in given.items()}
     params.update(seq=task_seq, now=now, actor=actor)
-    return stmt.execute(conn, params).rowcount == 1
+    return stmt.execute(conn, params).first()
 
 
 def apply(
@@ -1094,26 +1124,30 @@ def apply(
     actor: str | None = None,
     values: Mapping[str, Any] | None = None,
     reason: str | None = None,
-) -> bool:
+    history: list[Any] | None = None,
+) -> Any:
     """Take `action` on the task (its row, read in this transaction) if the table allows
-    it right now, with its effect and its history row; True when this call won.
-    `values`: further columns the action sets (e.g. the deliverables; `payout_cents` is
-    also what PAYOUT pays the assignee). `reason`: the history row's."""
-    if not _update(
-        conn, task_seq=int(task.seq), action=action, now=now, actor=actor, values=values
-    ):
-        return False
+    it right now, with its effect and its history row; returns the task's row after the
+    transition when this call won, else None. `values`: further columns the action sets
+    (e.g. the deliverables; `payout_cents` is also what PAYOUT pays the assignee).
+    `reason`: the history row's. `history`: the task's history, read with its row (see
+    `_record`; None: the event reads it)."""
+    row = _update(conn, task_seq=int(task.seq), action=action, now=now, actor=actor, values=values)
+    if row is None:
+        return None
     edge = LIFECYCLE.edge(action)
     _record(
         conn,
         edge,
         _subject(task, edge, actor, values),
+        row,
         from_status=task.status,
         actor=actor,
         now=now,
         reason=reason,
+        history=history,
     )
-    return True
+    return row
 
 
 def perform(
@@ -1126,10 +1160,12 @@ def perform(
     values: Mapping[str, Any] | None = None,
     reason: str | None = None,
     operators: frozenset[str] = frozenset(),
-) -> None:
+    history: list[Any] | None = None,
+) -> Any:
     """A caller's action on a task (its row, read in this transaction): 403 unless the
     edge's `who` allows the caller (`operators`: the agent ids of AIPOD_OPERATORS, for
-    edges taken by an operator), then `apply`, or the 409 that explains the refusal."""
+    edges taken by an operator), then `apply` (returns the task's row after it), or the
+    409 that explains the refusal. `history`: as for `apply`."""
     edge = LIFECYCLE.edge(action)
     if edge.who is OPERATOR and actor not in operators:
         raise NotOperator()
@@ -1139,8 +1175,18 @@ def perform(
         if action in ROLE_MESSAGES:
             raise type(exc)(ROLE_MESSAGES[action]) from None
         raise
-    if apply(conn, task=task, action=action, now=now, actor=actor, values=values, reason=reason):
-        return
+    row = apply(
+        conn,
+        task=task,
+        action=action,
+        now=now,
+        actor=actor,
+        values=values,
+        reason=reason,
+        history=history,
+    )
+    if row is not None:
+        return row
     raise refusal(conn, task_seq=int(task.seq), action=action, now=now)
 
 
@@ -1169,22 +1215,23 @@ def apply_due(conn: Connection, due: Iterable[Any], *, now: int) -> int:
     Lock order (wallet/ledger.py): every task's transition first, then all the accounts
     the effects write, at once, in id order, then the effects — a batch never holds an
     account while it waits for a task or a counter."""
-    won: list[tuple[Transition, Subject, str]] = []
+    won: list[tuple[Transition, Subject, Any, str]] = []
     for row in due:
         edge = LIFECYCLE.automatic[row.status]
-        if _update(
+        after = _update(
             conn, task_seq=int(row.seq), action=edge.action, now=now, actor=None, values=None
-        ):
-            won.append((edge, _subject(row, edge, None), row.status))
+        )
+        if after is not None:
+            won.append((edge, _subject(row, edge, None), after, row.status))
     if len(won) > 1:
         names = {
             name
-            for edge, task, _ in won
+            for edge, task, _, _ in won
             if edge.effect is not None
             for name in edge.effect.accounts(task)
             if name is not None
         }
-        ledger.lock_accounts(conn, ledger.agent_account_ids(conn, names).values())
-    for edge, task, source in won:
-        _record(conn, edge, task, from_status=source, actor=None, now=now, reason=None)
+        ledger.lock_agent_accounts(conn, names)
+    for edge, task, after, source in won:
+        _record(conn, edge, task, after, from_status=source, actor=None, now=now, reason=None)
     return len(won)

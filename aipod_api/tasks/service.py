@@ -20,6 +20,7 @@ budget exactly and each moves once.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -197,10 +198,16 @@ _HISTORY = Prepared(
 
 
 def history(
-    conn: Connection, row: Any, *, viewer_id: str | None, operators: frozenset[str] = frozenset()
+    conn: Connection,
+    row: Any,
+    *,
+    viewer_id: str | None,
+    operators: frozenset[str] = frozenset(),
+    rows: list[Any] | None = None,
 ) -> list[TaskHistoryEntry]:
     """The task's transitions, oldest first; reasons only for the parties and operators.
-    A clock edge whose guard holds but that no writer has applied yet is not in it."""
+    A clock edge whose guard holds but that no writer has applied yet is not in it.
+    `rows`: the history rows when the caller already has them (a task just created)."""
     party = viewer_id is not None and (
         viewer_id in (row.publisher_id, row.assignee_id) or viewer_id in operators
     )
@@ -214,8 +221,41 @@ def history(
             "at": iso(h.at) or "",
             "reason": h.reason if party else None,
         }
-        for h in _HISTORY.execute(conn, {"seq": int(row.seq)})
+        for h in (
+            _HISTORY.execute(conn, {"seq": int(row.seq)}) if rows is None else rows[:HISTORY_LIMIT]
+        )
     ]
+
+
+_HISTORY_COLUMNS = ("seq", "action", "from_status", "to_status", "actor_id", "role", "at", "reason")
+# A transition's first read on SQLite: the task's row with its history (one row per
+# entry; the task columns repeat). SQLite's write transaction (BEGIN IMMEDIATE) excludes
+# every other writer from this read on, so that history is the task's until the commit.
+# PostgreSQL reads the row alone: a transition that committed while this one waited
+# for the row's lock can be missing from a history read before it (READ COMMITTED
+# re-reads the locked row, not the rows joined to it), so the event reads it afterwards.
+_TASK_WITH_HISTORY = Prepared(
+    select(tasks, *(task_history.c[c].label(f"h_{c}") for c in _HISTORY_COLUMNS))
+    .select_from(tasks.outerjoin(task_history, task_history.c.task_seq == tasks.c.seq))
+    .where(tasks.c.seq == bindparam("seq", type_=BigInteger))
+    .order_by(task_history.c.seq)
+    .limit(HISTORY_LIMIT)
+)
+
+
+def _row_with_history(conn: Connection, task_seq: int) -> tuple[Any, list[Any] | None]:
+    """The task's row, and its history where it is read with it (None: not read)."""
+    if conn.dialect.name != "sqlite":
+        return _row(conn, task_seq), None
+    rows = _TASK_WITH_HISTORY.execute(conn, {"seq": task_seq}).all()
+    if not rows:
+        raise TaskNotFound(task_id=public_id(task_seq))
+    entries = [
+        SimpleNamespace(**{c: getattr(r, f"h_{c}") for c in _HISTORY_COLUMNS})
+        for r in rows
+        if r.h_seq is not None
+    ]
+    return rows[0], entries
 
 
 def parse_task_id(task_id: str) -> int:
@@ -401,8 +441,9 @@ def settle_task_if_due(conn: Connection, *, task_seq: int, now: int) -> Any:
     applied in the caller's transaction (e.g. an auto-approval before a rating)."""
     row = _row(conn, task_seq)
     if flows.LIFECYCLE.effective_status(row, now) != row.status:
-        flows.apply(conn, task=row, action=flows.LIFECYCLE.automatic[row.status].action, now=now)
-        row = _row(conn, task_seq)
+        action = flows.LIFECYCLE.automatic[row.status].action
+        after = flows.apply(conn, task=row, action=action, now=now)
+        row = _row(conn, task_seq) if after is None else after
     return row
 
 
@@ -425,7 +466,7 @@ _NEW_TASK = Prepared(
         max_change_rounds=bindparam("max_change_rounds", type_=Integer),
         change_rounds=0,
     )
-    .returning(tasks.c.seq)
+    .returning(*tasks.c)
 )
 _NEW_TASK_CAP = Prepared(
     insert(task_capabilities).values(
@@ -469,29 +510,28 @@ def publish_task(
     # The publisher's own expired tasks are refunded first, in this transaction: money
     # that reads as refunded (the task reads `expired`) must also be spendable.
     expire_due(conn, now=now, publisher_id=publisher_id)
-    seq = int(
-        _NEW_TASK.execute(
-            conn,
-            {
-                "title": task.title,
-                "description": task.description or "",
-                "required_capabilities": orjson.dumps(capabilities).decode(),
-                "budget_cents": budget_cents,
-                "deadline": deadline,
-                "publisher_id": publisher_id,
-                "now": now,
-                "review_seconds": (
-                    review_seconds if task.review_seconds is None else task.review_seconds
-                ),
-                "max_change_rounds": max_change_rounds,
-            },
-        ).scalar_one()
-    )
+    row = _NEW_TASK.execute(
+        conn,
+        {
+            "title": task.title,
+            "description": task.description or "",
+            "required_capabilities": orjson.dumps(capabilities).decode(),
+            "budget_cents": budget_cents,
+            "deadline": deadline,
+            "publisher_id": publisher_id,
+            "now": now,
+            "review_seconds": (
+                review_seconds if task.review_seconds is None else task.review_seconds
+            ),
+            "max_change_rounds": max_change_rounds,
+        },
+    ).one()
+    seq = int(row.seq)
     for i, cap in enumerate(capabilities):
         _NEW_TASK_CAP.execute(conn, {"task_seq": seq, "capability": cap, "position": i})
     # The conditional debit inside refuses to overdraw; the whole request rolls back then.
-    flows.created(conn, task_seq=seq, publisher_id=publisher_id, budget_cents=budget_cents, now=now)
-    return serialize(_row(conn, seq), viewer_id=publisher_id, now=now)
+    flows.created(conn, row=row, now=now)
+    return serialize(row, viewer_id=publisher_id, now=now)
 
 
 # --- transitions -----------------------------------------------------------------------
@@ -510,12 +550,11 @@ def _act(
     pick: Any = None,
 ) -> TaskPublic:
     """`pick(row) -> (action, values)`: for an action chosen from the row."""
-    seq = parse_task_id(task_id)
-    row = _row(conn, seq)
+    row, entries = _row_with_history(conn, parse_task_id(task_id))
     if pick is not None:
         action, values = pick(row)
     assert action is not None
-    flows.perform(
+    after = flows.perform(
         conn,
         task=row,
         action=action,
@@ -524,8 +563,9 @@ def _act(
         values=values,
         reason=reason,
         operators=operators,
+        history=entries,
     )
-    return serialize(_row(conn, seq), viewer_id=caller_id, now=now, operators=operators)
+    return serialize(after, viewer_id=caller_id, now=now, operators=operators)
 
 
 def accept_task(conn: Connection, *, task_id: str, caller_id: str, now: int) -> TaskPublic:

@@ -9,55 +9,89 @@ from anyone else — counted on the net flow between the two only (``trust_flows
 nothing, and accounts that have earned nothing vouch for nothing however much they pay
 each other.
 
-Cost: one payment reads the two rows of its pair and the payer's row and writes at most
-the two pair rows and the two agents' rows — O(1), in the payment's transaction, under
-the account locks the settlement takes anyway (both agents' accounts, in id order:
-wallet/ledger.py), so two payments within one pair are serialised. A rating reads its
+Cost: one payment reads the two rows of its pair and the payer's row (one statement) and
+writes at most the two pair rows and the two agents' rows — O(1), in the payment's
+transaction, under the account locks the settlement takes anyway (both agents' accounts,
+in id order: wallet/ledger.py), so two payments within one pair are serialised. A rating reads its
 rater's row (O(1)) and stores the standing with the rating.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, insert, select, update
+from typing import Any
 
+from sqlalchemy import BigInteger, Connection, String, and_, bindparam, insert, or_, select, update
+
+from aipod_api.core.prepared import Prepared
 from aipod_api.core.tables import agents, trust_flows
 from aipod_api.trust.formula import DEFAULT_PARAMS, Flow, TrustParams, settle_flow, standing
 
-
-def _flow(conn: Connection, payer_id: str, payee_id: str) -> Flow | None:
-    row = conn.execute(
-        select(
-            trust_flows.c.paid_cents, trust_flows.c.credited_cents, trust_flows.c.vouched_cents
-        ).where(trust_flows.c.payer_id == payer_id, trust_flows.c.payee_id == payee_id)
-    ).first()
-    if row is None:
-        return None
-    return Flow(int(row.paid_cents), int(row.credited_cents), int(row.vouched_cents))
+_PAYER = bindparam("payer_id", type_=String)
+_PAYEE = bindparam("payee_id", type_=String)
+# The payer's row and the pair's two flows (either may be missing), in one statement.
+_PAIR = Prepared(
+    select(
+        agents.c.trust_vouched_cents,
+        agents.c.trust_seed,
+        trust_flows.c.payer_id,
+        trust_flows.c.paid_cents,
+        trust_flows.c.credited_cents,
+        trust_flows.c.vouched_cents,
+    )
+    .select_from(
+        agents.outerjoin(
+            trust_flows,
+            or_(
+                and_(trust_flows.c.payer_id == _PAYER, trust_flows.c.payee_id == _PAYEE),
+                and_(trust_flows.c.payer_id == _PAYEE, trust_flows.c.payee_id == _PAYER),
+            ),
+        )
+    )
+    .where(agents.c.agent_id == _PAYER)
+)
+_FLOW_VALUES = {
+    "paid_cents": bindparam("paid", type_=BigInteger),
+    "credited_cents": bindparam("credited", type_=BigInteger),
+    "vouched_cents": bindparam("vouched", type_=BigInteger),
+}
+_NEW_FLOW = Prepared(insert(trust_flows).values(payer_id=_PAYER, payee_id=_PAYEE, **_FLOW_VALUES))
+_SET_FLOW = Prepared(
+    update(trust_flows)
+    .where(and_(trust_flows.c.payer_id == _PAYER, trust_flows.c.payee_id == _PAYEE))
+    .values(**_FLOW_VALUES)
+)
+_AGENT = bindparam("agent_id", type_=String)
+_BUMP = Prepared(
+    update(agents)
+    .where(agents.c.agent_id == _AGENT)
+    .values(trust_vouched_cents=agents.c.trust_vouched_cents + bindparam("delta", type_=BigInteger))
+)
+# The payee's row once per payment: its vouched earnings and its completed tasks.
+_BUMP_COMPLETED = Prepared(
+    update(agents)
+    .where(agents.c.agent_id == _AGENT)
+    .values(
+        trust_vouched_cents=agents.c.trust_vouched_cents + bindparam("delta", type_=BigInteger),
+        tasks_completed=agents.c.tasks_completed + 1,
+    )
+)
 
 
 def _store(conn: Connection, payer_id: str, payee_id: str, old: Flow | None, new: Flow) -> None:
-    values = {
-        "paid_cents": new.paid,
-        "credited_cents": new.credited,
-        "vouched_cents": new.vouched,
+    if old is not None and old == new:
+        return
+    params = {
+        "payer_id": payer_id,
+        "payee_id": payee_id,
+        "paid": new.paid,
+        "credited": new.credited,
+        "vouched": new.vouched,
     }
-    if old is None:
-        conn.execute(insert(trust_flows).values(payer_id=payer_id, payee_id=payee_id, **values))
-    elif old != new:
-        conn.execute(
-            update(trust_flows)
-            .where(trust_flows.c.payer_id == payer_id, trust_flows.c.payee_id == payee_id)
-            .values(**values)
-        )
+    (_NEW_FLOW if old is None else _SET_FLOW).execute(conn, params)
 
 
-def _bump(conn: Connection, agent_id: str, delta: int) -> None:
-    if delta:
-        conn.execute(
-            update(agents)
-            .where(agents.c.agent_id == agent_id)
-            .values(trust_vouched_cents=agents.c.trust_vouched_cents + delta)
-        )
+def _flow(row: Any) -> Flow:
+    return Flow(int(row.paid_cents), int(row.credited_cents), int(row.vouched_cents))
 
 
 def record_payment(
@@ -67,32 +101,41 @@ def record_payment(
     payee_id: str,
     amount_cents: int,
     params: TrustParams = DEFAULT_PARAMS,
+    completed: bool = False,
 ) -> int:
     """Record task pay from `payer_id` to `payee_id` (the caller holds both accounts'
     locks); returns the vouched earnings the payee gained (negative changes go to the
-    payer, who paid back what the payee had paid it)."""
-    if payer_id == payee_id or amount_cents <= 0:
-        return 0
-    payer = conn.execute(
-        select(agents.c.trust_vouched_cents, agents.c.trust_seed).where(
-            agents.c.agent_id == payer_id
+    payer, who paid back what the payee had paid it). `completed`: the payment is for a
+    task the payee completed, counted (`agents.tasks_completed`) in the same UPDATE of
+    the payee's row, which is then written even when nothing is vouched.
+
+    Statements: one read (the payer's row and both flows of the pair), the flows that
+    changed, then the payee's row and (rarely: paying back) the payer's."""
+    gained = payer_delta = 0
+    if payer_id != payee_id and amount_cents > 0:
+        rows = _PAIR.execute(conn, {"payer_id": payer_id, "payee_id": payee_id}).all()
+        if not rows:
+            raise LookupError(f"no agent {payer_id}")
+        payer = rows[0]
+        forward = next((_flow(r) for r in rows if r.payer_id == payer_id), None)
+        backward = next((_flow(r) for r in rows if r.payer_id == payee_id), None)
+        new_forward, new_backward, gained, payer_delta = settle_flow(
+            forward or Flow(),
+            backward or Flow(),
+            amount_cents,
+            int(payer.trust_vouched_cents),
+            params,
+            payer_seed=bool(payer.trust_seed),
         )
-    ).one()
-    forward = _flow(conn, payer_id, payee_id)
-    backward = _flow(conn, payee_id, payer_id)
-    new_forward, new_backward, gained, payer_delta = settle_flow(
-        forward or Flow(),
-        backward or Flow(),
-        amount_cents,
-        int(payer.trust_vouched_cents),
-        params,
-        payer_seed=bool(payer.trust_seed),
-    )
-    _store(conn, payer_id, payee_id, forward, new_forward)
-    if backward is not None:
-        _store(conn, payee_id, payer_id, backward, new_backward)
-    _bump(conn, payee_id, gained)
-    _bump(conn, payer_id, payer_delta)
+        _store(conn, payer_id, payee_id, forward, new_forward)
+        if backward is not None:
+            _store(conn, payee_id, payer_id, backward, new_backward)
+    if completed:
+        _BUMP_COMPLETED.execute(conn, {"agent_id": payee_id, "delta": gained})
+    elif gained:
+        _BUMP.execute(conn, {"agent_id": payee_id, "delta": gained})
+    if payer_delta:
+        _BUMP.execute(conn, {"agent_id": payer_id, "delta": payer_delta})
     return gained
 
 
