@@ -885,12 +885,25 @@ class Lifecycle:
                 branches.append(and_(tasks.c.status == edge.source, _guard(edge).sql(ctx)))
         return _any(branches)
 
-    def due_condition(self, now: Any) -> ColumnElement[bool]:
+    def due_condition(self, now: Any, *, party: str | None = None) -> ColumnElement[bool]:
         """Tasks whose stored status a clock edge has already left (what the sweep and the
-        settlement before wallet reads apply)."""
+        settlement before wallet reads apply). With `party` ("publisher" or "assignee"):
+        only the edges whose effect writes that party's account — what that party's
+        wallet read must settle first (an assignee's is never an open task's expiry)."""
         ctx = Ctx(now=now, actor=None)
-        return _any(
-            [and_(tasks.c.status == e.source, _guard(e).sql(ctx)) for e in self.clock_edges]
+        edges = self.clock_edges if party is None else self.clock_edges_paying(party)
+        return _any([and_(tasks.c.status == e.source, _guard(e).sql(ctx)) for e in edges])
+
+    def clock_edges_paying(self, party: str) -> tuple[Transition, ...]:
+        """The clock edges whose effect writes the account of `party` ("publisher" or
+        "assignee"), read off each effect's `accounts` with the roles as the agents."""
+        if party not in ("publisher", "assignee"):
+            raise ValueError(f"no such party: {party!r}")
+        roles = Subject(seq=0, publisher_id="publisher", assignee_id="assignee", budget_cents=0)
+        return tuple(
+            e
+            for e in self.clock_edges
+            if e.effect is not None and party in e.effect.accounts(roles)
         )
 
     def clock_edges_of(self, status: str) -> tuple[tuple[Transition, ...], tuple[Transition, ...]]:

@@ -297,9 +297,13 @@ _NOW = bindparam("now", type_=BigInteger)
 def due_condition(
     now: Any, publisher_id: Any = None, assignee_id: Any = None
 ) -> ColumnElement[bool]:
-    """Tasks a clock edge has already moved for readers (optionally one publisher's, or
-    one assignee's)."""
-    cond = flows.LIFECYCLE.due_condition(now)
+    """Tasks a clock edge has already moved for readers (optionally those of one
+    publisher's, or one assignee's, that move money of theirs)."""
+    if publisher_id is not None and assignee_id is not None:
+        raise ValueError("one party at a time")
+    party = "publisher" if publisher_id is not None else None
+    party = "assignee" if assignee_id is not None else party
+    cond = flows.LIFECYCLE.due_condition(now, party=party)
     if publisher_id is not None:
         cond = and_(cond, tasks.c.publisher_id == publisher_id)
     if assignee_id is not None:
