@@ -5,10 +5,12 @@ from __future__ import annotations
 import atexit
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -206,23 +208,73 @@ def invariants(database_url: str) -> list[str]:
 BACKEND = os.environ.get("AIPOD_TEST_BACKEND", "sqlite").lower()
 PG_ADMIN_URL = os.environ.get("AIPOD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
+# Every test gets a database of its own, made for it. Most start from a copy of this test
+# process's *template*: a database migrated to the newest schema once (Alembic, as the
+# app does at start-up) and never connected to again. Running twelve migrations for each
+# of the suite's ~900 databases cost more CPU than most of the tests themselves; a copy
+# is a file copy on SQLite and a `CREATE DATABASE ... TEMPLATE` on PostgreSQL. The app
+# still runs its start-up migration on the copy, which finds it at the newest revision.
+# A test marked `@pytest.mark.empty_database` (tests/conftest.py) gets a database with
+# no schema at all instead: the migration tests and the first-run path.
+
+
+def _migrate(url: str) -> None:
+    from aipod_api.core import migrate
+    from aipod_api.core.db import make_null_pool_engine
+
+    engine = make_null_pool_engine(url)
+    try:
+        migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+class _SqliteTemplate:
+    """This test process's migrated SQLite template file, made on first use."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._dir: Path | None = None
+
+    def path(self) -> Path:
+        with self._lock:
+            if self._dir is None:
+                made = Path(tempfile.mkdtemp(prefix="aipod-template-"))
+                _migrate(f"sqlite:///{made / 'template.db'}")
+                # The last connection's close checkpointed the WAL into the file and
+                # removed it: the one file is the whole database.
+                leftovers = [p.name for p in made.iterdir() if p.name != "template.db"]
+                if leftovers:
+                    raise RuntimeError(f"the SQLite template is not one file: {leftovers}")
+                self._dir = made
+            return self._dir / "template.db"
+
+    def close(self) -> None:
+        with self._lock:
+            if self._dir is not None:
+                shutil.rmtree(self._dir, ignore_errors=True)
+                self._dir = None
+
 
 def _pg_url(name: str) -> str:
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     return f"postgresql+psycopg://{base.split('://', 1)[1]}/{name}"
 
 
-def _pg_create() -> str:
+def _pg_create(template: str | None = None, *, prefix: str = "aipod_t_") -> str:
+    """A new database: a copy of `template`, or (None) an empty one made from template0
+    with the encoding and ctype the app requires (a copy inherits its template's)."""
     import uuid
 
     import psycopg
 
-    name = "aipod_t_" + uuid.uuid4().hex[:12]
+    name = prefix + uuid.uuid4().hex[:12]
+    if template is None:
+        source = "template0 ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'"
+    else:
+        source = f'"{template}"'
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(
-            f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' "
-            "LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'"
-        )
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE {source}')
     return name
 
 
@@ -238,10 +290,11 @@ class _PgDatabases:
     background thread per test process.
 
     A DROP DATABASE waits for a checkpoint (a second or two when the server is busy) and a
-    CREATE DATABASE for its copy of template0 (about half a second): each test still gets
-    a brand-new, never-used database and every one is dropped, but neither wait is spent
-    inside a test. Before the process ends, `close()` drops what is left and reports a
-    drop that failed."""
+    CREATE DATABASE for its copy of the template (a tenth of a second or more): each test
+    still gets a brand-new, never-used database and every one is dropped, but neither wait
+    is spent inside a test. The thread first makes the template, an empty database
+    migrated to the newest schema, which the others copy. Before the process ends,
+    `close()` drops what is left, the template last, and reports a drop that failed."""
 
     READY = 2
 
@@ -249,6 +302,7 @@ class _PgDatabases:
         self._cond = threading.Condition()
         self._ready: list[str] = []
         self._drops: list[str] = []
+        self._template: str | None = None
         self._create_error: BaseException | None = None
         self._drop_errors: list[str] = []
         self._closing = False
@@ -291,16 +345,27 @@ class _PgDatabases:
                 return ("create", "")
             self._cond.wait()
 
+    def _copy(self) -> str:
+        if self._template is None:  # only this thread sets it
+            template = _pg_create(prefix="aipod_tmpl_")
+            try:
+                _migrate(_pg_url(template))
+            except BaseException:
+                _pg_drop(template)
+                raise
+            self._template = template
+        return _pg_create(self._template)
+
     def _run(self) -> None:
         while True:
             with self._cond:
                 job = self._next()
             if job is None:
-                return
+                break
             action, name = job
             try:
                 if action == "create":
-                    made = _pg_create()
+                    made = self._copy()
                 else:
                     _pg_drop(name)
             except Exception as exc:
@@ -318,6 +383,12 @@ class _PgDatabases:
                     else:
                         self._ready.append(made)
                 self._cond.notify_all()
+        if self._template is not None:
+            try:
+                _pg_drop(self._template)
+            except Exception as exc:
+                self._drop_errors.append(f"DROP DATABASE {self._template}: {exc}")
+            self._template = None
 
     def close(self) -> list[str]:
         """Drop every database made and not dropped yet; the drops that failed."""
@@ -327,24 +398,45 @@ class _PgDatabases:
             self._ready.clear()
             self._cond.notify_all()
             thread = self._thread
+            leftover: list[str] = []
+            if thread is None:
+                leftover, self._drops = self._drops, []
         if thread is not None:
             thread.join()
+        for name in leftover:  # given back with no thread running (empty ones only)
+            try:
+                _pg_drop(name)
+            except Exception as exc:
+                self._drop_errors.append(f"DROP DATABASE {name}: {exc}")
         return self._drop_errors
 
 
+_sqlite_template = _SqliteTemplate()
 _pg_databases = _PgDatabases()
+atexit.register(_sqlite_template.close)
 atexit.register(_pg_databases.close)  # outside pytest too
 
 
 def close_databases() -> list[str]:
-    """At the end of a test process: drop the PostgreSQL databases left; the failures."""
+    """At the end of a test process: drop the PostgreSQL databases left (and the
+    templates); the drops that failed."""
+    _sqlite_template.close()
     return _pg_databases.close()
 
 
-def create_database(tmp_dir: Path) -> str:
-    """A brand-new empty database URL for the selected backend."""
+def create_database(tmp_dir: Path, *, empty: bool = False) -> str:
+    """A brand-new database URL for the selected backend: a copy of the migrated template
+    (the newest schema, no rows), or with `empty` one with no schema at all. On SQLite,
+    the file `aipod.db` in `tmp_dir`, which must not exist yet."""
     if BACKEND == "sqlite":
-        return f"sqlite:///{tmp_dir / 'aipod.db'}"
+        path = tmp_dir / "aipod.db"
+        if path.exists():
+            raise FileExistsError(f"{path} exists: one database per directory")
+        if not empty:
+            shutil.copyfile(_sqlite_template.path(), path)
+        return f"sqlite:///{path}"
+    if empty:  # made here, not ahead (rare); dropped in the background like the others
+        return _pg_url(_pg_create())
     return _pg_url(_pg_databases.take())
 
 
