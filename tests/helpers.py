@@ -286,17 +286,21 @@ def _pg_drop(name: str) -> None:
 
 
 class _PgDatabases:
-    """PostgreSQL databases made ahead of the tests and dropped behind them, by one
-    background thread per test process.
+    """PostgreSQL databases made ahead of the tests and dropped behind them, by two
+    background threads per test process.
 
-    A DROP DATABASE waits for a checkpoint (a second or two when the server is busy) and a
-    CREATE DATABASE for its copy of the template (a tenth of a second or more): each test
-    still gets a brand-new, never-used database and every one is dropped, but neither wait
-    is spent inside a test. The thread first makes the template, an empty database
-    migrated to the newest schema, which the others copy. Before the process ends,
+    The creating thread first makes the template, an empty database migrated to the
+    newest schema, then keeps `READY` copies of it waiting for the next tests (a copy takes
+    a tenth of a second or more). Each DROP DATABASE waits for a checkpoint, a second or
+    more: one after the other, the drops could not keep up with the tests, and every
+    checkpoint costs the server CPU. The dropping thread drops what the tests gave back
+    in batches of up to `DROP_BATCH`, all at once (one connection each), which share
+    their checkpoints. Each test still gets a brand-new, never-used database and every
+    one is dropped, but neither wait is spent inside a test. Before the process ends,
     `close()` drops what is left, the template last, and reports a drop that failed."""
 
     READY = 2
+    DROP_BATCH = 6
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
@@ -306,18 +310,21 @@ class _PgDatabases:
         self._create_error: BaseException | None = None
         self._drop_errors: list[str] = []
         self._closing = False
-        self._thread: threading.Thread | None = None
+        self._creating = False  # the creating thread runs
+        self._threads: list[threading.Thread] = []
 
     def take(self) -> str:
         with self._cond:
             if self._closing:
                 raise RuntimeError("the test databases are closed")
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="aipod-test-databases", daemon=True
-                )
-                self._thread.start()
-            self._cond.notify_all()
+            if not self._threads:
+                self._creating = True
+                for target, role in ((self._create_loop, "create"), (self._drop_loop, "drop")):
+                    thread = threading.Thread(
+                        target=target, name=f"aipod-test-databases-{role}", daemon=True
+                    )
+                    thread.start()
+                    self._threads.append(thread)
             while not self._ready and self._create_error is None:
                 self._cond.wait()
             if self._ready:
@@ -325,6 +332,7 @@ class _PgDatabases:
                 self._cond.notify_all()
                 return name
             error, self._create_error = self._create_error, None
+            self._cond.notify_all()
             raise RuntimeError(f"cannot create a test database: {error}") from error
 
     def give_back(self, name: str) -> None:
@@ -332,21 +340,8 @@ class _PgDatabases:
             self._drops.append(name)
             self._cond.notify_all()
 
-    def _next(self) -> tuple[str, str] | None:
-        """The next job, under the lock: a database for a test waiting for one first."""
-        while True:
-            if not self._ready and self._create_error is None and not self._closing:
-                return ("create", "")
-            if self._drops:
-                return ("drop", self._drops.pop(0))
-            if self._closing:
-                return None
-            if len(self._ready) < self.READY and self._create_error is None:
-                return ("create", "")
-            self._cond.wait()
-
     def _copy(self) -> str:
-        if self._template is None:  # only this thread sets it
+        if self._template is None:  # only the creating thread sets it
             template = _pg_create(prefix="aipod_tmpl_")
             try:
                 _migrate(_pg_url(template))
@@ -356,38 +351,57 @@ class _PgDatabases:
             self._template = template
         return _pg_create(self._template)
 
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                job = self._next()
-            if job is None:
-                break
-            action, name = job
-            try:
-                if action == "create":
+    def _create_loop(self) -> None:
+        try:
+            while True:
+                with self._cond:
+                    while not self._closing and (
+                        len(self._ready) >= self.READY or self._create_error is not None
+                    ):
+                        self._cond.wait()
+                    if self._closing:
+                        return
+                try:
                     made = self._copy()
-                else:
-                    _pg_drop(name)
+                except Exception as exc:
+                    with self._cond:
+                        self._create_error = exc  # raised by the next take()
+                        self._cond.notify_all()
+                    continue
+                with self._cond:
+                    (self._drops if self._closing else self._ready).append(made)
+                    self._cond.notify_all()
+        finally:
+            with self._cond:
+                self._creating = False
+                self._cond.notify_all()
+
+    def _drop_all(self, names: list[str]) -> None:
+        def drop(name: str) -> None:
+            try:
+                _pg_drop(name)
             except Exception as exc:
                 with self._cond:
-                    if action == "create":
-                        self._create_error = exc
-                    else:
-                        self._drop_errors.append(f"DROP DATABASE {name}: {exc}")
-                    self._cond.notify_all()
-                continue
+                    self._drop_errors.append(f"DROP DATABASE {name}: {exc}")
+
+        threads = [threading.Thread(target=drop, args=(name,)) for name in names]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def _drop_loop(self) -> None:
+        while True:
             with self._cond:
-                if action == "create":
-                    if self._closing:
-                        self._drops.append(made)
-                    else:
-                        self._ready.append(made)
-                self._cond.notify_all()
-        if self._template is not None:
-            try:
-                _pg_drop(self._template)
-            except Exception as exc:
-                self._drop_errors.append(f"DROP DATABASE {self._template}: {exc}")
+                while not self._drops and not (self._closing and not self._creating):
+                    self._cond.wait()
+                batch = self._drops[: self.DROP_BATCH]
+                del self._drops[: len(batch)]
+            if not batch:  # closing, and nothing more will be made
+                break
+            self._drop_all(batch)
+        if self._template is not None:  # no copy is being made of it any more
+            self._drop_all([self._template])
             self._template = None
 
     def close(self) -> list[str]:
@@ -397,17 +411,14 @@ class _PgDatabases:
             self._drops.extend(self._ready)
             self._ready.clear()
             self._cond.notify_all()
-            thread = self._thread
+            threads = list(self._threads)
             leftover: list[str] = []
-            if thread is None:
+            if not threads:  # given back with no thread running (empty ones only)
                 leftover, self._drops = self._drops, []
-        if thread is not None:
+        for thread in threads:
             thread.join()
-        for name in leftover:  # given back with no thread running (empty ones only)
-            try:
-                _pg_drop(name)
-            except Exception as exc:
-                self._drop_errors.append(f"DROP DATABASE {name}: {exc}")
+        for start in range(0, len(leftover), self.DROP_BATCH):
+            self._drop_all(leftover[start : start + self.DROP_BATCH])
         return self._drop_errors
 
 
