@@ -58,10 +58,14 @@ if [ "${AIPOD_TEST_SERIAL:-0}" = 1 ]; then
 fi
 
 logs=$(mktemp -d)
+# Each pass's CPU seconds (its test processes and the servers, browsers and node processes
+# they start; not PostgreSQL's or Redis's own) are printed after its log, with GNU time.
+timed=()
+[ -x /usr/bin/time ] && timed=(/usr/bin/time -f "CPU: %U s user + %S s system; wall: %e s")
 step "pytest on SQLite and on PostgreSQL + Redis, side by side, $workers test processes each (PostgreSQL + Redis tests skip when they are not reachable); logs in $logs"
-AIPOD_TEST_BACKEND=sqlite .venv/bin/pytest -p no:cacheprovider "${xdist[@]}" "$@" >"$logs/sqlite.log" 2>&1 &
+AIPOD_TEST_BACKEND=sqlite "${timed[@]}" .venv/bin/pytest -p no:cacheprovider "${xdist[@]}" "$@" >"$logs/sqlite.log" 2>&1 &
 sqlite_pid=$!
-AIPOD_TEST_BACKEND=postgresql .venv/bin/pytest -p no:cacheprovider "${xdist[@]}" "$@" >"$logs/postgresql.log" 2>&1 &
+AIPOD_TEST_BACKEND=postgresql "${timed[@]}" .venv/bin/pytest -p no:cacheprovider "${xdist[@]}" "$@" >"$logs/postgresql.log" 2>&1 &
 pg_pid=$!
 status=0
 sqlite_rc=0; wait "$sqlite_pid" || sqlite_rc=$?

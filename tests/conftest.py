@@ -1,7 +1,10 @@
 """Shared fixtures.
 
 - `database_url`: a brand-new database for each test — a temporary SQLite file, or,
-  with `AIPOD_TEST_BACKEND=postgresql`, a new PostgreSQL database (dropped afterwards).
+  with `AIPOD_TEST_BACKEND=postgresql`, a new PostgreSQL database (dropped afterwards) —
+  already at the newest schema: a copy of a template this test process migrated once
+  (tests/helpers.py). `@pytest.mark.empty_database` gives a test one with no schema at
+  all instead (the migration tests, the first-run path).
 - `redis_url`: with `AIPOD_TEST_BACKEND=postgresql`, a Redis logical database flushed
   for the test; `None` on the SQLite backend.
 - `make_app` / `client`: the Flask app in-process (fast; most tests).
@@ -69,12 +72,13 @@ def _redis_available() -> str | None:
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> Iterator[str]:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if BACKEND != "sqlite":
         reason = _pg_available()
         if reason:
             pytest.skip(reason)
-    url = create_database(tmp_path)
+    empty = request.node.get_closest_marker("empty_database") is not None
+    url = create_database(tmp_path, empty=empty)
     try:
         yield url
     finally:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import atexit
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -206,23 +208,73 @@ def invariants(database_url: str) -> list[str]:
 BACKEND = os.environ.get("AIPOD_TEST_BACKEND", "sqlite").lower()
 PG_ADMIN_URL = os.environ.get("AIPOD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
+# Every test gets a database of its own, made for it. Most start from a copy of this test
+# process's *template*: a database migrated to the newest schema once (Alembic, as the
+# app does at start-up) and never connected to again. Running twelve migrations for each
+# of the suite's ~900 databases cost more CPU than most of the tests themselves; a copy
+# is a file copy on SQLite and a `CREATE DATABASE ... TEMPLATE` on PostgreSQL. The app
+# still runs its start-up migration on the copy, which finds it at the newest revision.
+# A test marked `@pytest.mark.empty_database` (tests/conftest.py) gets a database with
+# no schema at all instead: the migration tests and the first-run path.
+
+
+def _migrate(url: str) -> None:
+    from aipod_api.core import migrate
+    from aipod_api.core.db import make_null_pool_engine
+
+    engine = make_null_pool_engine(url)
+    try:
+        migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+class _SqliteTemplate:
+    """This test process's migrated SQLite template file, made on first use."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._dir: Path | None = None
+
+    def path(self) -> Path:
+        with self._lock:
+            if self._dir is None:
+                made = Path(tempfile.mkdtemp(prefix="aipod-template-"))
+                _migrate(f"sqlite:///{made / 'template.db'}")
+                # The last connection's close checkpointed the WAL into the file and
+                # removed it: the one file is the whole database.
+                leftovers = [p.name for p in made.iterdir() if p.name != "template.db"]
+                if leftovers:
+                    raise RuntimeError(f"the SQLite template is not one file: {leftovers}")
+                self._dir = made
+            return self._dir / "template.db"
+
+    def close(self) -> None:
+        with self._lock:
+            if self._dir is not None:
+                shutil.rmtree(self._dir, ignore_errors=True)
+                self._dir = None
+
 
 def _pg_url(name: str) -> str:
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     return f"postgresql+psycopg://{base.split('://', 1)[1]}/{name}"
 
 
-def _pg_create() -> str:
+def _pg_create(template: str | None = None, *, prefix: str = "aipod_t_") -> str:
+    """A new database: a copy of `template`, or (None) an empty one made from template0
+    with the encoding and ctype the app requires (a copy inherits its template's)."""
     import uuid
 
     import psycopg
 
-    name = "aipod_t_" + uuid.uuid4().hex[:12]
+    name = prefix + uuid.uuid4().hex[:12]
+    if template is None:
+        source = "template0 ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'"
+    else:
+        source = f'"{template}"'
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(
-            f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' "
-            "LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'"
-        )
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE {source}')
     return name
 
 
@@ -234,36 +286,45 @@ def _pg_drop(name: str) -> None:
 
 
 class _PgDatabases:
-    """PostgreSQL databases made ahead of the tests and dropped behind them, by one
-    background thread per test process.
+    """PostgreSQL databases made ahead of the tests and dropped behind them, by two
+    background threads per test process.
 
-    A DROP DATABASE waits for a checkpoint (a second or two when the server is busy) and a
-    CREATE DATABASE for its copy of template0 (about half a second): each test still gets
-    a brand-new, never-used database and every one is dropped, but neither wait is spent
-    inside a test. Before the process ends, `close()` drops what is left and reports a
-    drop that failed."""
+    The creating thread first makes the template, an empty database migrated to the
+    newest schema, then keeps `READY` copies of it waiting for the next tests (a copy takes
+    a tenth of a second or more). Each DROP DATABASE waits for a checkpoint, a second or
+    more: one after the other, the drops could not keep up with the tests, and every
+    checkpoint costs the server CPU. The dropping thread drops what the tests gave back
+    in batches of up to `DROP_BATCH`, all at once (one connection each), which share
+    their checkpoints. Each test still gets a brand-new, never-used database and every
+    one is dropped, but neither wait is spent inside a test. Before the process ends,
+    `close()` drops what is left, the template last, and reports a drop that failed."""
 
     READY = 2
+    DROP_BATCH = 6
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._ready: list[str] = []
         self._drops: list[str] = []
+        self._template: str | None = None
         self._create_error: BaseException | None = None
         self._drop_errors: list[str] = []
         self._closing = False
-        self._thread: threading.Thread | None = None
+        self._creating = False  # the creating thread runs
+        self._threads: list[threading.Thread] = []
 
     def take(self) -> str:
         with self._cond:
             if self._closing:
                 raise RuntimeError("the test databases are closed")
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="aipod-test-databases", daemon=True
-                )
-                self._thread.start()
-            self._cond.notify_all()
+            if not self._threads:
+                self._creating = True
+                for target, role in ((self._create_loop, "create"), (self._drop_loop, "drop")):
+                    thread = threading.Thread(
+                        target=target, name=f"aipod-test-databases-{role}", daemon=True
+                    )
+                    thread.start()
+                    self._threads.append(thread)
             while not self._ready and self._create_error is None:
                 self._cond.wait()
             if self._ready:
@@ -271,6 +332,7 @@ class _PgDatabases:
                 self._cond.notify_all()
                 return name
             error, self._create_error = self._create_error, None
+            self._cond.notify_all()
             raise RuntimeError(f"cannot create a test database: {error}") from error
 
     def give_back(self, name: str) -> None:
@@ -278,46 +340,69 @@ class _PgDatabases:
             self._drops.append(name)
             self._cond.notify_all()
 
-    def _next(self) -> tuple[str, str] | None:
-        """The next job, under the lock: a database for a test waiting for one first."""
-        while True:
-            if not self._ready and self._create_error is None and not self._closing:
-                return ("create", "")
-            if self._drops:
-                return ("drop", self._drops.pop(0))
-            if self._closing:
-                return None
-            if len(self._ready) < self.READY and self._create_error is None:
-                return ("create", "")
-            self._cond.wait()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                job = self._next()
-            if job is None:
-                return
-            action, name = job
+    def _copy(self) -> str:
+        if self._template is None:  # only the creating thread sets it
+            template = _pg_create(prefix="aipod_tmpl_")
             try:
-                if action == "create":
-                    made = _pg_create()
-                else:
-                    _pg_drop(name)
+                _migrate(_pg_url(template))
+            except BaseException:
+                _pg_drop(template)
+                raise
+            self._template = template
+        return _pg_create(self._template)
+
+    def _create_loop(self) -> None:
+        try:
+            while True:
+                with self._cond:
+                    while not self._closing and (
+                        len(self._ready) >= self.READY or self._create_error is not None
+                    ):
+                        self._cond.wait()
+                    if self._closing:
+                        return
+                try:
+                    made = self._copy()
+                except Exception as exc:
+                    with self._cond:
+                        self._create_error = exc  # raised by the next take()
+                        self._cond.notify_all()
+                    continue
+                with self._cond:
+                    (self._drops if self._closing else self._ready).append(made)
+                    self._cond.notify_all()
+        finally:
+            with self._cond:
+                self._creating = False
+                self._cond.notify_all()
+
+    def _drop_all(self, names: list[str]) -> None:
+        def drop(name: str) -> None:
+            try:
+                _pg_drop(name)
             except Exception as exc:
                 with self._cond:
-                    if action == "create":
-                        self._create_error = exc
-                    else:
-                        self._drop_errors.append(f"DROP DATABASE {name}: {exc}")
-                    self._cond.notify_all()
-                continue
+                    self._drop_errors.append(f"DROP DATABASE {name}: {exc}")
+
+        threads = [threading.Thread(target=drop, args=(name,)) for name in names]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def _drop_loop(self) -> None:
+        while True:
             with self._cond:
-                if action == "create":
-                    if self._closing:
-                        self._drops.append(made)
-                    else:
-                        self._ready.append(made)
-                self._cond.notify_all()
+                while not self._drops and not (self._closing and not self._creating):
+                    self._cond.wait()
+                batch = self._drops[: self.DROP_BATCH]
+                del self._drops[: len(batch)]
+            if not batch:  # closing, and nothing more will be made
+                break
+            self._drop_all(batch)
+        if self._template is not None:  # no copy is being made of it any more
+            self._drop_all([self._template])
+            self._template = None
 
     def close(self) -> list[str]:
         """Drop every database made and not dropped yet; the drops that failed."""
@@ -326,25 +411,43 @@ class _PgDatabases:
             self._drops.extend(self._ready)
             self._ready.clear()
             self._cond.notify_all()
-            thread = self._thread
-        if thread is not None:
+            threads = list(self._threads)
+            leftover: list[str] = []
+            if not threads:  # given back with no thread running (empty ones only)
+                leftover, self._drops = self._drops, []
+        for thread in threads:
             thread.join()
+        for start in range(0, len(leftover), self.DROP_BATCH):
+            self._drop_all(leftover[start : start + self.DROP_BATCH])
         return self._drop_errors
 
 
+_sqlite_template = _SqliteTemplate()
 _pg_databases = _PgDatabases()
+atexit.register(_sqlite_template.close)
 atexit.register(_pg_databases.close)  # outside pytest too
 
 
 def close_databases() -> list[str]:
-    """At the end of a test process: drop the PostgreSQL databases left; the failures."""
+    """At the end of a test process: drop the PostgreSQL databases left (and the
+    templates); the drops that failed."""
+    _sqlite_template.close()
     return _pg_databases.close()
 
 
-def create_database(tmp_dir: Path) -> str:
-    """A brand-new empty database URL for the selected backend."""
+def create_database(tmp_dir: Path, *, empty: bool = False) -> str:
+    """A brand-new database URL for the selected backend: a copy of the migrated template
+    (the newest schema, no rows), or with `empty` one with no schema at all. On SQLite,
+    the file `aipod.db` in `tmp_dir`, which must not exist yet."""
     if BACKEND == "sqlite":
-        return f"sqlite:///{tmp_dir / 'aipod.db'}"
+        path = tmp_dir / "aipod.db"
+        if path.exists():
+            raise FileExistsError(f"{path} exists: one database per directory")
+        if not empty:
+            shutil.copyfile(_sqlite_template.path(), path)
+        return f"sqlite:///{path}"
+    if empty:  # made here, not ahead (rare); dropped in the background like the others
+        return _pg_url(_pg_create())
     return _pg_url(_pg_databases.take())
 
 

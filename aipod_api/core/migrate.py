@@ -7,12 +7,15 @@ transaction holding the write lock (SQLite `BEGIN IMMEDIATE`) or an advisory loc
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 
 from aipod_api.core.db import transaction
@@ -34,14 +37,25 @@ def _quiet_alembic() -> None:
     logging.getLogger("alembic").setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
+@functools.cache
+def newest_revisions() -> frozenset[str]:
+    """The heads of the migration scripts, read once per process (and inherited by the
+    server's forked workers): reading them executes every script."""
+    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
 def upgrade(engine: Engine, *, then: Callable[[Connection], object] | None = None) -> None:
-    """Bring the schema to the newest revision, then run `then(conn)` in the same lock."""
+    """Bring the schema to the newest revision, then run `then(conn)` in the same lock.
+    A database already there (every start but the first, and each worker after the
+    server's main process) is only read: Alembic's environment does not run."""
     _quiet_alembic()
-    cfg = alembic_config()
     with transaction(engine, write=True) as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_KEY})
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "heads")
+        current = MigrationContext.configure(conn).get_current_heads()
+        if frozenset(current) != newest_revisions():
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "heads")
         if then is not None:
             then(conn)

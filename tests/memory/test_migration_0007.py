@@ -14,6 +14,9 @@ from aipod_api.core import migrate
 from aipod_api.core.db import make_null_pool_engine, transaction
 from aipod_api.memory import search, service
 
+# Its database starts with no schema: the test migrates it to 0006 itself.
+pytestmark = pytest.mark.empty_database
+
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
