@@ -8,6 +8,7 @@ imports a domain.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from typing import Any
 
@@ -93,6 +94,14 @@ def is_present(conn: Connection) -> bool:
     return row is not None
 
 
+@functools.cache
+def _password_hash(password: str) -> str:
+    """A demo account's password hash, made once per process: the password is public
+    (`demo`), and an argon2 hash per seed cost every seed 0.2 CPU-s (the test suite
+    seeds hundreds of databases)."""
+    return auth_service.hash_password(password)
+
+
 def seed(conn: Connection, *, signup_credit_cents: int, now: int) -> bool:
     """Create the demo data if the database has no agents. Returns True if it did."""
     if conn.execute(select(func.count()).select_from(agents)).scalar_one():
@@ -105,7 +114,7 @@ def seed(conn: Connection, *, signup_credit_cents: int, now: int) -> bool:
             email=spec["email"],
             nickname=spec["nickname"],
             capabilities=list(spec["capabilities"]),
-            password_hash=auth_service.hash_password(password) if password else None,
+            password_hash=_password_hash(password) if password else None,
             now=now,
         )
         agents_service.update_agent(

@@ -59,9 +59,14 @@ LOGIN_LABEL = "login"  # the label of keys issued by login (the ones login may r
 _ALPHABET = string.ascii_letters + string.digits
 _KEY_SHAPE = re.compile(re.escape(KEY_PREFIX) + "[A-Za-z0-9]{32}")
 _hasher = PasswordHasher()  # argon2id with the library's recommended parameters
-# A real hash of a random password, verified when the user is unknown so that a wrong
-# username costs as much time as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A real hash of a random password, verified when the user is unknown so that a
+    wrong username costs as much time as a wrong password. Made on first use, not at
+    import (an argon2 hash is 0.2 CPU-s here: every process start paid it)."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 class UsernameTaken(Conflict):
@@ -199,9 +204,10 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     with blocking():
+        dummy = _dummy_hash()  # made by the first call, whichever the case: no tell
         if password_hash is None:
             with contextlib.suppress(VerificationError, InvalidHashError):
-                _hasher.verify(_DUMMY_HASH, password)
+                _hasher.verify(dummy, password)
             return False
         try:
             return _hasher.verify(password_hash, password)
