@@ -32,6 +32,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -328,9 +329,15 @@ def require_reference_deps() -> None:
         ) from None
 
 
+SizeResult = tuple[list[dict[str, Any]], dict[str, float], dict[str, Any]]
+
+
 def run_size(
     n: int, args: argparse.Namespace, wrk_bin: str, scratch: Path
-) -> tuple[list[dict[str, Any]], dict[str, float], dict[str, Any]]:
+) -> Generator[None, None, SizeResult]:
+    """One size: load, start the servers, then one endpoint per step. A generator: it
+    pauses before each endpoint, so that `main` can measure the sizes one after the other
+    or (`--interleave-sizes`) endpoint by endpoint, every size back to back."""
     data_dir: Path = args.data_dir
     template = data_dir / f"aipod_{n}.db"
     meta_path = Path(str(template) + ".json")
@@ -426,11 +433,12 @@ def run_size(
         ceiling_script = scratch / "ceiling.lua"
         ceiling_script.write_text(CEILING_LUA)
         for ep in selected:
+            yield  # the caller decides when this size measures its next endpoint
             try:
                 api_body = probe_body(api_base, ep, keys[-1], meta, cycle_index)
                 size = len(api_body)
             except Exception as exc:  # e.g. an endpoint that does not exist yet
-                print(f"  {ep.name:<28} skipped: {exc}", flush=True)
+                print(f"  {n:>9,} {ep.name:<28} skipped: {exc}", flush=True)
                 results.append({"endpoint": ep.name, "kind": ep.kind, "skipped": str(exc)})
                 continue
             with_ref = reference is not None and ep.reference
@@ -438,7 +446,7 @@ def run_size(
             if with_ref:  # the same answer, or the comparison says so
                 differs = same_data(api_body, probe_body(ref_base, ep, keys[-1], meta))
                 if differs:
-                    print(f"  {ep.name:<28} reference: {differs}", flush=True)
+                    print(f"  {n:>9,} {ep.name:<28} reference: {differs}", flush=True)
             scripts = []
             first_part = cycle_index * cycle_runs
             if ep.mode == "cycle":
@@ -516,7 +524,7 @@ def run_size(
                 )
             results.append(row)
             print(
-                f"  {ep.name:<28} {row['rps']:8.0f} req/s  p50 {row['p50_ms']:6.2f} ms  "
+                f"  {n:>9,} {ep.name:<28} {row['rps']:8.0f} req/s  p50 {row['p50_ms']:6.2f} ms  "
                 f"p99 {row['p99_ms']:6.2f} ms  ceiling {row['ceiling_rps']:7.0f}  "
                 f"ratio {row['ratio']:.2f}  jsonify {row['jsonify_rps']:7.0f}  "
                 f"ratio {row['ratio_jsonify']:.2f}  errors {row['errors']}",
@@ -524,7 +532,7 @@ def run_size(
             )
             if ref is not None:
                 print(
-                    f"  {'  reference':<28} {row['reference_rps']:8.0f} req/s  "
+                    f"  {n:>9,} {'  reference':<28} {row['reference_rps']:8.0f} req/s  "
                     f"p50 {row['reference_p50_ms']:6.2f} ms  "
                     f"p99 {row['reference_p99_ms']:6.2f} ms  "
                     f"API x {row['ratio_reference']:.2f}  errors {row['reference_errors']}",
@@ -598,6 +606,41 @@ def table(n: int, rows: list[dict[str, Any]], rss: dict[str, float], meta: dict[
     return "\n".join(out)
 
 
+def drain(gen: Generator[None, None, SizeResult]) -> SizeResult:
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
+
+
+def interleaved(
+    sizes: list[int], args: argparse.Namespace, wrk_bin: str, scratch: Path
+) -> dict[int, SizeResult]:
+    """Every size's servers up at once; per endpoint, the sizes back to back (the first
+    size of each endpoint rotating), so a p99 ratio between sizes is taken over minutes
+    of the same machine noise rather than over separate runs."""
+    gens = {n: run_size(n, args, wrk_bin, scratch) for n in sizes}
+    done: dict[int, SizeResult] = {}
+    try:
+        for gen in gens.values():  # load, migrate, start: up to the first endpoint
+            next(gen)
+        turn = 0
+        while len(done) < len(gens):
+            live = [n for n in sizes if n not in done]
+            order = live[turn % len(live) :] + live[: turn % len(live)]
+            turn += 1
+            for n in order:
+                try:
+                    next(gens[n])
+                except StopIteration as stop:
+                    done[n] = stop.value
+    finally:
+        for gen in gens.values():
+            gen.close()  # stops the servers of a size interrupted by an error
+    return done
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="10000,1000000", help="comma-separated dataset sizes")
@@ -613,6 +656,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reload", action="store_true", help="rebuild the cached datasets")
     p.add_argument("--only", help="comma-separated substrings of endpoint names")
     p.add_argument("--json", type=Path, help="also write the raw results here")
+    p.add_argument(
+        "--interleave-sizes",
+        action="store_true",
+        help="start every size's servers at once and measure each endpoint at every size "
+        "back to back (p99 ratios between sizes under the same machine noise)",
+    )
     p.add_argument(
         "--no-reference",
         dest="reference",
@@ -643,8 +692,15 @@ def main(argv: list[str] | None = None) -> int:
     all_rows: dict[int, list[dict[str, Any]]] = {}
     tables = []
     with tempfile.TemporaryDirectory(prefix="aipod-bench-") as tmp:
+        if args.interleave_sizes:
+            results = interleaved(sizes, args, wrk_bin, Path(tmp))
+        else:
+            results = {}
+            for n in sizes:
+                gen = run_size(n, args, wrk_bin, Path(tmp))
+                results[n] = drain(gen)
         for n in sizes:
-            rows, rss, meta = run_size(n, args, wrk_bin, Path(tmp))
+            rows, rss, meta = results[n]
             all_rows[n] = rows
             tables.append(table(n, rows, rss, meta))
     print(f"\n## aipod_api benchmark, {started}")
