@@ -8,7 +8,10 @@ made by `bench/load.py`. Prints CPU microseconds per request and the ratio of th
 cost to the endpoint's (the throughput ratio a server would show if the server, the GIL
 and the load generator cost nothing). Quick and quiet enough to compare changes one at a
 time; `bench/run.py` remains the measurement of record. `--profile NAME` runs cProfile on
-the endpoints whose name contains NAME and prints the top functions.
+the endpoints whose name contains NAME and prints the top functions. `--reference` also
+times `bench/reference_app.py` (the Flask-SQLAlchemy reference) on the read routes it
+serves, with the same requests on the same scratch file, and prints the API's advantage
+(reference µs / API µs: issue 18's "× reference", in CPU time).
 """
 
 from __future__ import annotations
@@ -112,6 +115,11 @@ def main() -> int:
     )
     p.add_argument("--exact", action="store_true", help="--only names endpoints exactly")
     p.add_argument(
+        "--reference",
+        action="store_true",
+        help="also time bench/reference_app.py on the read routes it serves",
+    )
+    p.add_argument(
         "--bare",
         action="store_true",
         help="call each endpoint N times and nothing else: no ceiling, no timing (for"
@@ -141,6 +149,13 @@ def main() -> int:
         time.time = lambda: wall
         time.monotonic = lambda: mono
     from ceiling_app import app as ceiling_app
+
+    ref_wsgi: Any = None
+    if args.reference and not args.bare:
+        os.environ["REFERENCE_DATABASE_URL"] = f"sqlite:///{db}"
+        from reference_app import app as reference_app
+
+        ref_wsgi = reference_app.wsgi_app
 
     from aipod_api.app import create_app
     from aipod_api.settings import Settings
@@ -237,7 +252,16 @@ def main() -> int:
             e for e in endpoints if any(w == e[0] if args.exact else w in e[0] for w in wanted)
         ]
 
-    print(f"{'endpoint':32} {'bytes':>6} {'µs/req':>8} {'ceiling µs':>10} {'ratio':>6}")
+    ref_routes = {
+        "GET /v1/agents/{id}",
+        "GET /v1/agents?capability=",
+        "GET /v1/tasks?status=open",
+        "GET /v1/wallet",
+    }
+    print(
+        f"{'endpoint':32} {'bytes':>6} {'µs/req':>8} {'ceiling µs':>10} {'ratio':>6}"
+        + (f" {'reference µs':>12} {'× ref':>6}" if ref_wsgi else "")
+    )
     for name, env in endpoints:
         captured: list[bytes] = []
 
@@ -263,7 +287,11 @@ def main() -> int:
         call = _consume(wsgi, env)
         c_us = timed(ceiling, args.n)
         us = timed(call, args.n)
-        print(f"{name:32} {size:6d} {us:8.1f} {c_us:10.1f} {c_us / us:6.2f}")
+        extra = ""
+        if ref_wsgi is not None and name in ref_routes:
+            r_us = timed(_consume(ref_wsgi, env), args.n)
+            extra = f" {r_us:12.1f} {r_us / us:6.2f}"
+        print(f"{name:32} {size:6d} {us:8.1f} {c_us:10.1f} {c_us / us:6.2f}{extra}")
         if args.profile and args.profile in name:
             prof = cProfile.Profile()
             prof.enable()
