@@ -95,6 +95,20 @@ def timed(call: Call, n: int) -> float:
     return best * 1e6
 
 
+def tail(call: Call, n: int) -> tuple[float, float]:
+    """p50 and p99 of n calls' CPU µs each (this thread's CPU time per call): a cost that
+    grows with the data shows in these at the larger size, machine load much less."""
+    for _ in range(min(200, n)):
+        call()
+    each = []
+    for _ in range(n):
+        t0 = time.thread_time()
+        call()
+        each.append(time.thread_time() - t0)
+    each.sort()
+    return each[len(each) // 2] * 1e6, each[min(len(each) - 1, int(len(each) * 0.99))] * 1e6
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--db", type=Path, required=True)
@@ -114,6 +128,11 @@ def main() -> int:
         help="reads rotate over this many callers' keys, as bench/run.py's load does (63)",
     )
     p.add_argument("--exact", action="store_true", help="--only names endpoints exactly")
+    p.add_argument(
+        "--tail",
+        action="store_true",
+        help="also print p50/p99 of each call's CPU µs (per-call thread time)",
+    )
     p.add_argument(
         "--reference",
         action="store_true",
@@ -260,6 +279,7 @@ def main() -> int:
     }
     print(
         f"{'endpoint':32} {'bytes':>6} {'µs/req':>8} {'ceiling µs':>10} {'ratio':>6}"
+        + (f" {'p50 µs':>8} {'p99 µs':>8}" if args.tail else "")
         + (f" {'reference µs':>12} {'× ref':>6}" if ref_wsgi else "")
     )
     for name, env in endpoints:
@@ -288,9 +308,12 @@ def main() -> int:
         c_us = timed(ceiling, args.n)
         us = timed(call, args.n)
         extra = ""
+        if args.tail:
+            p50, p99 = tail(call, args.n)
+            extra += f" {p50:8.1f} {p99:8.1f}"
         if ref_wsgi is not None and name in ref_routes:
             r_us = timed(_consume(ref_wsgi, env), args.n)
-            extra = f" {r_us:12.1f} {r_us / us:6.2f}"
+            extra += f" {r_us:12.1f} {r_us / us:6.2f}"
         print(f"{name:32} {size:6d} {us:8.1f} {c_us:10.1f} {c_us / us:6.2f}{extra}")
         if args.profile and args.profile in name:
             prof = cProfile.Profile()
