@@ -8,7 +8,10 @@ made by `bench/load.py`. Prints CPU microseconds per request and the ratio of th
 cost to the endpoint's (the throughput ratio a server would show if the server, the GIL
 and the load generator cost nothing). Quick and quiet enough to compare changes one at a
 time; `bench/run.py` remains the measurement of record. `--profile NAME` runs cProfile on
-the endpoints whose name contains NAME and prints the top functions.
+the endpoints whose name contains NAME and prints the top functions. `--reference` also
+times `bench/reference_app.py` (the Flask-SQLAlchemy reference) on the read routes it
+serves, with the same requests on the same scratch file, and prints the API's advantage
+(reference µs / API µs: issue 18's "× reference", in CPU time).
 """
 
 from __future__ import annotations
@@ -92,6 +95,20 @@ def timed(call: Call, n: int) -> float:
     return best * 1e6
 
 
+def tail(call: Call, n: int) -> tuple[float, float]:
+    """p50 and p99 of n calls' CPU µs each (this thread's CPU time per call): a cost that
+    grows with the data shows in these at the larger size, machine load much less."""
+    for _ in range(min(200, n)):
+        call()
+    each = []
+    for _ in range(n):
+        t0 = time.thread_time()
+        call()
+        each.append(time.thread_time() - t0)
+    each.sort()
+    return each[len(each) // 2] * 1e6, each[min(len(each) - 1, int(len(each) * 0.99))] * 1e6
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--db", type=Path, required=True)
@@ -111,6 +128,16 @@ def main() -> int:
         help="reads rotate over this many callers' keys, as bench/run.py's load does (63)",
     )
     p.add_argument("--exact", action="store_true", help="--only names endpoints exactly")
+    p.add_argument(
+        "--tail",
+        action="store_true",
+        help="also print p50/p99 of each call's CPU µs (per-call thread time)",
+    )
+    p.add_argument(
+        "--reference",
+        action="store_true",
+        help="also time bench/reference_app.py on the read routes it serves",
+    )
     p.add_argument(
         "--bare",
         action="store_true",
@@ -141,6 +168,13 @@ def main() -> int:
         time.time = lambda: wall
         time.monotonic = lambda: mono
     from ceiling_app import app as ceiling_app
+
+    ref_wsgi: Any = None
+    if args.reference and not args.bare:
+        os.environ["REFERENCE_DATABASE_URL"] = f"sqlite:///{db}"
+        from reference_app import app as reference_app
+
+        ref_wsgi = reference_app.wsgi_app
 
     from aipod_api.app import create_app
     from aipod_api.settings import Settings
@@ -237,7 +271,17 @@ def main() -> int:
             e for e in endpoints if any(w == e[0] if args.exact else w in e[0] for w in wanted)
         ]
 
-    print(f"{'endpoint':32} {'bytes':>6} {'µs/req':>8} {'ceiling µs':>10} {'ratio':>6}")
+    ref_routes = {
+        "GET /v1/agents/{id}",
+        "GET /v1/agents?capability=",
+        "GET /v1/tasks?status=open",
+        "GET /v1/wallet",
+    }
+    print(
+        f"{'endpoint':32} {'bytes':>6} {'µs/req':>8} {'ceiling µs':>10} {'ratio':>6}"
+        + (f" {'p50 µs':>8} {'p99 µs':>8}" if args.tail else "")
+        + (f" {'reference µs':>12} {'× ref':>6}" if ref_wsgi else "")
+    )
     for name, env in endpoints:
         captured: list[bytes] = []
 
@@ -263,7 +307,14 @@ def main() -> int:
         call = _consume(wsgi, env)
         c_us = timed(ceiling, args.n)
         us = timed(call, args.n)
-        print(f"{name:32} {size:6d} {us:8.1f} {c_us:10.1f} {c_us / us:6.2f}")
+        extra = ""
+        if args.tail:
+            p50, p99 = tail(call, args.n)
+            extra += f" {p50:8.1f} {p99:8.1f}"
+        if ref_wsgi is not None and name in ref_routes:
+            r_us = timed(_consume(ref_wsgi, env), args.n)
+            extra += f" {r_us:12.1f} {r_us / us:6.2f}"
+        print(f"{name:32} {size:6d} {us:8.1f} {c_us:10.1f} {c_us / us:6.2f}{extra}")
         if args.profile and args.profile in name:
             prof = cProfile.Profile()
             prof.enable()

@@ -5,12 +5,17 @@
 Per size: bulk-load the dataset once (`bench/load.py`, cached in `--data-dir`), copy it to
 a scratch file, start the API exactly as users do (`python -m aipod_api.server`) and the
 bare-Flask ceiling (`bench/ceiling_app.py`, granian with the same workers and threads),
-then for each endpoint: a warm-up, the two ceilings at the endpoint's response size (a
-prebuilt orjson body, and the same envelope through `flask.jsonify`, as a typical Flask
-route answers), and the endpoint, each driven by wrk from a separate process (installed
-with apt-get if missing). Prints requests/s, p50, p99 and the ratio to each ceiling per
-endpoint (issue 18's targets are ratios to the `jsonify` one), the p99 ratio between the
-largest and smallest size, and the API server's RSS after the load.
+and the Flask-SQLAlchemy reference (`bench/reference_app.py`, the read routes, on its own
+copy of the dataset, granian with the same options), then for each endpoint: a warm-up,
+the two ceilings at the endpoint's response size (a prebuilt orjson body, and the same
+envelope through `flask.jsonify`, as a typical Flask route answers), the endpoint, and
+the reference's route for it, each driven by wrk from a separate process (installed with
+apt-get if missing). Prints requests/s, p50, p99, the ratio to each ceiling (issue 18's
+targets are ratios to the `jsonify` one) and to the reference per endpoint, the p99 ratio
+between the largest and smallest size, the API server's RSS after the load and the load
+average around each size.
+
+The reference needs Flask-SQLAlchemy: `pip install -e ".[bench]"` (or `--no-reference`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +58,7 @@ class Endpoint:
     # of claiming and storing), "replay" one key per caller (every request after the
     # first is answered from the store).
     idem: str = ""
+    reference: bool = False  # bench/reference_app.py serves the same route
 
 
 PUBLISH_BODY = json.dumps({"title": "bench task", "description": "load", "budget": 0.01})
@@ -61,20 +68,16 @@ def endpoints(meta: dict[str, Any], *, idempotency: bool = False) -> list[Endpoi
     cap = urllib.parse.quote(meta["capability"])
     tag = urllib.parse.quote(meta["tag"])
     eps = [
-        Endpoint("GET /v1/agents/{id}", "read", "GET", "/v1/agents/{agent}"),
-        Endpoint("GET /v1/agents?capability=", "read", "GET", f"/v1/agents?capability={cap}"),
-        Endpoint("GET /v1/tasks?status=open", "read", "GET", "/v1/tasks?status=open"),
-        Endpoint("GET /v1/wallet", "read", "GET", "/v1/wallet"),
+        Endpoint("GET /v1/agents/{id}", "read", "GET", "/v1/agents/{agent}", reference=True),
+        Endpoint("GET /v1/agents?capability=", "read", "GET", f"/v1/agents?capability={cap}",
+                 reference=True),
+        Endpoint("GET /v1/tasks?status=open", "read", "GET", "/v1/tasks?status=open",
+                 reference=True),
+        Endpoint("GET /v1/wallet", "read", "GET", "/v1/wallet", reference=True),
         Endpoint("GET /v1/memory?tag=", "read", "GET", f"/v1/memory?tag={tag}"),
-        Endpoint(
-            "POST /v1/tasks",
-            "write",
-            "POST",
-            "/v1/tasks",
-            body=PUBLISH_BODY,
-        ),
+        Endpoint("POST /v1/tasks", "write", "POST", "/v1/tasks", body=PUBLISH_BODY),
         Endpoint("PUT accept+complete", "write", "PUT", "", mode="cycle"),
-    ]
+    ]  # fmt: skip
     if idempotency:
         eps += [
             Endpoint("POST /v1/tasks +Idem-Key", "write", "POST", "/v1/tasks",
@@ -279,6 +282,12 @@ def wrk(
 
 def probe(base: str, ep: Endpoint, key: str, meta: dict[str, Any], cycle_index: int = 0) -> int:
     """One request with urllib: checks it succeeds, returns the response size in bytes."""
+    return len(probe_body(base, ep, key, meta, cycle_index))
+
+
+def probe_body(
+    base: str, ep: Endpoint, key: str, meta: dict[str, Any], cycle_index: int = 0
+) -> bytes:
     path = ep.path.replace("{agent}", "agent_0000042")
     method, body = ep.method, ep.body
     if ep.mode == "cycle":  # accept one pool task that the load will not use
@@ -291,12 +300,44 @@ def probe(base: str, ep: Endpoint, key: str, meta: dict[str, Any], cycle_index: 
         headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
     )
     with urllib.request.urlopen(req, timeout=30) as resp:
-        return len(resp.read())
+        body: bytes = resp.read()
+        return body
+
+
+def same_data(api_body: bytes, ref_body: bytes) -> str:
+    """'' when the two answers' `data` are equal, else what differs (for the report)."""
+    a, b = json.loads(api_body)["data"], json.loads(ref_body)["data"]
+    if a == b:
+        return ""
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+        return "data differs in: " + ", ".join(keys)
+    return "data differs"
+
+
+def loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def require_reference_deps() -> None:
+    try:
+        import flask_sqlalchemy  # noqa: F401
+    except ImportError:
+        raise SystemExit(
+            'bench/reference_app.py needs Flask-SQLAlchemy: pip install -e ".[bench]" '
+            "(or run with --no-reference)"
+        ) from None
+
+
+SizeResult = tuple[list[dict[str, Any]], dict[str, float], dict[str, Any]]
 
 
 def run_size(
     n: int, args: argparse.Namespace, wrk_bin: str, scratch: Path
-) -> tuple[list[dict[str, Any]], dict[str, float], dict[str, Any]]:
+) -> Generator[None, None, SizeResult]:
+    """One size: load, start the servers, then one endpoint per step. A generator: it
+    pauses before each endpoint, so that `main` can measure the sizes one after the other
+    or (`--interleave-sizes`) endpoint by endpoint, every size back to back."""
     data_dir: Path = args.data_dir
     template = data_dir / f"aipod_{n}.db"
     meta_path = Path(str(template) + ".json")
@@ -319,9 +360,16 @@ def run_size(
     for suffix in ("", "-wal", "-shm"):
         Path(str(work) + suffix).unlink(missing_ok=True)
     shutil.copyfile(template, work)
+    # The reference reads its own copy: the API's write endpoints do not touch it, and
+    # neither server waits on the other's locks or checkpoints.
+    ref_work = scratch / f"ref_{n}.db"
+    if args.reference:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(ref_work) + suffix).unlink(missing_ok=True)
+        shutil.copyfile(template, ref_work)
     os.sync()  # no write-back of the fresh copy's dirty pages during the measurements
 
-    api_port, ceil_port = free_port(), free_port()
+    api_port, ceil_port, ref_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "AIPOD_RATE_LIMIT": BENCH_RATE_LIMIT,
@@ -338,16 +386,38 @@ def run_size(
         PY, str(HERE / "ceiling_app.py"), "--port", str(ceil_port),
         "--workers", str(args.workers), "--threads", str(args.threads),
     ]  # fmt: skip
-    print(f"\n== size {n:,}: {' '.join(api_cmd[1:])} ==", flush=True)
+    ref_cmd = [
+        PY, str(HERE / "reference_app.py"), "--port", str(ref_port),
+        "--database-url", f"sqlite:///{ref_work}",
+        "--workers", str(args.workers), "--threads", str(args.threads),
+    ]  # fmt: skip
+    started_load = loadavg()
+    print(f"\n== size {n:,}: {' '.join(api_cmd[1:])} (load average {started_load}) ==",
+          flush=True)  # fmt: skip
     api = subprocess.Popen(api_cmd, env=env, cwd=scratch)
     ceiling = subprocess.Popen(ceil_cmd, env=env, cwd=HERE)
+    reference = subprocess.Popen(ref_cmd, env=env, cwd=HERE) if args.reference else None
     results: list[dict[str, Any]] = []
     try:
         api_base = f"http://127.0.0.1:{api_port}"
         ceil_base = f"http://127.0.0.1:{ceil_port}"
+        ref_base = f"http://127.0.0.1:{ref_port}"
         wait_ready(api_base + "/v1/status", api)
         wait_ready(ceil_base + "/?size=100", ceiling)
         keys = [u["key"] for u in meta["users"]]
+        if reference is not None:
+            ref_probe = Endpoint("probe", "read", "GET", "/v1/wallet")
+            deadline = time.monotonic() + 120
+            while True:  # its readiness: an authenticated read answered
+                if reference.poll() is not None:
+                    raise SystemExit(f"reference exited with {reference.returncode}")
+                try:
+                    probe(ref_base, ref_probe, keys[-1], meta)
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise SystemExit("reference not ready") from None
+                    time.sleep(0.2)
         users = len(keys)
         cycle_runs = 2  # warm-up and measurement use separate parts of the pool
         only = {s.strip() for s in args.only.split(",")} if args.only else None
@@ -363,12 +433,20 @@ def run_size(
         ceiling_script = scratch / "ceiling.lua"
         ceiling_script.write_text(CEILING_LUA)
         for ep in selected:
+            yield  # the caller decides when this size measures its next endpoint
             try:
-                size = probe(api_base, ep, keys[-1], meta, cycle_index)
+                api_body = probe_body(api_base, ep, keys[-1], meta, cycle_index)
+                size = len(api_body)
             except Exception as exc:  # e.g. an endpoint that does not exist yet
-                print(f"  {ep.name:<28} skipped: {exc}", flush=True)
+                print(f"  {n:>9,} {ep.name:<28} skipped: {exc}", flush=True)
                 results.append({"endpoint": ep.name, "kind": ep.kind, "skipped": str(exc)})
                 continue
+            with_ref = reference is not None and ep.reference
+            differs = ""
+            if with_ref:  # the same answer, or the comparison says so
+                differs = same_data(api_body, probe_body(ref_base, ep, keys[-1], meta))
+                if differs:
+                    print(f"  {n:>9,} {ep.name:<28} reference: {differs}", flush=True)
             scripts = []
             first_part = cycle_index * cycle_runs
             if ep.mode == "cycle":
@@ -412,6 +490,14 @@ def run_size(
                 wrk_bin, api_base, scripts[1], duration=args.duration,
                 connections=args.connections,
             )  # fmt: skip
+            ref: dict[str, Any] | None = None
+            if with_ref:  # read routes: the same scripts, on the reference
+                wrk(wrk_bin, ref_base, scripts[0], duration=args.warmup,
+                    connections=args.connections)  # fmt: skip
+                ref = wrk(
+                    wrk_bin, ref_base, scripts[1], duration=args.duration,
+                    connections=args.connections,
+                )  # fmt: skip
             row = {
                 "endpoint": ep.name,
                 "kind": ep.kind,
@@ -425,22 +511,45 @@ def run_size(
                 "ratio": r["rps"] / c["rps"],
                 "jsonify_rps": cj["rps"],
                 "ratio_jsonify": r["rps"] / cj["rps"],
+                "load": loadavg(),
             }
+            if ref is not None:
+                row.update(
+                    reference_rps=ref["rps"],
+                    reference_p50_ms=ref["p50_us"] / 1000,
+                    reference_p99_ms=ref["p99_us"] / 1000,
+                    reference_errors=ref["status_errors"] + ref["socket_errors"],
+                    ratio_reference=r["rps"] / ref["rps"],
+                    reference_same_data=not differs,
+                )
             results.append(row)
             print(
-                f"  {ep.name:<28} {row['rps']:8.0f} req/s  p50 {row['p50_ms']:6.2f} ms  "
+                f"  {n:>9,} {ep.name:<28} {row['rps']:8.0f} req/s  p50 {row['p50_ms']:6.2f} ms  "
                 f"p99 {row['p99_ms']:6.2f} ms  ceiling {row['ceiling_rps']:7.0f}  "
                 f"ratio {row['ratio']:.2f}  jsonify {row['jsonify_rps']:7.0f}  "
                 f"ratio {row['ratio_jsonify']:.2f}  errors {row['errors']}",
                 flush=True,
             )
+            if ref is not None:
+                print(
+                    f"  {n:>9,} {'  reference':<28} {row['reference_rps']:8.0f} req/s  "
+                    f"p50 {row['reference_p50_ms']:6.2f} ms  "
+                    f"p99 {row['reference_p99_ms']:6.2f} ms  "
+                    f"API x {row['ratio_reference']:.2f}  errors {row['reference_errors']}",
+                    flush=True,
+                )
         rss = rss_mb(api.pid)
+        ref_rss = rss_mb(reference.pid) if reference is not None else {}
     finally:
         stop(api)
         stop(ceiling)
+        if reference is not None:
+            stop(reference)
         for suffix in ("", "-wal", "-shm"):
             Path(str(work) + suffix).unlink(missing_ok=True)
-    return results, rss, meta
+            Path(str(ref_work) + suffix).unlink(missing_ok=True)
+    info = {"load_before": started_load, "load_after": loadavg(), "reference_rss": ref_rss}
+    return results, rss, {**meta, **info}
 
 
 def jsonify_target(row: dict[str, Any]) -> float:
@@ -450,30 +559,86 @@ def jsonify_target(row: dict[str, Any]) -> float:
     return 0.45 if row["endpoint"] == "GET /v1/tasks?status=open" else 0.6
 
 
+REFERENCE_TARGET = 3.0  # issue 18: still ≥ 3x the Flask-SQLAlchemy reference
+
+
 def table(n: int, rows: list[dict[str, Any]], rss: dict[str, float], meta: dict[str, Any]) -> str:
     out = [
         f"### {n:,} rows (agents {meta['agents']:,}, tasks {meta['tasks']:,}, "
         f"transactions {meta['transactions']:,}, memories {meta['memories']:,})",
         "",
+        f"Load average (1, 5, 15 min): {meta['load_before']} before, {meta['load_after']} "
+        "after; per endpoint, at the end of its measurements, in the last column.",
+        "",
         "| endpoint | bytes | req/s | p50 ms | p99 ms | ceiling req/s | ratio "
-        "| jsonify req/s | ratio | target (of jsonify) | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| jsonify req/s | ratio | target (of jsonify) | reference req/s | reference p99 ms "
+        "| × reference (≥3) | errors | load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         if "skipped" in r:
-            out.append(f"| {r['endpoint']} | | skipped | | | | | | | | |")
+            out.append(f"| {r['endpoint']} | | skipped | | | | | | | | | | | | |")
             continue
         target = jsonify_target(r)
         mark = "ok" if r["ratio_jsonify"] >= target else "below"
+        if "reference_rps" in r:
+            ref_mark = "ok" if r["ratio_reference"] >= REFERENCE_TARGET else "below"
+            if not r["reference_same_data"]:
+                ref_mark += ", data differs"
+            ref = (
+                f"{r['reference_rps']:.0f} | {r['reference_p99_ms']:.2f} | "
+                f"{r['ratio_reference']:.2f} {ref_mark}"
+            )
+        else:
+            ref = "| |"
         out.append(
             f"| {r['endpoint']} | {r['bytes']} | {r['rps']:.0f} | {r['p50_ms']:.2f} | "
             f"{r['p99_ms']:.2f} | {r['ceiling_rps']:.0f} | {r['ratio']:.2f} | "
             f"{r['jsonify_rps']:.0f} | {r['ratio_jsonify']:.2f} | ≥{target:.2f} {mark} | "
-            f"{r['errors']} |"
+            f"{ref} | {r['errors']} | {r['load']} |"
         )
     workers = ", ".join(f"{k} {v:.0f}" for k, v in rss.items())
-    out += ["", f"Server RSS after the load (MB): {workers}", ""]
+    out += ["", f"API server RSS after the load (MB): {workers}"]
+    if meta.get("reference_rss"):
+        ref_workers = ", ".join(f"{k} {v:.0f}" for k, v in meta["reference_rss"].items())
+        out.append(f"Reference server RSS (MB): {ref_workers}")
+    out.append("")
     return "\n".join(out)
+
+
+def drain(gen: Generator[None, None, SizeResult]) -> SizeResult:
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
+
+
+def interleaved(
+    sizes: list[int], args: argparse.Namespace, wrk_bin: str, scratch: Path
+) -> dict[int, SizeResult]:
+    """Every size's servers up at once; per endpoint, the sizes back to back (the first
+    size of each endpoint rotating), so a p99 ratio between sizes is taken over minutes
+    of the same machine noise rather than over separate runs."""
+    gens = {n: run_size(n, args, wrk_bin, scratch) for n in sizes}
+    done: dict[int, SizeResult] = {}
+    try:
+        for gen in gens.values():  # load, migrate, start: up to the first endpoint
+            next(gen)
+        turn = 0
+        while len(done) < len(gens):
+            live = [n for n in sizes if n not in done]
+            order = live[turn % len(live) :] + live[: turn % len(live)]
+            turn += 1
+            for n in order:
+                try:
+                    next(gens[n])
+                except StopIteration as stop:
+                    done[n] = stop.value
+    finally:
+        for gen in gens.values():
+            gen.close()  # stops the servers of a size interrupted by an error
+    return done
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -492,6 +657,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", help="comma-separated substrings of endpoint names")
     p.add_argument("--json", type=Path, help="also write the raw results here")
     p.add_argument(
+        "--interleave-sizes",
+        action="store_true",
+        help="start every size's servers at once and measure each endpoint at every size "
+        "back to back (p99 ratios between sizes under the same machine noise)",
+    )
+    p.add_argument(
+        "--no-reference",
+        dest="reference",
+        action="store_false",
+        help="do not start bench/reference_app.py (the Flask-SQLAlchemy reference)",
+    )
+    p.add_argument(
         "--idempotency",
         action="store_true",
         help="also run publish and accept+complete with an Idempotency-Key (a new one per "
@@ -505,6 +682,8 @@ def main(argv: list[str] | None = None) -> int:
 
         args.threads = Settings(database_url="sqlite:///bench.db", threads=None).thread_count
     sys.path.insert(0, str(HERE))
+    if args.reference:
+        require_reference_deps()
     wrk_bin = ensure_wrk()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     nproc = os.cpu_count()
@@ -513,30 +692,47 @@ def main(argv: list[str] | None = None) -> int:
     all_rows: dict[int, list[dict[str, Any]]] = {}
     tables = []
     with tempfile.TemporaryDirectory(prefix="aipod-bench-") as tmp:
+        if args.interleave_sizes:
+            results = interleaved(sizes, args, wrk_bin, Path(tmp))
+        else:
+            results = {}
+            for n in sizes:
+                gen = run_size(n, args, wrk_bin, Path(tmp))
+                results[n] = drain(gen)
         for n in sizes:
-            rows, rss, meta = run_size(n, args, wrk_bin, Path(tmp))
+            rows, rss, meta = results[n]
             all_rows[n] = rows
             tables.append(table(n, rows, rss, meta))
     print(f"\n## aipod_api benchmark, {started}")
     print(
         f"\nMachine: {nproc} cores, {mem_gb:.1f} GiB. wrk -t{args.connections} "
         f"-c{args.connections}, {args.duration:g} s per measurement; API and ceiling on granian "
-        f"with {args.workers} worker(s) x {args.threads} threads.\n"
-    )
+        f"with {args.workers} worker(s) x {args.threads} threads"
+        + (", and so is the Flask-SQLAlchemy reference (bench/reference_app.py)" if args.reference
+           else "")
+        + ".\n"
+    )  # fmt: skip
     print("\n".join(tables))
     if len(sizes) > 1:
         lo, hi = min(sizes), max(sizes)
         print(f"### p99 at {hi:,} / p99 at {lo:,} (target ≤ 1.5)\n")
-        print("| endpoint | p99 small ms | p99 large ms | ratio |")
-        print("|---|---:|---:|---:|")
+        print("| endpoint | p99 small ms | p99 large ms | ratio | p50 ratio "
+              "| reference p99 ratio | ceiling p99 ratio |")  # fmt: skip
+        print("|---|---:|---:|---:|---:|---:|---:|")
         small = {r["endpoint"]: r for r in all_rows[lo] if "skipped" not in r}
         for r in all_rows[hi]:
             s = small.get(r["endpoint"])
             if s is None or "skipped" in r:
                 continue
+            ref = (
+                f"{r['reference_p99_ms'] / s['reference_p99_ms']:.2f}"
+                if "reference_p99_ms" in r and "reference_p99_ms" in s
+                else ""
+            )
             print(
                 f"| {r['endpoint']} | {s['p99_ms']:.2f} | {r['p99_ms']:.2f} | "
-                f"{r['p99_ms'] / s['p99_ms']:.2f} |"
+                f"{r['p99_ms'] / s['p99_ms']:.2f} | {r['p50_ms'] / s['p50_ms']:.2f} | {ref} | "
+                f"{r['ceiling_p99_ms'] / s['ceiling_p99_ms']:.2f} |"
             )
     if args.json:
         args.json.write_text(json.dumps({"started": started, "results": all_rows}, indent=1))
