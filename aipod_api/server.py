@@ -111,15 +111,16 @@ def _announce(settings: Settings, demo_note: str, *, prog: str) -> None:
     else:
         shown, where = (f"[{host}]" if ":" in host else host), ""
     base = f"http://{shown}:{settings.port}"
-    threads = settings.thread_count
+    threads, readers = settings.thread_count, settings.read_thread_count
     workers = settings.workers
     lines = [
         f"aipod_api {__version__} listening on {base}{where}",
         f"  docs:     {base}/docs",
         f"  storage:  {_storage(settings.database_url)}",
         f"  demo:     {demo_note}",
-        f"  serving:  {workers} worker{'s' if workers != 1 else ''} x {threads} "
-        f"thread{'s' if threads != 1 else ''}; limits counted {_redis(settings.redis_url)}",
+        f"  serving:  {workers} worker{'s' if workers != 1 else ''} x {readers} "
+        f"thread{'s' if readers != 1 else ''} for reads + {threads} for requests with a body; "
+        f"limits counted {_redis(settings.redis_url)}",
     ]
     if settings.is_sqlite and settings.demo:
         lines.append(f"  reset:    stop, then `{prog} --reset-demo` restores the demo data")
@@ -230,11 +231,12 @@ def main(argv: Sequence[str] | None = None, *, prog: str = CONSOLE_SCRIPT) -> in
 
     mark_parent()
     # RSGI: request bodies are read on granian's event loop, bounded by size and time;
-    # bodyless requests run in `thread_count` granian threads per worker, requests with a
-    # body, once complete, in as many threads of the bridge (aipod_api/core/rsgi.py).
+    # bodyless requests run in `read_thread_count` granian threads per worker, requests
+    # with a body, once complete, in `thread_count` threads of the bridge
+    # (aipod_api/core/rsgi.py).
     server = rsgi_server(
         target="aipod_api.rsgi:app",
-        request_threads=settings.thread_count,
+        request_threads=settings.read_thread_count,
         address=settings.host,
         port=settings.port,
         factory=True,

@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     workers: int = Field(default=1, ge=1, le=256)
     threads: int | None = Field(default=None, ge=1, le=1024)
+    read_threads: int | None = Field(default=None, ge=1, le=1024)
     demo: bool = True
 
     rate_limit: str = "120/minute"
@@ -115,6 +116,21 @@ class Settings(BaseSettings):
         if self.threads is not None:
             return self.threads
         return 2 if self.uses_exec_lock else 16
+
+    @property
+    def read_thread_count(self) -> int:
+        """Threads per process for requests without a body (every GET): `read_threads`;
+        else `threads` when that is set; else 1 with the execution lock — on SQLite
+        requests run Python one at a time anyway, and a second reader thread only hands
+        the GIL and the lock back and forth (one reader thread: +42 to +99% throughput
+        on every read, bench/RESULTS.md, session 6) — and `thread_count` without it.
+        Requests with a body keep `thread_count` threads (the bridge's): one of them may
+        wait on a password hash while another writes."""
+        if self.read_threads is not None:
+            return self.read_threads
+        if self.threads is not None or not self.uses_exec_lock:
+            return self.thread_count
+        return 1
 
     @property
     def hash_slots(self) -> int:

@@ -58,10 +58,12 @@ def test_banner_says_what_the_server_did(
     assert f"  docs:     {live.base_url}/docs" in lines
     assert f"  storage:  {_expected_storage(database_url)}" in lines
     assert f"  demo:     on, key {DEMO_KEY}; demo data created now" in lines
-    threads = 2 if BACKEND == "sqlite" else 16
+    threads = "1 thread for reads + 2" if BACKEND == "sqlite" else "16 threads for reads + 16"
     limits = "in this process (no Redis)" if BACKEND == "sqlite" else "Redis 127.0.0.1:6379/"
     serving = next(line for line in lines if line.startswith("  serving:"))
-    assert serving.startswith(f"  serving:  1 worker x {threads} threads; limits counted {limits}")
+    assert serving.startswith(
+        f"  serving:  1 worker x {threads} for requests with a body; limits counted {limits}"
+    ), serving
     reset = (
         "  reset:    stop, then `python -m aipod_api.server --reset-demo` restores the demo data"
     )

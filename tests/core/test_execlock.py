@@ -88,6 +88,12 @@ def test_defaults_follow_the_backend() -> None:
     assert sqlite.uses_exec_lock and sqlite.thread_count == 2
     assert not pg.uses_exec_lock and pg.thread_count == 16
     assert Settings(database_url="sqlite:///x.db", threads=8).thread_count == 8
+    # requests without a body: one thread with the lock (a second only trades the lock
+    # and the GIL), as many as `threads` when that is set or without the lock
+    assert sqlite.read_thread_count == 1 and pg.read_thread_count == 16
+    assert Settings(database_url="sqlite:///x.db", threads=8).read_thread_count == 8
+    assert Settings(database_url="sqlite:///x.db", read_threads=3).read_thread_count == 3
+    assert Settings(database_url="sqlite:///x.db", read_threads=3).thread_count == 2
     assert Settings(database_url="postgresql://u@h/db", exec_lock="on").uses_exec_lock
 
 
