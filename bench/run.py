@@ -378,8 +378,10 @@ def run_size(
     api_cmd = [
         PY, "-m", "aipod_api.server", "--port", str(api_port),
         "--database-url", f"sqlite:///{work}", "--no-demo",
-        "--workers", str(args.workers), "--threads", str(args.threads),
+        "--workers", str(args.workers),
     ]  # fmt: skip
+    if args.api_threads is not None:
+        api_cmd += ["--threads", str(args.api_threads)]
     if args.redis_url:
         api_cmd += ["--redis-url", args.redis_url]
     ceil_cmd = [
@@ -675,12 +677,13 @@ def main(argv: list[str] | None = None) -> int:
         "request), and publish replayed from the store",
     )
     args = p.parse_args(argv)
+    args.api_threads = args.threads
     if args.threads is None:
-        # What `python -m aipod_api.server` picks for a SQLite database; the ceiling runs
-        # with the same number.
+        # The API runs with its own defaults; the ceiling and the reference run with as many
+        # threads as the API gives requests without a body (every read): on SQLite one.
         from aipod_api.settings import Settings
 
-        args.threads = Settings(database_url="sqlite:///bench.db", threads=None).thread_count
+        args.threads = Settings(database_url="sqlite:///bench.db", threads=None).read_thread_count
     sys.path.insert(0, str(HERE))
     if args.reference:
         require_reference_deps()
