@@ -294,21 +294,26 @@ def get_task(
 _NOW = bindparam("now", type_=BigInteger)
 
 
+def _party(publisher_id: str | None, assignee_id: str | None) -> tuple[str | None, str | None]:
+    if publisher_id is not None and assignee_id is not None:
+        raise ValueError("one party at a time")
+    if publisher_id is not None:
+        return "publisher", publisher_id
+    if assignee_id is not None:
+        return "assignee", assignee_id
+    return None, None
+
+
 def due_condition(
     now: Any, publisher_id: Any = None, assignee_id: Any = None
 ) -> ColumnElement[bool]:
     """Tasks a clock edge has already moved for readers (optionally those of one
     publisher's, or one assignee's, that move money of theirs)."""
-    if publisher_id is not None and assignee_id is not None:
-        raise ValueError("one party at a time")
-    party = "publisher" if publisher_id is not None else None
-    party = "assignee" if assignee_id is not None else party
+    party, agent = _party(publisher_id, assignee_id)
     cond = flows.LIFECYCLE.due_condition(now, party=party)
-    if publisher_id is not None:
-        cond = and_(cond, tasks.c.publisher_id == publisher_id)
-    if assignee_id is not None:
-        cond = and_(cond, tasks.c.assignee_id == assignee_id)
-    return cond
+    if party is None:
+        return cond
+    return and_(cond, tasks.c[f"{party}_id"] == agent)
 
 
 def _due_seqs(party: str | None) -> Prepared:
@@ -366,16 +371,6 @@ _ANY_DUE_EITHER = Prepared(
     )
 )
 BATCH = 500  # due tasks settled per write transaction
-
-
-def _party(publisher_id: str | None, assignee_id: str | None) -> tuple[str | None, str | None]:
-    if publisher_id is not None and assignee_id is not None:
-        raise ValueError("one party at a time")
-    if publisher_id is not None:
-        return "publisher", publisher_id
-    if assignee_id is not None:
-        return "assignee", assignee_id
-    return None, None
 
 
 def expire_due(
