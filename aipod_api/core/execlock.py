@@ -11,10 +11,11 @@ turns a dozen GIL hand-offs per request into one.
 
 What keeps the threads useful: every wait that can be long releases the lock while
 waiting (`blocking()`): argon2 password hashing, the SQLite writer queue, a write's
-COMMIT (the WAL's fsync, core/db.py), the test-only sleep. The request body is read before the lock is taken, so a slow upload never holds
-it: by the RSGI bridge on the event loop under `python -m aipod_api.server` (no thread
-is held either, core/rsgi.py), by `SerializedApp` under other WSGI servers. Other
-threads (the expiry sweep) never take it.
+COMMIT (the WAL's fsync, core/db.py), the test-only sleep. The request body is read
+before the lock is taken, so a slow upload never holds it: by the RSGI bridge on the
+event loop under `python -m aipod_api.server` (no thread is held either, core/rsgi.py),
+by `SerializedApp` under other WSGI servers. Other threads (the expiry sweep) never
+take it.
 
 Used on SQLite (`AIPOD_EXEC_LOCK=auto`, the default); off on PostgreSQL, where a request
 waits on the network for every statement and threads overlap those waits.
